@@ -15,6 +15,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
+
 from stammkunde.core.errors import UserError
 
 MIGRATIONS = Path(__file__).with_name("migrations")

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
+
 from stammkunde.core.errors import UserError
 from stammkunde.core.models import Shop
 from stammkunde.core.shops import credentials

@@ -6,11 +6,12 @@ import os
 import sys
 
 import click
-from stammkunde.app.cli import data, shops, system
+
+from stammkunde.app.cli import data, report, shops, system
 from stammkunde.app.cli.base import cli
 from stammkunde.core.errors import UserError
 
-for module in (shops, data, system):
+for module in (shops, data, report, system):
     module.attach(cli)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
 from stammkunde.app.context import AppContext
 from stammkunde.core.errors import UserError
 from stammkunde.core.timeutil import parse_instant
@@ -26,7 +27,9 @@ def cli() -> None:
 
 def console() -> Console:
     """Return a console for tables on stdout."""
-    return Console(highlight=False, soft_wrap=True)
+    import sys
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 
 
 def echo_json(data: Any) -> None:
