@@ -26,6 +26,7 @@ from stammkunde.core.demo_calendar import (
     CHANNEL_SHARES,
     CHANNELS,
     CODE_PERCENT,
+    DEMO_AS_OF,
     DEMO_END,
     DEMO_START,
     DEMO_TZ,
@@ -56,7 +57,7 @@ from stammkunde.core.records import (
 from stammkunde.core.shops import create_shop
 from stammkunde.core.store import store_records
 
-__all__ = ["DEMO_END", "DEMO_START", "DEMO_TZ", "DemoData", "LoadedDemo", "Params",
+__all__ = ["DEMO_AS_OF", "DEMO_END", "DEMO_START", "DEMO_TZ", "DemoData", "LoadedDemo", "Params",
            "generate_demo", "load_demo"]
 
 CURRENCY = "EUR"
@@ -208,16 +209,13 @@ class _Builder:
         self.orders: list[OrderRecord] = []
         self.events: list[EventRecord] = []
         self.last_touch: dict[str, datetime] = {}
-        self.order_no = 1000
-        self.event_no = 0
 
     def _event(self, kind: str, at: datetime, person: _Person) -> None:
-        if at >= DEMO_END:
-            return
-        self.event_no += 1
-        self.events.append(EventRecord(platform_id=f"ev_{self.event_no:07d}", kind=kind,
-                                       occurred_at=at, customer_id=person.customer_id,
-                                       email=None if person.customer_id else person.email))
+        if at < DEMO_END:
+            self.events.append(EventRecord(
+                platform_id="", kind=kind, occurred_at=at.replace(microsecond=0),
+                customer_id=person.customer_id,
+                email=None if person.customer_id else person.email))
 
     def _code(self, person: _Person, k: int, at: datetime, welcome: bool) -> str | None:
         code = None
@@ -245,8 +243,11 @@ class _Builder:
                 at = person.times[0] - before if welcome[person.index] else person.times[0] + later
                 self._event("newsletter", at.replace(microsecond=0), person)
             self._event("signup", person.times[0] - timedelta(minutes=3), person)
-        merge_from = {i for i in rng.permutation(len(self.people))[: self._merge_count()]
-                      if self.people[i].customer_id is not None}
+        # A few account holders later check out as a guest, typing their e-mail differently.
+        regulars = [x.index for x in self.people if x.customer_id is not None and len(x.times) > 1]
+        accounts = sum(1 for x in self.people if x.customer_id is not None)
+        count = min(len(regulars), max(3, round(p.merge_share * accounts)))
+        merge_from = {regulars[int(i)] for i in rng.permutation(len(regulars))[:count]}
         for n, (at, idx, k, channel) in enumerate(raw):
             person = self.people[idx]
             cents = max(p.min_order_cents, round(float(values[n]) / spend_rate[idx] * 100))
@@ -258,7 +259,7 @@ class _Builder:
             cid = person.customer_id
             if person.customer_id is None and k > 0 and rng.random() < 0.3:
                 email = vary_case(rng, email)
-            if idx in merge_from and k == len(person.times) - 1 and k > 0:
+            if idx in merge_from and k == len(person.times) - 1:
                 cid, email = None, vary_case(rng, email, force=True)
             self._order(at, cents, channel, cid, email, (code,) if code else (),
                         f"{person.first} {person.last}")
@@ -266,22 +267,25 @@ class _Builder:
                 self._event("review", at + timedelta(days=float(rng.uniform(4, 30))), person)
         self._referrals()
         self._test_orders()
+        self._number()
         self._finish_orders()
         customers = self._customer_records()
         return DemoData(customers=customers, orders=self.orders, events=self.events, seed=seed,
                         people=len(self.people))
 
-    def _merge_count(self) -> int:
-        accounts = sum(1 for x in self.people if x.customer_id is not None)
-        return min(accounts, max(3, round(self.p.merge_share * accounts)))
-
     def _order(self, at: datetime, cents: int, channel: str, cid: str | None, email: str,
                codes: tuple[str, ...], name: str | None, *, is_test: bool = False) -> None:
-        self.order_no += 1
         self.orders.append(OrderRecord(
-            platform_id=str(self.order_no), created_at=at, total=_money(cents),
-            currency=CURRENCY, customer_id=cid, email=email, discount_codes=codes,
-            channel=channel, is_test=is_test, customer_name=name, updated_at=at))
+            platform_id="", created_at=at, total=_money(cents), currency=CURRENCY,
+            customer_id=cid, email=email, discount_codes=codes, channel=channel, is_test=is_test,
+            customer_name=name, updated_at=at))
+
+    def _number(self) -> None:
+        """Number orders and events in time order, as a shop's counter does."""
+        self.orders = [replace(o, platform_id=str(1001 + n)) for n, o in enumerate(
+            sorted(self.orders, key=lambda o: o.created_at))]
+        self.events = [replace(e, platform_id=f"ev_{n + 1:07d}") for n, e in enumerate(
+            sorted(self.events, key=lambda e: e.occurred_at))]
 
     def _finish_orders(self) -> None:
         """Cancel some orders, refund some others; set ``updated_at`` to the last change."""
@@ -356,7 +360,7 @@ class _Builder:
         out.append(CustomerRecord(platform_id=STAFF_ID, email=STAFF_EMAIL, created_at=start,
                                   updated_at=start, first_name="Shop", last_name="Team",
                                   accepts_marketing=False, tags=("staff",)))
-        return out
+        return sorted(out, key=lambda c: c.platform_id)
 
 
 def demo_window() -> tuple[date, date]:

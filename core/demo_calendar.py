@@ -11,6 +11,8 @@ DEMO_TZ = ZoneInfo("Europe/Berlin")
 #: The demo covers the two years of local days 2024-11-01 .. 2026-10-31 (Europe/Berlin).
 DEMO_START = datetime(2024, 11, 1, tzinfo=DEMO_TZ).astimezone(UTC)
 DEMO_END = datetime(2026, 11, 1, tzinfo=DEMO_TZ).astimezone(UTC)
+#: The last instant of the window: reports "as of" it are reproducible whatever the date.
+DEMO_AS_OF = DEMO_END - timedelta(seconds=1)
 
 CHANNELS = ("online", "pos", "app", "marketplace")
 CHANNEL_SHARES = (0.58, 0.20, 0.12, 0.10)
