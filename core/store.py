@@ -152,7 +152,9 @@ class _Resolver:
             self.persons[email] = person
         return person
 
-    def customer(self, platform_id: str | None, email_raw: str | None) -> Customer:
+    def customer(self, platform_id: str | None, email_raw: str | None, *,
+                 flush: bool = True) -> Customer:
+        """Find or create the customer; ``flush=False`` leaves new rows for one later flush."""
         email = normalize_email(email_raw)
         key = platform_id or f"guest:{email}"
         cust = self.customers.get(key)
@@ -163,7 +165,8 @@ class _Resolver:
             )
             cust.person = self.person_for(email)
             self.session.add(cust)
-            self.session.flush()
+            if flush:
+                self.session.flush()
             self.customers[key] = cust
         elif email and (cust.email is None or normalize_email(cust.email) != email):
             self.move(cust, email, email_raw)
@@ -262,14 +265,20 @@ def upsert_orders(session: Session, shop: Shop, records: Sequence[OrderRecord]) 
         deleted = tombstones_for(session, shop, [r.platform_id for r in chunk if
                                                  r.platform_id not in existing])
         created: list[Order] = []
+        todo: list[OrderRecord] = []
         for rec in chunk:
             order = existing.get(rec.platform_id)
             if order is not None and order.fingerprint == fingerprint(rec):
                 stats.unchanged += 1
-                continue
-            if order is not None and not _is_newer(rec.updated_at, order.updated_at):
+            elif order is not None and not _is_newer(rec.updated_at, order.updated_at):
                 stats.stale += 1
-                continue
+            else:
+                todo.append(rec)
+        for rec in todo:  # new customers of the chunk are inserted in one flush
+            resolver.customer(rec.customer_id, rec.email, flush=False)
+        session.flush()
+        for rec in todo:
+            order = existing.get(rec.platform_id)
             cust = resolver.customer(rec.customer_id, rec.email)
             if order is None:
                 order = Order(shop_id=shop.id, platform_id=rec.platform_id,
@@ -293,11 +302,17 @@ def upsert_customers(
     resolver = _Resolver(session, shop)
     resolver.preload({r.platform_id for r in records},
                      {e for r in records if (e := normalize_email(r.email))})
+    existed_before = {r.platform_id for r in records if r.platform_id in resolver.customers}
     for rec in records:
         for what, value in (("created_at", rec.created_at), ("updated_at", rec.updated_at)):
             _aware(value, what, rec.platform_id)
-        existed = rec.platform_id in resolver.customers
+        resolver.customer(rec.platform_id, rec.email, flush=False)
+    session.flush()
+    seen: set[str] = set()
+    for rec in records:
         cust = resolver.customer(rec.platform_id, rec.email)
+        existed = rec.platform_id in existed_before or rec.platform_id in seen
+        seen.add(rec.platform_id)
         if existed and not _is_newer(rec.updated_at, cust.updated_at):
             stats.stale += 1
             continue
@@ -324,13 +339,21 @@ def upsert_events(session: Session, shop: Shop, records: Sequence[EventRecord]) 
         _aware(rec.occurred_at, "occurred_at", rec.platform_id)
         if not rec.customer_id and not normalize_email(rec.email):
             raise InvalidRecord(f"event {rec.platform_id!r} has neither customer id nor e-mail")
+        resolver.customer(rec.customer_id, rec.email, flush=False)
+    session.flush()
+    ids = sorted({r.platform_id for r in records})
+    existing: dict[str, Event] = {}
+    for i in range(0, len(ids), CHUNK):
+        existing.update((e.platform_id, e) for e in session.scalars(
+            select(Event).where(Event.shop_id == shop.id, Event.platform_id.in_(ids[i : i + CHUNK]))
+        ))
+    for rec in records:
         cust = resolver.customer(rec.customer_id, rec.email)
-        event = session.scalar(
-            select(Event).where(Event.shop_id == shop.id, Event.platform_id == rec.platform_id)
-        )
+        event = existing.get(rec.platform_id)
         if event is None:
             event = Event(shop_id=shop.id, platform_id=rec.platform_id)
             session.add(event)
+            existing[rec.platform_id] = event
             stats.inserted += 1
         else:
             stats.unchanged += 1
