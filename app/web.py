@@ -19,9 +19,18 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
         MAX_CONTENT_LENGTH=1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Secure unless a local development server explicitly runs on plain http
+        # (`stammkunde serve --http`).
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_NAME="stammkunde_session",
     )
     app.config.update(config or {})
     app.extensions["stammkunde"] = ctx
+
+    from stammkunde.app import dashboard, jobs
+
+    jobs.configure(ctx)
+    dashboard.init_app(app)
 
     @app.get("/healthz")
     def healthz() -> tuple[dict[str, str], int]:

@@ -17,11 +17,13 @@ class Settings:
     home: Path
     database_url: str
     secret_key: str | None
+    redis_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read ``STAMMKUNDE_HOME``, ``STAMMKUNDE_DATABASE_URL`` and ``STAMMKUNDE_SECRET_KEY``."""
+        """Read ``STAMMKUNDE_HOME``, ``_DATABASE_URL``, ``_SECRET_KEY`` and ``_REDIS_URL``."""
         env = os.environ if env is None else env
         home = Path(env.get("STAMMKUNDE_HOME") or platformdirs.user_data_dir("stammkunde"))
         url = env.get("STAMMKUNDE_DATABASE_URL") or f"sqlite:///{home / 'stammkunde.db'}"
-        return cls(home=home, database_url=url, secret_key=env.get("STAMMKUNDE_SECRET_KEY") or None)
+        return cls(home=home, database_url=url, secret_key=env.get("STAMMKUNDE_SECRET_KEY") or None,
+                   redis_url=env.get("STAMMKUNDE_REDIS_URL") or None)

@@ -233,3 +233,6 @@ class SyncState(Base):
 
 # Tables of the webhook inbox, privacy audit and out-of-order changes (kept in their own module).
 from stammkunde.core import inbox_models as _inbox_models  # noqa: E402, F401
+
+# Background jobs, cached results, the customer roll-up and spent login links.
+from stammkunde.core import job_models as _job_models  # noqa: E402, F401

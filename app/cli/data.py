@@ -39,9 +39,19 @@ def import_(ctx: AppContext, shop: str, file: Path, fmt: str | None, skip_invali
 @click.command("sync")
 @click.argument("shop")
 @click.option("--since", default=None, help="Only what changed since this date (ISO 8601).")
+@click.option("--background", is_flag=True,
+              help="Queue it as a job for `stammkunde worker` (follow with `stammkunde jobs`).")
 @pass_ctx
-def sync(ctx: AppContext, shop: str, since: str | None) -> None:
+def sync(ctx: AppContext, shop: str, since: str | None, background: bool) -> None:
     """Fetch customers and orders of SHOP from its platform (resumes an interrupted sync)."""
+    if background:
+        if since:
+            raise UserError("--since and --background cannot be combined")
+        from stammkunde.app import jobs
+
+        jobs.configure(ctx)
+        click.echo(f"queued sync job {jobs.schedule_sync(shop)} for {shop}")
+        return
     since_at = parse_instant(since) if since else None
     with progress_bar("syncing", sys.stderr.isatty()) as update:
         result = sync_shop(ctx.sessions, ctx.plugins, shop, since=since_at,

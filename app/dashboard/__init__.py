@@ -1,0 +1,75 @@
+"""The merchant's dashboard: server-rendered pages for one shop per session.
+
+:func:`init_app` attaches it to the web app: the blueprint, languages (Flask-Babel), CSRF
+protection on every form of the dashboard (Flask-WTF) and secure session cookies.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, g, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from stammkunde.app.dashboard import i18n
+from stammkunde.app.dashboard.auth import login_shop, session_shop
+from stammkunde.app.dashboard.views import bp
+
+csrf = CSRFProtect()
+
+__all__ = ["bp", "csrf", "init_app", "login_shop"]
+
+
+def init_app(app: Flask) -> None:
+    """Register the dashboard, its languages and CSRF protection on the app."""
+    app.config.setdefault("DASHBOARD_CLOCK", time.time)  # tests inject a clock
+    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=8))
+    # Other blueprints (webhooks) take signed POSTs from platforms: CSRF is checked only for the
+    # dashboard's own forms, in the before_request hook below.
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
+    csrf.init_app(app)
+    i18n.init_app(app)
+    app.register_blueprint(bp)
+
+    @bp.before_request
+    def _protect() -> None:
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            csrf.protect()
+
+    @bp.context_processor
+    def _template_values() -> dict[str, Any]:
+        return {**i18n.template_context(), "session_shop": session_shop()}
+
+    @bp.after_request
+    def _headers(response: Any) -> Any:
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'")
+        if request.endpoint not in ("dashboard.static",):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.teardown_request
+    def _close_db(_exc: BaseException | None) -> None:
+        db = g.pop("db", None)
+        if db is not None:
+            db.close()
+
+    def _error(exc: HTTPException) -> Any:
+        if request.blueprint != "dashboard":
+            return exc  # other blueprints (webhooks, install) keep their own error bodies
+        status = exc.code or 500
+        return render_template("dashboard/error.html", status=status,
+                               message=exc.description), status
+
+    app.register_error_handler(CSRFError, _error)
+    for status in (400, 401, 403, 404):
+        app.register_error_handler(status, _error)

@@ -1,0 +1,160 @@
+"""Heavy numbers computed ahead of time: the report (now and one period earlier) and the customer
+roll-up, stored per shop so pages read them in milliseconds.
+
+The *previous period* of a report as of ``t`` is the same report as of ``t − 90 days``
+(:data:`PREVIOUS_PERIOD`): every KPI is cumulative up to its instant, so the difference is how the
+shop's numbers moved over the last quarter.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import asc, delete, desc, func, insert, select, text
+from sqlalchemy.orm import Session
+
+from stammkunde.core.customers import _LIST
+from stammkunde.core.demo_calendar import DEMO_AS_OF
+from stammkunde.core.job_models import CachedResult, CustomerRollup
+from stammkunde.core.metrics import DAY, build_report, to_json
+from stammkunde.core.models import Shop
+from stammkunde.core.timeutil import epoch_seconds, now
+
+PREVIOUS_PERIOD = timedelta(days=90)
+REPORT = "report"
+REPORT_PREVIOUS = "report_previous"
+ROLLUP = "customers"
+ROLLUP_BATCH = 5000
+
+#: Sort keys of the customer list → roll-up column.
+SORTS = {
+    "net_revenue": CustomerRollup.net_revenue,
+    "orders": CustomerRollup.orders,
+    "last_order": CustomerRollup.last_ts,
+    "first_order": CustomerRollup.first_ts,
+}
+
+
+def report_instant(shop: Shop, clock: Callable[[], datetime] = now) -> datetime:
+    """Return the instant a shop's dashboard reports as of: now, or the demo window's end."""
+    # The synthetic demo shop's history stops at the end of its window, whatever the wall clock
+    # says; reporting as of then keeps its dashboard reproducible (README, screenshots).
+    if isinstance(shop.settings, dict) and "demo" in shop.settings:
+        return DEMO_AS_OF
+    return clock()
+
+
+def margin_of(shop: Shop) -> Decimal:
+    """Return the gross margin configured for the shop (1 when none is set)."""
+    value = ((shop.settings or {}).get("retention") or {}).get("margin")
+    return Decimal(str(value)) if value is not None else Decimal(1)
+
+
+def _store(session: Session, shop: Shop, kind: str, data: dict[str, Any], seconds: float) -> None:
+    row = session.get(CachedResult, (shop.id, kind))
+    if row is None:
+        row = CachedResult(shop_id=shop.id, kind=kind)
+        session.add(row)
+    row.data = data
+    row.seconds = seconds
+    row.computed_at = now()
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """What a refresh computed: the instant, customers in the roll-up, seconds taken."""
+
+    as_of: datetime
+    customers: int
+    seconds: float
+
+
+def refresh_shop(session: Session, shop: Shop, as_of: datetime | None = None,
+                 progress: Callable[[str, int, int], None] | None = None) -> Refreshed:
+    """Recompute and store the shop's report, previous-period report and customer roll-up."""
+    start = time.perf_counter()
+    as_of = (as_of or report_instant(shop)).astimezone(UTC)
+    margin = margin_of(shop)
+    steps = 3
+    for i, (kind, instant) in enumerate(((REPORT, as_of), (REPORT_PREVIOUS,
+                                                          as_of - PREVIOUS_PERIOD))):
+        t0 = time.perf_counter()
+        data = to_json(build_report(session, shop, instant, margin=margin))
+        _store(session, shop, kind, data, time.perf_counter() - t0)
+        if progress:
+            progress(kind, i + 1, steps)
+    t0 = time.perf_counter()
+    customers = _refresh_rollup(session, shop, as_of)
+    _store(session, shop, ROLLUP, {"as_of": as_of.isoformat().replace("+00:00", "Z"),
+                                   "customers": customers}, time.perf_counter() - t0)
+    if progress:
+        progress(ROLLUP, steps, steps)
+    return Refreshed(as_of, customers, time.perf_counter() - start)
+
+
+def _refresh_rollup(session: Session, shop: Shop, as_of: datetime) -> int:
+    t = epoch_seconds(as_of)
+    params = {"shop": shop.id, "as_of": t, "false": False, "year_ago": t - 365 * DAY}
+    session.execute(delete(CustomerRollup).where(CustomerRollup.shop_id == shop.id))
+    result = session.connection().execute(text(_LIST), params)
+    count = 0
+    while rows := result.fetchmany(ROLLUP_BATCH):
+        session.execute(insert(CustomerRollup), [
+            {"shop_id": shop.id, "person_id": r[0], "customer_id": r[1], "email": r[2],
+             "orders": int(r[3]), "net_revenue": Decimal(int(r[4])) / 10_000,
+             "first_ts": int(r[5]), "last_ts": int(r[6]), "channel": r[7]}
+            for r in rows
+        ])
+        count += len(rows)
+    return count
+
+
+def cached(session: Session, shop: Shop, kind: str) -> CachedResult | None:
+    """Return the stored result of a kind for the shop, or None before the first refresh."""
+    return session.get(CachedResult, (shop.id, kind))
+
+
+def customer_page(session: Session, shop: Shop, *, sort: str = "net_revenue",
+                  descending: bool = True, offset: int = 0, limit: int = 50,
+                  person_ids: list[int] | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """Return (how many, one page of customers) from the roll-up, sorted by a :data:`SORTS` key."""
+    column = SORTS[sort]
+    where = [CustomerRollup.shop_id == shop.id]
+    if person_ids is not None:
+        where.append(CustomerRollup.person_id.in_(person_ids))
+    total = session.scalar(select(func.count()).select_from(CustomerRollup).where(*where)) or 0
+    order = (desc(column), desc(CustomerRollup.person_id)) if descending else (
+        asc(column), asc(CustomerRollup.person_id))
+    rows = session.scalars(select(CustomerRollup).where(*where).order_by(*order)
+                           .offset(offset).limit(limit))
+    return total, [rollup_row(r) for r in rows]
+
+
+def iter_customers(session: Session, shop: Shop, *, sort: str = "net_revenue",
+                   descending: bool = True) -> Any:
+    """Yield every customer of the roll-up in order (for CSV downloads), streaming."""
+    column = SORTS[sort]
+    order = (desc(column), desc(CustomerRollup.person_id)) if descending else (
+        asc(column), asc(CustomerRollup.person_id))
+    stmt = select(CustomerRollup).where(CustomerRollup.shop_id == shop.id).order_by(*order)
+    for row in session.scalars(stmt.execution_options(yield_per=2000)):
+        yield rollup_row(row)
+
+
+def rollup_row(r: CustomerRollup) -> dict[str, Any]:
+    """Return a roll-up row as the customer list's dictionary."""
+    return {
+        "person_id": r.person_id,
+        "customer_id": r.customer_id,
+        "email": r.email,
+        "orders": r.orders,
+        "net_revenue": r.net_revenue,
+        "first_order": datetime.fromtimestamp(r.first_ts, UTC),
+        "last_order": datetime.fromtimestamp(r.last_ts, UTC),
+        "first_channel": r.channel,
+    }
