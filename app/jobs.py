@@ -210,9 +210,16 @@ def schedule_sync(shop_name: str) -> str:
 
 def _refresh(tracker: Tracker, shop_name: str) -> None:
     ctx = context()
-    with transaction(ctx.sessions) as session:
-        shop = get_shop(session, shop_name)
-        done = refresh_shop(session, shop, progress=lambda step, d, t: tracker.update(d, t, step))
+
+    def progress(step: str, done: int, total: int) -> None:
+        # Commit each finished step first: on SQLite a progress write from another connection
+        # would otherwise wait for this transaction's write lock.
+        session.commit()
+        tracker.update(done, total, step)
+
+    with ctx.sessions() as session:
+        done = refresh_shop(session, get_shop(session, shop_name), progress=progress)
+        session.commit()
     tracker.finish(done=3, total=3, message=f"{done.customers} customers in {done.seconds:.1f} s")
 
 

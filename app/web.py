@@ -12,7 +12,7 @@ from stammkunde.core.config import Settings
 
 def create_app(config: dict[str, Any] | None = None, settings: Settings | None = None) -> Flask:
     """Build the web app; ``config`` overrides Flask settings (tests pass TESTING etc.)."""
-    app = Flask("stammkunde")
+    app = Flask("stammkunde.app.web")
     ctx = AppContext(settings or Settings.from_env())
     app.config.update(
         SECRET_KEY=ctx.settings.secret_key or "",

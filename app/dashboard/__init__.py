@@ -11,21 +11,21 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, g, render_template, request
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from stammkunde.app.dashboard import i18n
-from stammkunde.app.dashboard.auth import login_shop, session_shop
-from stammkunde.app.dashboard.views import bp
-
-csrf = CSRFProtect()
+from stammkunde.app.dashboard.auth import login_shop
+from stammkunde.app.dashboard.views import bp, csrf
+from stammkunde.core.timeutil import now
 
 __all__ = ["bp", "csrf", "init_app", "login_shop"]
 
 
 def init_app(app: Flask) -> None:
     """Register the dashboard, its languages and CSRF protection on the app."""
-    app.config.setdefault("DASHBOARD_CLOCK", time.time)  # tests inject a clock
+    app.config.setdefault("DASHBOARD_CLOCK", time.time)  # tests inject clocks
+    app.config.setdefault("DASHBOARD_NOW", now)
     app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=8))
     # Other blueprints (webhooks) take signed POSTs from platforms: CSRF is checked only for the
     # dashboard's own forms, in the before_request hook below.
@@ -34,28 +34,6 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     i18n.init_app(app)
     app.register_blueprint(bp)
-
-    @bp.before_request
-    def _protect() -> None:
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            csrf.protect()
-
-    @bp.context_processor
-    def _template_values() -> dict[str, Any]:
-        return {**i18n.template_context(), "session_shop": session_shop()}
-
-    @bp.after_request
-    def _headers(response: Any) -> Any:
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "frame-ancestors 'none'; form-action 'self'")
-        if request.endpoint not in ("dashboard.static",):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
 
     @app.teardown_request
     def _close_db(_exc: BaseException | None) -> None:

@@ -29,12 +29,12 @@ class Bar:
     note: str = ""
 
 
-def bar_chart(bars: Sequence[Bar], *, title: str, width: int = 560, row: int = 34,
-              label_width: int = 130) -> Markup:
+def bar_chart(bars: Sequence[Bar], *, title: str, width: int = 520, row: int = 36,
+              label_width: int = 110, value_width: int = 190) -> Markup:
     """Return a horizontal bar chart as inline SVG (one row per bar, value text at the end)."""
     top = max((b.value for b in bars), default=0.0) or 1.0
     height = row * max(len(bars), 1) + 8
-    plot = width - label_width - 110
+    plot = width - label_width - value_width
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
              f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
              f"<title>{escape(title)}</title>"]

@@ -7,13 +7,15 @@ merchant reads ``1.234,50 €`` and an English one ``€1,234.50``.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from babel import Locale
 from babel.numbers import format_currency, format_decimal, format_percent
 from flask import Flask, g, request, session
 from flask_babel import Babel, format_datetime, get_locale
+
+from stammkunde.core.money import cents
 
 LANGUAGES = ("de", "en")
 DEFAULT = "en"
@@ -40,6 +42,11 @@ def _select_locale() -> str:
     return pick_language(session.get("lang"), getattr(shop, "locale", None), accept)
 
 
+def _select_timezone() -> str:
+    shop = getattr(g, "shop", None)
+    return getattr(shop, "timezone", None) or "UTC"
+
+
 def locale_name() -> str:
     """Return the active locale as a string (``de`` or ``en``)."""
     return str(get_locale() or DEFAULT)
@@ -49,7 +56,8 @@ def money(value: Decimal | str | None, currency: str, locale: str | None = None)
     """Format an amount of money in the locale (``1.234,50 €`` / ``€1,234.50``); – when unknown."""
     if value is None:
         return "–"
-    return format_currency(Decimal(str(value)), currency, locale=locale or locale_name())
+    # Merchants round money half up (12.345 → 12.35), Babel would round half to even.
+    return format_currency(cents(Decimal(str(value))), currency, locale=locale or locale_name())
 
 
 def money_short(value: Decimal | str | None, currency: str, locale: str | None = None) -> str:
@@ -58,7 +66,8 @@ def money_short(value: Decimal | str | None, currency: str, locale: str | None =
         return "–"
     loc = Locale.parse(locale or locale_name())
     pattern = loc.currency_formats["standard"].pattern.split(";")[0].replace(".00", "")
-    return format_currency(Decimal(str(value)), currency, locale=loc, format=pattern,
+    whole = Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return format_currency(whole, currency, locale=loc, format=pattern,
                            currency_digits=False)
 
 
@@ -96,7 +105,7 @@ def init_app(app: Flask) -> Babel:
 
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES",
                           str(Path(__file__).parent.parent / "translations"))
-    babel = Babel(app, locale_selector=_select_locale)
+    babel = Babel(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
     app.jinja_env.filters.update(number=number, percent=percent, when=when)
     app.jinja_env.globals.update(money=money, money_short=money_short, locale_name=locale_name,
                                  LANGUAGES=LANGUAGES)

@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext
 from stammkunde.app.dashboard.charts import Bar, heat_bucket
 from stammkunde.app.dashboard.i18n import money, money_short, number, percent
 
-COHORTS_SHOWN = 12
+COHORTS_SHOWN = 13
 MONTHS_SHOWN = 12
 
 
@@ -40,6 +40,8 @@ def _get(report: dict[str, Any], path: str) -> Any:
 KPIS: tuple[tuple[str, str, Any, str, bool, Any], ...] = (
     ("customers", "customers", lazy_gettext("Customers"), "count", True,
      lazy_gettext("People with at least one valid order.")),
+    ("net_revenue", "net_revenue", lazy_gettext("Net revenue"), "money", True,
+     lazy_gettext("Order totals minus refunds, valid orders only.")),
     ("repeat_rate", "repeat_rate", lazy_gettext("Repeat purchase rate"), "share", True,
      lazy_gettext("Customers with two or more orders, of all customers.")),
     ("orders_per_customer", "orders_per_customer", lazy_gettext("Orders per customer"), "number",

@@ -25,9 +25,10 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFProtect
 from marshmallow import ValidationError
 
-from stammkunde.app.dashboard import auth
+from stammkunde.app.dashboard import auth, i18n
 from stammkunde.app.dashboard.charts import bar_chart
 from stammkunde.app.dashboard.i18n import LANGUAGES
 from stammkunde.app.dashboard.overview import channel_bars, cohort_rows, tiles
@@ -41,6 +42,7 @@ from stammkunde.core.cache import (
     customer_page,
     iter_customers,
     refresh_shop,
+    report_instant,
 )
 from stammkunde.core.job_models import JobState
 from stammkunde.core.money import cents
@@ -48,7 +50,32 @@ from stammkunde.core.money import cents
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/dashboard")
 
+csrf = CSRFProtect()
 PER_PAGE = 50
+
+
+@bp.before_request
+def _protect() -> None:
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        csrf.protect()
+
+@bp.context_processor
+def _template_values() -> dict[str, Any]:
+    return {**i18n.template_context(), "session_shop": auth.session_shop()}
+
+@bp.after_request
+def _headers(response: Any) -> Any:
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'")
+    if request.endpoint not in ("dashboard.static",):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
 
 
 def _ctx() -> Any:
@@ -63,7 +90,7 @@ def _reports() -> tuple[dict[str, Any], dict[str, Any] | None, datetime]:
     row = cached(db, shop, REPORT)
     if row is None:
         # First visit before any job ran: compute once here; afterwards jobs keep it fresh.
-        refresh_shop(db, shop)
+        refresh_shop(db, shop, report_instant(shop, current_app.config["DASHBOARD_NOW"]))
         db.commit()
         row = cached(db, shop, REPORT)
         assert row is not None
