@@ -1,0 +1,279 @@
+"""Background jobs: progress rows, sync and refresh tasks (immediate mode), failures, a real
+consumer thread on the SQLite queue, and the ``jobs`` / ``worker`` commands."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from huey.storage import SqliteStorage
+from sqlalchemy.orm import Session, sessionmaker
+
+from stammkunde.app import jobs
+from stammkunde.app.cli import cli
+from stammkunde.app.context import AppContext
+from stammkunde.core.cache import REPORT, ROLLUP, cached
+from stammkunde.core.config import Settings
+from stammkunde.core.errors import UserError
+from stammkunde.core.job_models import Job, JobState
+from stammkunde.core.records import Batch, CustomerRecord
+from stammkunde.core.shops import create_shop
+from stammkunde.core.store import get_shop
+from stammkunde.plugins import PlatformAdapter, hookimpl
+from stammkunde.plugins.adapter import Capability
+from stammkunde.plugins.manager import plugins_for_test
+from tests.factories import at, order
+
+
+class FakePlatform(PlatformAdapter):
+    """Serves three orders in two pages and two customers; ``fail_after`` breaks page two."""
+
+    name = "fakeplat"
+    display_name = "Fake platform"
+    capabilities = frozenset({Capability.SYNC})
+    fail_after: bool = False
+
+    def fetch_customers(self, shop, since=None, cursor=None):  # type: ignore[no-untyped-def]
+        """Yield the two customers in one page."""
+        yield Batch(tuple(CustomerRecord(platform_id=c, email=f"{c}@example.com",
+                                         created_at=at("2024-01-01T00:00:00Z"))
+                          for c in ("k1", "k2")), cursor="c-end", total=2)
+
+    def fetch_orders(self, shop, since=None, cursor=None):  # type: ignore[no-untyped-def]
+        """Yield orders p1, p2 then p3."""
+        if cursor is None:
+            yield Batch((order("p1", "2024-01-05T00:00:00Z", "10.00", customer="k1"),
+                         order("p2", "2024-02-05T00:00:00Z", "20.00", customer="k1")),
+                        cursor="page-2", total=3)
+        if self.fail_after:
+            raise ConnectionError("platform went away")
+        yield Batch((order("p3", "2024-03-05T00:00:00Z", "30.00", customer="k2"),),
+                    cursor=None, total=3)
+
+
+class FakePlugin:
+    """Registers :class:`FakePlatform`."""
+
+    def __init__(self) -> None:
+        self.adapter = FakePlatform()
+
+    @hookimpl
+    def register_platforms(self, register):  # type: ignore[no-untyped-def]
+        """Register the fake platform."""
+        register(self.adapter)
+
+
+@pytest.fixture
+def plugin() -> Iterator[FakePlugin]:
+    p = FakePlugin()
+    with plugins_for_test(p):
+        yield p
+
+
+@pytest.fixture
+def ctx(database_url: str, engine, tmp_path: Path) -> Iterator[AppContext]:  # type: ignore[no-untyped-def]
+    context = AppContext(Settings(home=tmp_path / "home", database_url=database_url,
+                                  secret_key="test-secret-key"))
+    jobs.huey.immediate = True
+    jobs.configure(context)
+    try:
+        yield context
+    finally:
+        jobs.huey.immediate = False
+
+
+@pytest.fixture
+def shop(ctx: AppContext, plugin: FakePlugin) -> str:
+    with ctx.sessions() as s, s.begin():
+        create_shop(s, "fake", "fakeplat", currency="EUR")
+    return "fake"
+
+
+def _job(sessions: sessionmaker[Session], job_id: str) -> Job:
+    with sessions() as s:
+        job = s.get(Job, job_id)
+        assert job is not None
+        return job
+
+
+def test_schedule_sync_stores_records_progress_and_refreshes(ctx: AppContext, shop: str) -> None:
+    job_id = jobs.schedule_sync(shop)
+    job = _job(ctx.sessions, job_id)
+    assert (job.kind, job.state, job.done, job.total, job.errors, job.message) == (
+        "sync", JobState.DONE, 5, 5, 0, None)
+    assert job.started_at is not None and job.finished_at >= job.started_at
+    with ctx.sessions() as s:
+        fake = get_shop(s, shop)
+        assert job.shop_id == fake.id
+        report = cached(s, fake, REPORT)
+        assert report is not None and report.data["orders"] == 3
+        assert report.data["net_revenue"] == "60.00"
+        assert cached(s, fake, ROLLUP).data["customers"] == 2  # type: ignore[union-attr]
+
+
+def test_progress_is_cumulative_over_resources(ctx: AppContext, shop: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[int, int | None, str | None]] = []
+    real = jobs.Tracker.update
+
+    def spy(self, done, total=None, step=None, errors=None):  # type: ignore[no-untyped-def]
+        seen.append((done, total, step))
+        real(self, done, total, step, errors)
+
+    monkeypatch.setattr(jobs.Tracker, "update", spy)
+    jobs.schedule_sync(shop)
+    # customers: 2 of 2; then orders 2 of 3 and 3 of 3 on top; then the refresh step.
+    assert seen == [(2, 2, "customers"), (4, 5, "orders"), (5, 5, "orders"), (5, 5, "refresh")]
+
+
+def test_a_failing_sync_is_marked_failed_with_one_line(ctx: AppContext, shop: str,
+                                                         plugin: FakePlugin) -> None:
+    plugin.adapter.fail_after = True
+    job = _job(ctx.sessions, jobs.schedule_sync(shop))
+    assert job.state == JobState.FAILED
+    assert job.errors == 1
+    assert re.fullmatch(r"plugin '\d+' failed in fetch_orders: platform went away",
+                        job.message or "")
+    assert job.done == 4 and job.step == "orders"
+    # The sync resumes from the stored cursor: the next run fetches only page two.
+    plugin.adapter.fail_after = False
+    again = _job(ctx.sessions, jobs.schedule_sync(shop))
+    assert (again.state, again.done) == (JobState.DONE, 3)
+
+
+def test_unknown_shop_is_refused_before_queueing(ctx: AppContext) -> None:
+    with pytest.raises(UserError, match="unknown shop 'nope'"):
+        jobs.schedule_sync("nope")
+    with ctx.sessions() as s:
+        assert s.query(Job).count() == 0
+
+
+def test_refresh_job_and_nightly_refresh(ctx: AppContext, shop: str) -> None:
+    job = _job(ctx.sessions, jobs.schedule_refresh(shop))
+    assert (job.kind, job.state, job.done, job.total) == ("refresh", JobState.DONE, 3, 3)
+    with ctx.sessions() as s, s.begin():
+        create_shop(s, "gone", "csv").uninstalled_at = datetime.now(UTC)
+    jobs.nightly_refresh.call_local()
+    with ctx.sessions() as s:
+        kinds = [(j.kind, j.state) for j in s.query(Job).order_by(Job.created_at)]
+    assert kinds == [("refresh", "done"), ("refresh", "done")]  # not the uninstalled shop
+
+
+class Clock:
+    """A hand-driven clock for the tracker."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.at = datetime(2024, 1, 1, tzinfo=UTC)
+
+    def timer(self) -> float:
+        return self.t
+
+    def now(self) -> datetime:
+        return self.at + timedelta(seconds=self.t)
+
+
+def test_tracker_throttles_writes_and_reports_rate(ctx: AppContext, shop: str) -> None:
+    with ctx.sessions() as s, s.begin():
+        s.add(Job(id="j1", kind="sync", state=JobState.QUEUED))
+    clock = Clock()
+    tracker = jobs.Tracker(ctx.sessions, "j1", clock=clock.now, timer=clock.timer)
+    tracker.start()
+    tracker.update(100, 1000, "orders")
+    clock.t = 0.2
+    tracker.update(200, 1000, "orders")  # within 0.5 s of the last write: skipped
+    assert _job(ctx.sessions, "j1").done == 100
+    clock.t = 4.0
+    tracker.update(400, 1000, "orders")
+    job = _job(ctx.sessions, "j1")
+    assert (job.state, job.done, job.total) == (JobState.RUNNING, 400, 1000)
+    view = jobs.job_view(job, clock=clock.now)
+    assert view["fraction"] == 0.4
+    assert view["rate"] == 100.0  # 400 items in 4 s
+    assert view["elapsed"] == 4.0
+
+
+def test_unconfigured_queue_refuses_work() -> None:
+    storage = jobs._NotConfigured("x")
+    with pytest.raises(UserError, match="background jobs are not configured"):
+        storage.enqueue(b"task")
+
+
+def test_a_real_consumer_thread_runs_jobs_from_the_sqlite_queue(ctx: AppContext, shop: str,
+                                                                 tmp_path: Path) -> None:
+    jobs.huey.immediate = False
+    jobs.configure(ctx)
+    assert isinstance(jobs.huey.storage, SqliteStorage)
+    assert Path(jobs.huey.storage.filename) == ctx.settings.home / "jobs.db"
+    job_id = jobs.schedule_sync(shop)
+    assert _job(ctx.sessions, job_id).state == JobState.QUEUED
+    consumer = jobs.huey.create_consumer(workers=1, worker_type="thread", periodic=False,
+                                         initial_delay=0.05, max_delay=0.2,
+                                         check_worker_health=False)
+    consumer.start()
+    try:
+        deadline = time.monotonic() + 30
+        while _job(ctx.sessions, job_id).state in JobState.ACTIVE:
+            assert time.monotonic() < deadline, "the consumer did not finish the job"
+            time.sleep(0.05)
+    finally:
+        consumer.stop(graceful=True)
+    job = _job(ctx.sessions, job_id)
+    assert (job.state, job.done, job.total) == (JobState.DONE, 5, 5)
+    assert len(jobs.huey) == 0  # nothing left in the queue
+
+
+def test_jobs_command_lists_progress(cli_env: Path, plugin: FakePlugin) -> None:
+    runner = CliRunner()
+    ctx = AppContext()
+    with ctx.sessions() as s, s.begin():
+        create_shop(s, "fake", "fakeplat")
+    jobs.huey.immediate = True
+    try:
+        result = runner.invoke(cli, ["sync", "fake", "--background"], catch_exceptions=False)
+    finally:
+        jobs.huey.immediate = False
+    assert result.output.startswith("queued sync job ")
+    listing = runner.invoke(cli, ["jobs", "--shop", "fake"], catch_exceptions=False)
+    assert "sync" in listing.output and "done" in listing.output and "5 / 5" in listing.output
+    as_json = runner.invoke(cli, ["jobs", "--json"], catch_exceptions=False)
+    import json
+
+    (row,) = json.loads(as_json.output)
+    assert (row["shop"], row["kind"], row["state"], row["done"]) == ("fake", "sync", "done", 5)
+    follow = runner.invoke(cli, ["jobs", "--follow"], catch_exceptions=False)
+    assert follow.exit_code == 0 and "done" in follow.output
+
+
+def test_follow_redraws_until_jobs_finish() -> None:
+    states = iter([JobState.QUEUED, JobState.RUNNING, JobState.DONE])
+    sleeps: list[float] = []
+
+    def fetch() -> list[dict]:  # type: ignore[type-arg]
+        state = next(states)
+        return [{"id": "abcdef1234", "shop": "s", "kind": "sync", "step": None, "state": state,
+                 "done": 1, "total": 2, "rate": None, "errors": 0, "message": None}]
+
+    from stammkunde.app.cli.jobs import follow
+
+    follow(fetch, interval=1.0, sleep=sleeps.append)
+    assert sleeps == [1.0, 1.0]
+
+
+def test_dashboard_link_command(cli_env: Path) -> None:
+    runner = CliRunner()
+    with AppContext().sessions() as s, s.begin():
+        create_shop(s, "till", "csv")
+    result = runner.invoke(cli, ["dashboard-link", "till", "--base-url", "https://sk.example/",
+                                 "--ttl", "2h"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert result.output.startswith("https://sk.example/login?token=")
+    bad = runner.invoke(cli, ["dashboard-link", "nope"])
+    assert bad.exit_code == 2 and "unknown shop 'nope'" in bad.output
+    ttl = runner.invoke(cli, ["dashboard-link", "till", "--ttl", "soon"])
+    assert ttl.exit_code == 2 and "--ttl must look like" in ttl.output
