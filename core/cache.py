@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import asc, delete, desc, func, insert, select, text
+from sqlalchemy import asc, delete, desc, func, insert, select
 from sqlalchemy.orm import Session
 
-from stammkunde.core.customers import _LIST
+from stammkunde.core.customers import list_customers
 from stammkunde.core.demo_calendar import DEMO_AS_OF
 from stammkunde.core.job_models import CachedResult, CustomerRollup
-from stammkunde.core.metrics import DAY, build_report, to_json
+from stammkunde.core.metrics import build_report, to_json
 from stammkunde.core.models import Shop
 from stammkunde.core.timeutil import epoch_seconds, now
 
@@ -98,20 +98,17 @@ def refresh_shop(session: Session, shop: Shop, as_of: datetime | None = None,
 
 
 def _refresh_rollup(session: Session, shop: Shop, as_of: datetime) -> int:
-    t = epoch_seconds(as_of)
-    params = {"shop": shop.id, "as_of": t, "false": False, "year_ago": t - 365 * DAY}
     session.execute(delete(CustomerRollup).where(CustomerRollup.shop_id == shop.id))
-    result = session.connection().execute(text(_LIST), params)
-    count = 0
-    while rows := result.fetchmany(ROLLUP_BATCH):
+    rows = list_customers(session, shop, as_of)
+    for i in range(0, len(rows), ROLLUP_BATCH):
         session.execute(insert(CustomerRollup), [
-            {"shop_id": shop.id, "person_id": r[0], "customer_id": r[1], "email": r[2],
-             "orders": int(r[3]), "net_revenue": Decimal(int(r[4])) / 10_000,
-             "first_ts": int(r[5]), "last_ts": int(r[6]), "channel": r[7]}
-            for r in rows
+            {"shop_id": shop.id, "person_id": r["person_id"], "customer_id": r["customer_id"],
+             "email": r["email"], "orders": r["orders"], "net_revenue": r["net_revenue"],
+             "first_ts": epoch_seconds(r["first_order"]),
+             "last_ts": epoch_seconds(r["last_order"]), "channel": r["first_channel"]}
+            for r in rows[i : i + ROLLUP_BATCH]
         ])
-        count += len(rows)
-    return count
+    return len(rows)
 
 
 def cached(session: Session, shop: Shop, kind: str) -> CachedResult | None:
