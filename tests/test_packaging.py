@@ -23,6 +23,12 @@ def test_wheel_contains_only_the_stammkunde_namespace(tmp_path: Path) -> None:
     assert "stammkunde/core/migrations/versions/0001_canonical_model.py" in names
     assert "stammkunde/core/migrations/script.py.mako" in names
     assert "stammkunde/plugins/csvfile/adapter.py" in names
+    assert "stammkunde/core/migrations/versions/0007_jobs.py" in names
+    for data in ("dashboard/templates/dashboard/overview.html", "dashboard/static/dashboard.css",
+                 "dashboard/static/dashboard.js", "dashboard/static/favicon.svg",
+                 "translations/de/LC_MESSAGES/messages.mo",
+                 "translations/de/LC_MESSAGES/messages.po"):
+        assert f"stammkunde/app/{data}" in names, data
     assert not any(n.startswith("stammkunde/tests") for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -1,0 +1,113 @@
+"""The merchant's journey in a real browser: sign in with a link, read every page of the demo
+shop, sort and page customers, switch language, recompute, watch progress, edit settings; and
+the door stays shut for another shop's pages."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from stammkunde.app.dashboard.auth import make_login_token
+from stammkunde.core.job_models import Job, JobState
+from stammkunde.core.store import get_shop
+from tests.app.browser.conftest import SECRET
+
+
+def sign_in(page: Any, server: str, shop: str = "demo") -> None:
+    """Open a fresh login link and land on the shop's overview."""
+    page.goto(f"{server}/login?token={make_login_token(SECRET, shop)}")
+    assert page.url == f"{server}/shops/{shop}/"
+
+
+def test_login_link_to_every_page(page: Any, server: str) -> None:
+    sign_in(page, server)
+    # Overview: eight KPI tiles with their changes, the cohort heatmap and the channel chart.
+    assert page.locator(".tile").count() == 8
+    assert re.fullmatch(r"[\d,]+", page.locator("#kpi-customers .tile-value").inner_text())
+    assert page.locator("#kpi-aov .tile-value").inner_text().startswith("€")
+    assert page.locator("#kpi-repeat_rate .tile-change").inner_text().endswith("pp")
+    assert page.locator("table.heatmap tbody tr").count() == 13
+    assert page.locator("svg.chart .chart-bar").count() == 4  # online, pos, app, marketplace
+    # Customers: 50 a page, sortable, paged, downloadable.
+    page.get_by_role("link", name="Customers", exact=True).click()
+    assert page.locator("table.list tbody tr").count() == 50
+    page.get_by_role("link", name="Orders").click()
+    orders = [int(t.replace(",", "")) for t in
+              page.locator("table.list tbody tr td:nth-child(3)").all_inner_texts()]
+    assert orders == sorted(orders, reverse=True)
+    page.get_by_role("link", name=re.compile("Next")).click()
+    assert "page=2" in page.url
+    assert page.get_by_text(re.compile(r"Page 2 of \d+")).is_visible()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download CSV").click()
+    path = download.value.path()
+    lines = open(path, encoding="utf-8").read().splitlines()
+    assert lines[0] == ("customer_id,email,orders,net_revenue,first_order,last_order,"
+                        "first_channel")
+    assert len(lines) > 300
+    # Jobs: recompute the numbers; the job shows as done.
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    page.get_by_role("button", name="Recompute numbers").click()
+    assert page.locator(".flash").inner_text().startswith("Refresh queued")
+    assert page.locator(".job.done .badge").first.inner_text() == "done"
+    # Settings: a wrong value is explained; a right one is saved.
+    page.get_by_role("link", name="Settings", exact=True).click()
+    page.fill("#f-margin", "2")
+    page.get_by_role("button", name="Save settings").click()
+    assert "less than or equal to 1" in page.locator(".field.invalid .error").inner_text()
+    page.fill("#f-margin", "0.45")
+    page.fill("#f-tiers", "member: 0, loyal: 100, gold: 400")
+    page.get_by_role("button", name="Save settings").click()
+    assert page.locator(".flash").inner_text().startswith("Settings saved")
+    assert page.input_value("#f-margin") == "0.45"
+    assert page.console_errors == []  # no script errors, no content-security-policy reports
+
+
+def test_language_switch(page: Any, server: str) -> None:
+    sign_in(page, server)
+    aov_en = page.locator("#kpi-aov .tile-value").inner_text()
+    page.get_by_role("link", name="DE", exact=True).click()
+    assert page.locator("h1").inner_text() == "Übersicht"
+    aov_de = page.locator("#kpi-aov .tile-value").inner_text()
+    # €65.35 in English is 65,35 € in German.
+    assert aov_de == aov_en[1:].replace(",", "").replace(".", ",") + "\xa0€"
+    page.get_by_role("link", name="Kunden", exact=True).click()
+    assert page.locator("h1").inner_text() == "Kunden"  # the choice sticks to the session
+    page.get_by_role("link", name="EN", exact=True).click()
+    assert page.locator("h1").inner_text() == "Customers"
+
+
+def test_progress_bar_follows_a_running_job(page: Any, server: str,
+                                            sessions: sessionmaker[Session]) -> None:
+    with sessions() as s, s.begin():
+        shop_id = get_shop(s, "demo").id
+        s.add(Job(id="live1", kind="sync", shop_id=shop_id, state=JobState.RUNNING,
+                  step="orders", done=250, total=1000))
+    sign_in(page, server)
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    bar = page.locator('li.job[data-id="live1"] progress')
+    assert bar.get_attribute("value") == "0.25"
+    with sessions() as s, s.begin():
+        job = s.get(Job, "live1")
+        job.done, job.state = 1000, JobState.DONE
+    # dashboard.js polls jobs.json every two seconds and redraws the list.
+    page.wait_for_selector('li.job.done[data-id="live1"]', timeout=8000)
+    assert page.locator('li.job[data-id="live1"] progress').evaluate("e => e.value") == 1
+    assert "1,000 / 1,000" in page.locator('li.job[data-id="live1"] .jobmeta').inner_text()
+
+
+def test_another_shops_pages_are_refused(page: Any, server: str) -> None:
+    sign_in(page, server)
+    for path in ("/shops/other/", "/shops/other/customers", "/shops/other/settings"):
+        response = page.goto(server + path)
+        assert response.status == 403
+        assert page.locator("h1").inner_text() == "Not your shop"
+    response = page.goto(server + "/shops/other/customers.csv")
+    assert response.status == 403
+    # A used link does not open a second door.
+    token = make_login_token(SECRET, "other")
+    page.goto(f"{server}/login?token={token}")
+    page.goto(f"{server}/login?token={token}")
+    assert "already used" in page.locator(".flash.error").inner_text()
