@@ -5,6 +5,7 @@ the door stays shut for another shop's pages."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,7 +44,7 @@ def test_login_link_to_every_page(page: Any, server: str) -> None:
     with page.expect_download() as download:
         page.get_by_role("link", name="Download CSV").click()
     path = download.value.path()
-    lines = open(path, encoding="utf-8").read().splitlines()
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
     assert lines[0] == ("customer_id,email,orders,net_revenue,first_order,last_order,"
                         "first_channel")
     assert len(lines) > 300
