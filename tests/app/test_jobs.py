@@ -277,3 +277,44 @@ def test_dashboard_link_command(cli_env: Path) -> None:
     assert bad.exit_code == 2 and "unknown shop 'nope'" in bad.output
     ttl = runner.invoke(cli, ["dashboard-link", "till", "--ttl", "soon"])
     assert ttl.exit_code == 2 and "--ttl must look like" in ttl.output
+
+
+def _redis_up(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def test_redis_queue_when_configured(database_url: str, engine, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                     plugin: FakePlugin) -> None:
+    from huey.storage import RedisStorage
+
+    url = "redis://127.0.0.1:6379/15"
+    if not _redis_up(url):
+        pytest.skip("no Redis server at 127.0.0.1:6379")
+    ctx = AppContext(Settings(home=tmp_path / "home", database_url=database_url,
+                              secret_key="k", redis_url=url))
+    jobs.configure(ctx)
+    try:
+        assert isinstance(jobs.huey.storage, RedisStorage)
+        jobs.huey.flush()
+        with ctx.sessions() as s, s.begin():
+            create_shop(s, "fake", "fakeplat")
+        job_id = jobs.schedule_sync("fake")
+        assert len(jobs.huey) == 1
+        task = jobs.huey.dequeue()
+        jobs.huey.execute(task)  # what a worker does with it
+        assert _job(ctx.sessions, job_id).state == JobState.DONE
+    finally:
+        jobs.huey.flush()
+        jobs.configure(AppContext(Settings(home=tmp_path / "home", database_url=database_url,
+                                           secret_key="k")))
+
+
+def test_settings_read_the_redis_url() -> None:
+    settings = Settings.from_env({"STAMMKUNDE_HOME": "/h", "STAMMKUNDE_REDIS_URL": "redis://r/1"})
+    assert settings.redis_url == "redis://r/1"
+    assert Settings.from_env({"STAMMKUNDE_HOME": "/h"}).redis_url is None
