@@ -13,7 +13,7 @@ from typing import Any
 from babel import Locale
 from babel.numbers import format_currency, format_decimal, format_percent
 from flask import Flask, g, request, session
-from flask_babel import Babel, format_datetime, get_locale
+from flask_babel import Babel, format_date, format_datetime, get_locale, get_timezone
 
 from stammkunde.core.money import cents
 
@@ -99,6 +99,13 @@ def when(value: datetime | str | None, fmt: str = "medium") -> str:
     return format_datetime(value, fmt)
 
 
+def day(value: datetime | None, fmt: str = "medium") -> str:
+    """Format the date of an instant (in the shop's time zone) in the locale."""
+    if value is None:
+        return "–"
+    return format_date(value.astimezone(get_timezone()), fmt)
+
+
 def init_app(app: Flask) -> Babel:
     """Attach Flask-Babel with the packaged catalogs and the template filters."""
     from pathlib import Path
@@ -106,7 +113,7 @@ def init_app(app: Flask) -> Babel:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES",
                           str(Path(__file__).parent.parent / "translations"))
     babel = Babel(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
-    app.jinja_env.filters.update(number=number, percent=percent, when=when)
+    app.jinja_env.filters.update(number=number, percent=percent, when=when, day=day)
     app.jinja_env.globals.update(money=money, money_short=money_short, locale_name=locale_name,
                                  LANGUAGES=LANGUAGES)
     return babel

@@ -42,8 +42,8 @@
       var meta = document.createElement("div");
       meta.className = "jobmeta";
       var parts = [fmt(job.done, 0) + (job.total ? " / " + fmt(job.total, 0) : "")];
-      if (job.step) { parts.push(job.step); }
-      if (job.rate) { parts.push(fmt(job.rate, 1) + " " + labels.per_s); }
+      if (job.step && job.state !== "done") { parts.push(labels.steps[job.step] || job.step); }
+      if (job.rate && job.kind === "sync") { parts.push(fmt(job.rate, 1) + " " + labels.per_s); }
       if (job.errors) { parts.push(fmt(job.errors, 0) + " " + labels.errors); }
       if (job.message) { parts.push(job.message); }
       if (job.state === "queued") { parts.push(labels.worker); }
