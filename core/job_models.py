@@ -69,6 +69,9 @@ class CustomerRollup(Base):
         Index("ix_customer_rollup_orders", "shop_id", "orders"),
         Index("ix_customer_rollup_last", "shop_id", "last_ts"),
         Index("ix_customer_rollup_first", "shop_id", "first_ts"),
+        Index("ix_customer_rollup_segment", "shop_id", "segment", "net_revenue"),
+        Index("ix_customer_rollup_stage", "shop_id", "stage", "net_revenue"),
+        Index("ix_customer_rollup_tier", "shop_id", "tier", "net_revenue"),
     )
     shop_id: Mapped[int] = mapped_column(
         ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
@@ -81,6 +84,13 @@ class CustomerRollup(Base):
     first_ts: Mapped[int] = mapped_column(BigInteger)
     last_ts: Mapped[int] = mapped_column(BigInteger)
     channel: Mapped[str | None] = mapped_column(String(64))
+    # Scores of the retention engine (RFM segment, lifecycle stage, loyalty tier and points,
+    # predicted CLV); NULL when the shop has not been scored.
+    segment: Mapped[str | None] = mapped_column(String(40))
+    stage: Mapped[str | None] = mapped_column(String(40))
+    tier: Mapped[str | None] = mapped_column(String(40))
+    points: Mapped[int | None] = mapped_column(BigInteger)
+    predicted_clv: Mapped[Decimal | None] = mapped_column(Money)
 
 
 class SpentLogin(Base):

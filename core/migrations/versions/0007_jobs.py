@@ -51,6 +51,11 @@ def upgrade() -> None:
     sa.Column('first_ts', sa.BigInteger(), nullable=False),
     sa.Column('last_ts', sa.BigInteger(), nullable=False),
     sa.Column('channel', sa.String(length=64), nullable=True),
+    sa.Column('segment', sa.String(length=40), nullable=True),
+    sa.Column('stage', sa.String(length=40), nullable=True),
+    sa.Column('tier', sa.String(length=40), nullable=True),
+    sa.Column('points', sa.BigInteger(), nullable=True),
+    sa.Column('predicted_clv', sa.BigInteger(), nullable=True),
     sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_customer_rollup_shop_id_shops'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('shop_id', 'person_id', name=op.f('pk_customer_rollup'))
     )
@@ -58,6 +63,9 @@ def upgrade() -> None:
     op.create_index('ix_customer_rollup_orders', 'customer_rollup', ['shop_id', 'orders'], unique=False)
     op.create_index('ix_customer_rollup_last', 'customer_rollup', ['shop_id', 'last_ts'], unique=False)
     op.create_index('ix_customer_rollup_first', 'customer_rollup', ['shop_id', 'first_ts'], unique=False)
+    op.create_index('ix_customer_rollup_segment', 'customer_rollup', ['shop_id', 'segment', 'net_revenue'], unique=False)
+    op.create_index('ix_customer_rollup_stage', 'customer_rollup', ['shop_id', 'stage', 'net_revenue'], unique=False)
+    op.create_index('ix_customer_rollup_tier', 'customer_rollup', ['shop_id', 'tier', 'net_revenue'], unique=False)
     op.create_table('spent_logins',
     sa.Column('nonce', sa.String(length=64), nullable=False),
     sa.Column('used_at', sa.DateTime(), nullable=False),
@@ -67,6 +75,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('spent_logins')
+    op.drop_index('ix_customer_rollup_tier', table_name='customer_rollup')
+    op.drop_index('ix_customer_rollup_stage', table_name='customer_rollup')
+    op.drop_index('ix_customer_rollup_segment', table_name='customer_rollup')
     op.drop_index('ix_customer_rollup_first', table_name='customer_rollup')
     op.drop_index('ix_customer_rollup_last', table_name='customer_rollup')
     op.drop_index('ix_customer_rollup_orders', table_name='customer_rollup')
