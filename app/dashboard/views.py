@@ -254,8 +254,7 @@ def sync(name: str) -> Any:
         abort(400)
     schedule_sync(name)
     flash(_("Sync queued. Progress appears below."), "info")
-    return redirect(request.referrer if _safe_next(urlsplit(request.referrer or "").path)
-                    else url_for("dashboard.jobs", name=name))
+    return redirect(url_for("dashboard.jobs", name=name))
 
 
 @bp.post("/shops/<name>/refresh")

@@ -192,3 +192,28 @@ def test_refresh_button_runs_a_job_with_progress(client: FlaskClient, sessions) 
     assert job["message"].startswith("3 customers in ")
     with sessions() as s:
         assert s.get(Job, job["id"]).state == JobState.DONE
+
+
+def test_a_csv_shop_has_no_sync_button(client: FlaskClient) -> None:
+    html = client.get("/shops/till/jobs").get_data(as_text=True)
+    assert "Sync now" not in html and "Recompute numbers" in html
+    token = csrf_token(client, "/shops/till/jobs")
+    assert client.post("/shops/till/sync", data={"csrf_token": token}).status_code == 400
+
+
+def test_sync_button_queues_a_sync_for_an_api_shop(app, sessions) -> None:  # type: ignore[no-untyped-def]
+    from stammkunde.core.shops import create_shop
+    from stammkunde.plugins.manager import plugins_for_test
+    from tests.app.dashboard.conftest import login
+    from tests.app.test_jobs import FakePlugin
+
+    with plugins_for_test(FakePlugin()):
+        with sessions() as s, s.begin():
+            create_shop(s, "fake", "fakeplat")
+        c = app.test_client()
+        login(c, "fake")
+        assert "Sync now" in c.get("/shops/fake/jobs").get_data(as_text=True)
+        token = csrf_token(c, "/shops/fake/jobs")
+        assert c.post("/shops/fake/sync", data={"csrf_token": token}).status_code == 302
+        (job,) = c.get("/shops/fake/jobs.json").get_json()["jobs"]
+    assert (job["kind"], job["state"], job["done"], job["total"]) == ("sync", "done", 5, 5)
