@@ -66,8 +66,8 @@ class FakeWooCommerce:
             self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
             self.ca_bundle = str(cert)
         self.api.base_url = self.url
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="fake-woocommerce")
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
+                                        daemon=True, name="fake-woocommerce")
         self._thread.start()
         return self
 
