@@ -108,7 +108,7 @@ class FakeApi:
             return {"id": 0, "error": {"code": "woocommerce_rest_empty_coupon_code",
                                        "message": "The coupon code cannot be empty.",
                                        "data": {"status": 400}}}
-        if any(c["code"] == code for c in s.coupons.values()):
+        if code in s.coupon_codes:
             return {"id": 0, "error": {"code": "woocommerce_rest_coupon_code_already_exists",
                                        "message": "The coupon code already exists",
                                        "data": {"status": 400}}}
@@ -122,6 +122,7 @@ class FakeApi:
         coupon.update({"id": cid, "code": code, "date_created": when, "date_created_gmt": when,
                        "date_modified": when, "date_modified_gmt": when})
         s.coupons[cid] = coupon
+        s.coupon_codes[code] = cid
         s._changed()
         return coupon
 

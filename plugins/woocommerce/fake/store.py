@@ -50,6 +50,7 @@ class FakeStore:
         self.refunds: dict[int, dict[str, Any]] = {}
         self.customers: dict[int, dict[str, Any]] = {}
         self.coupons: dict[int, dict[str, Any]] = {}
+        self.coupon_codes: dict[str, int] = {}
         self.webhooks: dict[int, dict[str, Any]] = {}
         self._post_id = 100
         self._user_id = 0
