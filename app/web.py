@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+
 from stammkunde.app.context import AppContext
 from stammkunde.core.config import Settings
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
 from stammkunde.core.money import from_units, to_units
 
 NAMING = {
@@ -241,3 +242,7 @@ class InstallNonce(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# Tables of the webhook inbox, privacy audit and out-of-order changes (kept in their own module).
+from stammkunde.core import inbox_models as _inbox_models  # noqa: E402, F401
