@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, request
 from sqlalchemy import select
+
 from stammkunde.app.jobs import schedule_sync
 from stammkunde.app.web import app_context
 from stammkunde.core.errors import UserError

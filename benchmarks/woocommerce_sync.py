@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _results import write_section
+
 from stammkunde.plugins.adapter import DiscountOffer, DiscountTarget
 from stammkunde.plugins.woocommerce import WooCommerceAdapter
 from stammkunde.plugins.woocommerce.fake import FakeStore, FakeWooCommerce

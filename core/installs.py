@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
+
 from stammkunde.core.models import InstallNonce
 from stammkunde.core.timeutil import now
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 import woocommerce
+
 from stammkunde.core.errors import UserError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})

@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
+
 from stammkunde.app.context import AppContext
 from stammkunde.app.jobs import schedule_sync
 from stammkunde.app.web import app_context, create_app

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
+
 from stammkunde.core.db import make_engine, session_factory, upgrade
 from stammkunde.core.shops import create_shop
 from stammkunde.plugins.manager import Plugins

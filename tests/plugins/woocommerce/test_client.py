@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from stammkunde.plugins.woocommerce.client import ClientOptions, WooClient, WooError
 from stammkunde.plugins.woocommerce.fake import FakeWooCommerce
 

@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from click.testing import CliRunner
+
 from stammkunde.core.errors import UserError
 from stammkunde.plugins.woocommerce import WooCommerceAdapter
 from stammkunde.plugins.woocommerce.store_url import (

@@ -7,6 +7,7 @@ from decimal import Decimal
 from itertools import islice
 
 import pytest
+
 from stammkunde.core.errors import UserError
 from stammkunde.plugins.adapter import DiscountOffer, DiscountTarget
 from stammkunde.plugins.woocommerce import WooCommerceAdapter

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+
 from stammkunde.core.errors import InvalidRecord
 from stammkunde.core.records import OrderDeleted, OrderRecord, OrderStatus, Refund
 from stammkunde.plugins.woocommerce.mapping import (

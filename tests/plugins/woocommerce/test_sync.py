@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+
 from stammkunde.core.errors import UserError
 from stammkunde.core.models import Customer, Order, Refund, SyncState
 from stammkunde.core.records import OrderRecord

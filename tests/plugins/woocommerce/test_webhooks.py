@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+
 from stammkunde.core.records import CustomerDeleted, CustomerRecord, OrderDeleted, OrderRecord
 from stammkunde.plugins.adapter import WebhookRejected
 from stammkunde.plugins.woocommerce import WooCommerceAdapter
