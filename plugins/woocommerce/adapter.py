@@ -50,8 +50,10 @@ class WooCommerceAdapter(PlatformAdapter):
     display_name: ClassVar[str] = "WooCommerce"
     capabilities: ClassVar[frozenset[Capability]] = frozenset({
         Capability.SYNC, Capability.WEBHOOKS, Capability.DISCOUNTS, Capability.TAGS,
-        Capability.INSTALL,
     })
+    # The key exchange is not OAuth (no code, no signed query), so Capability.INSTALL, which
+    # promises install_url / verify_install_query / exchange_install_code, is not declared;
+    # the web app's ``install_woocommerce`` blueprint runs it with the ``store_url`` helpers.
 
     def __init__(self, *, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic,
@@ -102,6 +104,10 @@ class WooCommerceAdapter(PlatformAdapter):
             "webhook_secret": (options.get("webhook_secret") or "").strip()
             or new_webhook_secret(),
         })
+
+    def shop_domain_from_headers(self, headers: Mapping[str, str]) -> str | None:
+        """Return the store URL a delivery names in ``X-WC-Webhook-Source`` (unverified)."""
+        return webhooks.source_of(headers)
 
     def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes,
                        secret: str) -> WebhookEnvelope:

@@ -141,38 +141,50 @@ class CouponPusher:
 def push(client: WooClient, offer: DiscountOffer, targets: Sequence[DiscountTarget],
          batch_size: int = BATCH_MAX, pusher: CouponPusher | None = None,
          ) -> Iterator[DiscountResult]:
-    """Create the offer's codes; one result per target (created, exists or failed)."""
+    """Create the offer's codes; one result per target, in the targets' order.
+
+    Results stream out after each batch, so a consumer that stops (or a crash) loses nothing
+    the store has not already confirmed.
+    """
     pusher = pusher or CouponPusher(client, batch_size)
     if offer.shared_code:
         yield from _push_shared(pusher, offer, targets)
         return
+    coupon_payload(offer, "check", [], unique=True)  # refuse a bad offer before any call
+    codes = list(dict.fromkeys(t.code.strip() for t in targets if (t.code or "").strip()))
+    existing = pusher.existing(codes) if codes else {}
     seen: dict[str, DiscountTarget] = {}
-    todo: list[DiscountTarget] = []
+    pending: list[tuple[DiscountTarget, DiscountResult | dict[str, Any]]] = []
+    waiting = 0
     for t in targets:
         key = (t.code or "").strip().lower()
         if not key:
-            yield DiscountResult(t.customer_id, t.code, "failed", "empty code")
+            pending.append((t, DiscountResult(t.customer_id, t.code, "failed", "empty code")))
         elif key in seen:
-            yield DiscountResult(t.customer_id, t.code, "failed",
-                                 f"code also given to customer {seen[key].customer_id}")
+            pending.append((t, DiscountResult(
+                t.customer_id, t.code, "failed",
+                f"code also given to customer {seen[key].customer_id}")))
+        elif key in existing:
+            seen[key] = t
+            pending.append((t, DiscountResult(t.customer_id, t.code, "exists",
+                                              platform_id=str(existing[key]["id"]))))
         else:
             seen[key] = t
-            todo.append(t)
-    if not todo:
-        return
-    existing = pusher.existing([t.code for t in todo])
-    payloads = []
-    by_code = {}
-    for t in todo:
-        found = existing.get(t.code.lower())
-        if found is not None:
-            yield DiscountResult(t.customer_id, t.code, "exists", platform_id=str(found["id"]))
-            continue
-        payload = coupon_payload(offer, t.code, [t.email] if t.email else [], unique=True)
-        payloads.append(payload)
-        by_code[t.code] = t
-    for payload, answer in pusher.create(payloads):
-        yield _result(by_code[payload["code"]], answer)
+            pending.append((t, coupon_payload(offer, t.code.strip(),
+                                              [t.email] if t.email else [], unique=True)))
+            waiting += 1
+        if waiting >= pusher.batch_size:
+            yield from _flush(pusher, pending)
+            pending, waiting = [], 0
+    yield from _flush(pusher, pending)
+
+
+def _flush(pusher: CouponPusher, pending: list[tuple[DiscountTarget, Any]]
+           ) -> Iterator[DiscountResult]:
+    payloads = [p for _, p in pending if isinstance(p, dict)]
+    answers = iter([answer for _, answer in pusher.create(payloads)])
+    for target, item in pending:
+        yield item if isinstance(item, DiscountResult) else _result(target, next(answers))
 
 
 def _result(target: DiscountTarget, answer: Any) -> DiscountResult:
@@ -186,30 +198,34 @@ def _result(target: DiscountTarget, answer: Any) -> DiscountResult:
                           platform_id=str(answer.get("id")))
 
 
+
 def _push_shared(pusher: CouponPusher, offer: DiscountOffer,
                  targets: Sequence[DiscountTarget]) -> Iterator[DiscountResult]:
     code = str(offer.shared_code).strip()
-    with_email = [t for t in targets if t.email]
-    for t in targets:
-        if not t.email:
-            yield DiscountResult(t.customer_id, code, "failed",
-                                 "no e-mail: a shared code is limited to the segment's e-mails")
-    if not with_email:
+    emails = list(dict.fromkeys(t.email.strip().lower() for t in targets if t.email))
+    no_email = "no e-mail: a shared code is limited to the segment's e-mails"
+    if not emails:
+        for t in targets:
+            yield DiscountResult(t.customer_id, code, "failed", no_email)
         return
+    payload = coupon_payload(offer, code, emails, unique=False)
     found = pusher.existing([code]).get(code.lower())
     if found is not None:
         allowed = {str(e).lower() for e in found.get("email_restrictions") or ()}
-        for t in with_email:
-            if not allowed or t.email.lower() in allowed:  # type: ignore[union-attr]
+        for t in targets:
+            if not t.email:
+                yield DiscountResult(t.customer_id, code, "failed", no_email)
+            elif not allowed or t.email.strip().lower() in allowed:
                 yield DiscountResult(t.customer_id, code, "exists", platform_id=str(found["id"]))
             else:
                 yield DiscountResult(t.customer_id, code, "failed",
                                      "the shared code exists without this e-mail; not changed")
         return
-    emails = list(dict.fromkeys(t.email for t in with_email if t.email))
-    payload = coupon_payload(offer, code, emails, unique=False)
-    for _, answer in pusher.create([payload]):
-        for t in with_email:
+    ((_, answer),) = list(pusher.create([payload]))
+    for t in targets:
+        if not t.email:
+            yield DiscountResult(t.customer_id, code, "failed", no_email)
+        else:
             yield _result(DiscountTarget(t.customer_id, t.email, code), answer)
 
 

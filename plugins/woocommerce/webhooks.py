@@ -82,6 +82,11 @@ def verify(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookE
                            headers=dict(headers))
 
 
+def source_of(headers: Mapping[str, str]) -> str | None:
+    """Return the normalised store URL of ``X-WC-Webhook-Source`` (what ``Shop.domain`` holds)."""
+    return _source(header(headers, "X-WC-Webhook-Source"))
+
+
 def _source(source: str | None) -> str | None:
     if not source:
         return None

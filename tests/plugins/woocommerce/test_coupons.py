@@ -120,7 +120,7 @@ def test_same_code_for_two_customers_fails_the_second(fake: FakeWooCommerce,
                                                       adapter: WooCommerceAdapter) -> None:
     twice = [DiscountTarget("1", None, "SK-A"), DiscountTarget("2", None, "sk-a")]
     results = list(adapter.push_discounts(fake.connection(), OFFER, twice))
-    assert [(r.customer_id, r.status) for r in results] == [("2", "failed"), ("1", "created")]
+    assert [(r.customer_id, r.status) for r in results] == [("1", "created"), ("2", "failed")]
 
 
 def test_shared_code_is_one_coupon_limited_to_the_segment(
