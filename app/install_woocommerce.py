@@ -12,6 +12,7 @@ config (WooCommerce requires the callback to be https), else from the request.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -88,8 +89,11 @@ def callback() -> Any:
         shop_name = shop.name
         conn = connection_for(shop, ctx.settings.secret_key)
     adapter = ctx.plugins.platform(PLATFORM)
+    # The store waits (60 s) for this answer, so webhook creation gets a short fuse.
+    quick = dataclasses.replace(conn, options={**conn.options, "timeout": 10, "max_retries": 1,
+                                               "requests_per_second": 0})
     try:
-        adapter.subscribe_webhooks(conn, _public_url())
+        adapter.subscribe_webhooks(quick, _public_url())
     except UserError as exc:
         # The keys are stored; the merchant can retry webhooks later. WooCommerce deletes the
         # key unless this answer is 200, so a webhook problem must not fail the callback.

@@ -164,3 +164,14 @@ def test_schedule_sync_runs_the_historic_sync_in_the_background(
     schedule_sync(shops(app)[0].name, ctx).join(timeout=10)
     with ctx.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Order)) == 1
+
+
+def test_webhook_failure_does_not_lose_the_keys(client: FlaskClient, app: Flask,
+                                                fake: FakeWooCommerce,
+                                                scheduled: list[str]) -> None:
+    fake.fail(500, times=None, path="webhooks")  # the store cannot list or create webhooks
+    resp = client.post("/install/woocommerce/callback", json=fake.grant(start(client, fake.url)))
+    assert resp.status_code == 200  # WooCommerce would delete the key on any other answer
+    (shop,) = shops(app)
+    assert "500" in shop.settings["webhooks_error"]
+    assert scheduled == [shop.name]
