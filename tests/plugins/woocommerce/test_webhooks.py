@@ -124,3 +124,19 @@ def test_signed_non_json_body_is_an_invalid_record(fake: FakeWooCommerce,
     env = adapter.verify_webhook(headers, body, SECRET)
     with pytest.raises(InvalidRecord):
         adapter.parse_webhook(env)
+
+
+def test_shop_is_named_by_the_source_header(fake: FakeWooCommerce,
+                                            adapter: WooCommerceAdapter) -> None:
+    headers, _ = fake.delivery("order.updated", {"id": 1})
+    assert adapter.shop_domain_from_headers(headers) == fake.url  # what Shop.domain holds
+    assert adapter.shop_domain_from_headers({}) is None
+
+
+def test_ping_is_recognised_without_any_secret(fake: FakeWooCommerce,
+                                               adapter: WooCommerceAdapter) -> None:
+    headers, body = fake.ping()
+    assert adapter.verify_webhook(headers, body, "").is_ping
+    signed_headers, signed_body = fake.delivery("order.updated", {"id": 1})
+    with pytest.raises(WebhookRejected):
+        adapter.verify_webhook(signed_headers, signed_body, "")
