@@ -137,7 +137,8 @@ def _window_pages(client: WooClient, endpoint: str, params: dict[str, Any],
     while True:
         offset = cursor.pos
         query = dict(params, per_page=PER_PAGE)
-        if offset % PER_PAGE == 0:
+        # WordPress refuses a page number past the last page (400), but not an offset past it.
+        if offset % PER_PAGE == 0 and (cursor.total is None or offset < cursor.total):
             query["page"] = offset // PER_PAGE + 1
         else:
             query["offset"] = offset

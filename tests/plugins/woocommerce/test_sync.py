@@ -209,3 +209,15 @@ def test_sync_command_line_uses_the_adapter(fake: FakeWooCommerce, adapter: WooC
     fill(fake, 5)
     result = sync(factory, plugins_with(adapter), since=T0 - timedelta(days=1))
     assert result.stats["orders"].inserted == 5
+
+
+def test_resuming_after_the_last_full_page_asks_by_offset(
+        fake: FakeWooCommerce, adapter: WooCommerceAdapter) -> None:
+    fill(fake, 200)
+    batches = list(adapter.fetch_orders(fake.connection()))
+    assert [len(b.records) for b in batches] == [100, 100]
+    fake.calls.clear()
+    (last,) = adapter.fetch_orders(fake.connection(), cursor=batches[-1].cursor)
+    assert last.records == ()
+    (_, _, params), = [c for c in fake.calls if c[1] == "orders"]
+    assert params["offset"] == "200" and "page" not in params  # page 3 would be a 400
