@@ -3,8 +3,10 @@
 Shop settings (``shops.settings``): ``url`` (the store), ``requests_per_second`` (politeness,
 default 4; 0 = unlimited), ``timeout`` (seconds, default 30), ``max_retries`` (default 5),
 ``batch_size`` (default 100, the documented batch maximum), ``ca_bundle`` (a CA file for stores
-with a private certificate), ``status_map`` (extra status → canonical status), ``overlap_minutes``
-(re-read window of incremental syncs, default 10) and ``allow_http`` (local test stores only).
+with a private certificate), ``query_string_auth`` (send the keys as query parameters, for hosts
+whose web server drops the Authorization header), ``status_map`` (extra status → canonical
+status), ``overlap_minutes`` (re-read window of incremental syncs, default 10) and
+``allow_http`` (local test stores only).
 Credentials: ``consumer_key``, ``consumer_secret``, ``webhook_secret``.
 """
 

@@ -45,16 +45,20 @@ class ClientOptions:
     max_backoff: float = 60.0
     max_retry_after: float = 300.0
     verify: bool | str = True
+    query_string_auth: bool = False  # keys as query parameters: for hosts that drop Basic auth
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> ClientOptions:
-        """Read ``requests_per_second``, ``timeout``, ``max_retries`` and ``ca_bundle``."""
+        """Read ``requests_per_second``, ``timeout``, ``max_retries``, ``ca_bundle`` and
+        ``query_string_auth``."""
         rps = settings.get("requests_per_second", cls.requests_per_second)
         return cls(
             requests_per_second=float(rps) if rps not in (None, "", 0, "0") else None,
             timeout=float(settings.get("timeout", cls.timeout)),
             max_retries=int(settings.get("max_retries", cls.max_retries)),
             verify=settings.get("ca_bundle") or True,
+            query_string_auth=str(settings.get("query_string_auth", "")).lower()
+            in ("1", "true", "yes"),
         )
 
 
@@ -84,7 +88,7 @@ class WooClient:
         self.api = woocommerce.API(
             url=url, consumer_key=consumer_key, consumer_secret=consumer_secret,
             version="wc/v3", timeout=self.options.timeout, verify_ssl=self.options.verify,
-            user_agent=USER_AGENT,
+            user_agent=USER_AGENT, query_string_auth=self.options.query_string_auth,
         )
         self.sleep = sleep
         self.clock = clock

@@ -45,6 +45,7 @@ class FakeWooCommerce:
         self.keys: dict[str, tuple[str, str]] = {
             self.consumer_key: (self.consumer_secret, "read_write")}
         self.calls: list[tuple[str, str, dict[str, str]]] = []
+        self.last_auth: str | None = None  # "oauth1", "basic" or "query"
         self.rules: list[Rule] = []
         self._rules_lock = threading.Lock()
         self.ca_bundle: str | None = None

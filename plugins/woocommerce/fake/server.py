@@ -141,13 +141,16 @@ class Handler(BaseHTTPRequestHandler):
             header = self.headers.get("Authorization", "")
             if header.startswith("Basic "):
                 user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+                self.fake.last_auth = "basic"
             else:
                 user, password = params.get("consumer_key", ""), params.get("consumer_secret", "")
+                self.fake.last_auth = "query"
             if user in keys and hmac.compare_digest(keys[user][0], password):
                 return None
             return _error("woocommerce_rest_authentication_error", "Consumer secret is invalid.",
                           401)
         key = params.get("oauth_consumer_key")
+        self.fake.last_auth = "oauth1"
         if not key:
             return _error("woocommerce_rest_cannot_view", "Sorry, you cannot list resources.",
                           401)

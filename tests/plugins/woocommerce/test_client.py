@@ -73,7 +73,12 @@ def test_https_store_with_basic_auth() -> None:
         fake.data.add_order(email="a@example.org")
         c = WooClient(fake.url, fake.consumer_key, fake.consumer_secret,
                       ClientOptions(verify=fake.ca_bundle or True))
-        assert c.page("orders", {}).total == 1
+        assert c.page("orders", {}).total == 1 and fake.last_auth == "basic"
+        by_query = WooClient(fake.url, fake.consumer_key, fake.consumer_secret,
+                             ClientOptions.from_settings({"ca_bundle": fake.ca_bundle,
+                                                          "query_string_auth": "1"}))
+        assert by_query.page("orders", {}).total == 1
+        assert fake.last_auth == "query"
         bad = WooClient(fake.url, fake.consumer_key, "cs_nope",
                         ClientOptions(verify=fake.ca_bundle or True))
         with pytest.raises(WooError):
