@@ -11,11 +11,12 @@ the moment it is pushed. Batch endpoints take at most 100 items per request (the
 (shop option, default 100; halved automatically if the store answers 413).
 
 Idempotency: before creating, existing codes are looked up – one paged ``GET coupons?search=``
-scan when the codes share a prefix of at least 3 characters, ``GET coupons?code=`` each when there
-are only a few, otherwise none – and reported ``exists``, never overwritten. WooCommerce refuses a
-duplicate code per item (``woocommerce_rest_coupon_code_already_exists``), which is reported
-``exists`` too, so a re-run after a crash never creates a code twice. Coupon codes are
-case-insensitive in WooCommerce (it stores them lower-cased).
+scan when the codes share a prefix of at least 3 characters (switching to ``GET coupons?code=``
+per code when the prefix matches more other coupons than that would cost), ``GET coupons?code=``
+each when there are only a few, otherwise none – and reported ``exists``, never overwritten.
+WooCommerce refuses a duplicate code per item (``woocommerce_rest_coupon_code_already_exists``),
+which is reported ``exists`` too, so a re-run after a crash never creates a code twice. Coupon
+codes are case-insensitive in WooCommerce (it stores them lower-cased).
 
 Segments (``tag_customers``): WooCommerce has no customer tags. A segment is stored as customer
 meta data ``stammkunde_segment_<slug>`` = ``"yes"`` via ``customers/batch``; removal sets it to
@@ -108,14 +109,22 @@ class CouponPusher:
                         found[str(c["code"]).lower()] = c
                 if page_no >= page.total_pages or not page.items:
                     return found
+                if page_no == 1 and page.total_pages - 1 > len(wanted - found.keys()):
+                    # The prefix is shared by many other coupons: asking code by code is cheaper.
+                    return found | self._by_code(sorted(wanted - found.keys()), fields)
                 page_no += 1
         if len(wanted) <= FEW_CODES:
-            for code in sorted(wanted):
-                self.lookups += 1
-                items = self.client.json("GET", "coupons", {"code": code, "_fields": fields})
-                for c in items or ():
-                    if str(c.get("code", "")).lower() == code:
-                        found[code] = c
+            return self._by_code(sorted(wanted), fields)
+        return found
+
+    def _by_code(self, codes: Sequence[str], fields: str) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for code in codes:
+            self.lookups += 1
+            items = self.client.json("GET", "coupons", {"code": code, "_fields": fields})
+            for c in items or ():
+                if str(c.get("code", "")).lower() == code:
+                    found[code] = c
         return found
 
     def create(self, payloads: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], Any]]:

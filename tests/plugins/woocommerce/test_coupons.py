@@ -165,3 +165,15 @@ def test_segments_become_customer_meta_data(fake: FakeWooCommerce,
     adapter.tag_customers(fake.connection(), "Win-back 2024", [str(a["id"])], remove=True)
     assert a["meta_data"][0]["value"] == ""
     assert fake.count("POST", "customers/batch") == 2
+
+
+def test_crowded_prefix_switches_to_lookups_by_code(fake: FakeWooCommerce,
+                                                    adapter: WooCommerceAdapter) -> None:
+    for n in range(450):
+        fake.api.dispatch("POST", "coupons", {}, {"code": f"sk-alt-{n}"})
+    fake.api.dispatch("POST", "coupons", {}, {"code": "sk-a2"})
+    mine = [DiscountTarget("1", None, "SK-A1"), DiscountTarget("2", None, "SK-A2")]
+    results = list(adapter.push_discounts(fake.connection(), OFFER, mine))
+    assert [r.status for r in results] == ["created", "exists"]
+    # page 1 of the "sk-a" search (of 5 pages), then one exact lookup per code instead of 4 pages
+    assert fake.count("GET", "coupons") == 1 + 2
