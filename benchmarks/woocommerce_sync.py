@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -39,14 +40,17 @@ def run_sync(store: FakeStore, *, refunds_endpoint: bool) -> dict[str, float]:
         conn = fake.connection()
         started = time.perf_counter()
         customers = sum(len(b.records) for b in adapter.fetch_customers(conn))
+        middle = time.perf_counter()
         orders = sum(len(b.records) + int(b.meta.get("unattributed", 0))  # type: ignore[call-overload]
                      for b in adapter.fetch_orders(conn))
         seconds = time.perf_counter() - started
+        order_seconds = time.perf_counter() - middle
         by_route: dict[str, int] = {}
         for _, route, _ in fake.calls:
             key = route if not route.startswith("orders/") else "orders/<id>/refunds"
             by_route[key] = by_route.get(key, 0) + 1
-        return {"seconds": seconds, "orders": orders, "customers": customers,
+        return {"seconds": seconds, "order_seconds": order_seconds, "orders": orders,
+                "customers": customers,
                 "calls": len(fake.calls), **{f"calls:{k}": v for k, v in by_route.items()}}
 
 
@@ -101,9 +105,9 @@ def main() -> None:
     rows = [
         ("orders synced", f"{ours['orders']:,.0f}", f"{base['orders']:,.0f}"),
         ("customers synced", f"{ours['customers']:,.0f}", f"{base['customers']:,.0f}"),
-        ("seconds", f"{ours['seconds']:.1f}", f"{base['seconds']:.1f}"),
-        ("orders/s", f"{ours['orders'] / ours['seconds']:,.0f}",
-         f"{base['orders'] / base['seconds']:,.0f}"),
+        ("seconds (customers + orders)", f"{ours['seconds']:.1f}", f"{base['seconds']:.1f}"),
+        ("orders/s (orders phase)", f"{ours['orders'] / ours['order_seconds']:,.0f}",
+         f"{base['orders'] / base['order_seconds']:,.0f}"),
         ("HTTP calls", f"{ours['calls']:,.0f}", f"{base['calls']:,.0f}"),
         ("  orders pages", f"{ours.get('calls:orders', 0):,.0f}",
          f"{base.get('calls:orders', 0):,.0f}"),
@@ -132,8 +136,9 @@ def main() -> None:
     body = "\n".join([
         f"Fake store in-process (thread, plain http with OAuth 1.0a signatures, JSON both ways); "
         f"{args.orders:,} orders ({refunded:,} with refunds), {args.customers:,} customers, "
-        f"built in {build:.1f} s. Politeness off (requests_per_second=0). Machine: 2 shared "
-        "cores; client and fake share one process.",
+        f"built in {build:.1f} s. Politeness off (requests_per_second=0). Machine: 2 cores "
+        f"shared with other work (load average {os.getloadavg()[0]:.1f} at the end), client "
+        "and fake in one process: the seconds are noisy, the call counts are exact.",
         "",
         *table,
         "",

@@ -73,6 +73,11 @@ def verify(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookE
     topic = header(headers, "X-WC-Webhook-Topic")
     if not topic:
         raise WebhookRejected("missing X-WC-Webhook-Topic header", 400)
+    resource = header(headers, "X-WC-Webhook-Resource")
+    event = header(headers, "X-WC-Webhook-Event")
+    if resource and event and f"{resource}.{event}".lower() != topic.strip().lower():
+        raise WebhookRejected(f"X-WC-Webhook-Topic {topic!r} contradicts resource {resource!r} "
+                              f"and event {event!r}", 400)
     delivery = header(headers, "X-WC-Webhook-Delivery-ID")
     if not delivery:
         raise WebhookRejected("missing X-WC-Webhook-Delivery-ID header", 400)

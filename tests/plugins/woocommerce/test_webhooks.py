@@ -140,3 +140,13 @@ def test_ping_is_recognised_without_any_secret(fake: FakeWooCommerce,
     signed_headers, signed_body = fake.delivery("order.updated", {"id": 1})
     with pytest.raises(WebhookRejected):
         adapter.verify_webhook(signed_headers, signed_body, "")
+
+
+def test_topic_contradicting_resource_and_event_is_refused(
+        fake: FakeWooCommerce, adapter: WooCommerceAdapter) -> None:
+    # the signature covers the body only, so the topic header is checked against its siblings
+    headers, body = fake.delivery("customer.deleted", {"id": 5})
+    headers["X-WC-Webhook-Topic"] = "order.deleted"
+    with pytest.raises(WebhookRejected) as info:
+        adapter.verify_webhook(headers, body, SECRET)
+    assert info.value.status == 400
