@@ -199,8 +199,14 @@ def sync_task(job_id: str, shop_name: str) -> None:
     _run(job_id, lambda tracker: _sync(tracker, shop_name))
 
 
-def schedule_sync(shop_name: str) -> str:
-    """Queue a sync of the shop (historic at first, then incremental); return the job id."""
+def schedule_sync(shop_name: str, ctx: AppContext | None = None) -> str:
+    """Queue a sync of the shop (historic at first, then incremental); return the job id.
+
+    ``ctx`` (optional) is the caller's context; the queue is configured from it when it is not
+    the one already in use. An interrupted sync resumes from its stored cursor on the next run.
+    """
+    if ctx is not None and ctx is not _context:
+        configure(ctx)
     job_id = _queue_job(SYNC, shop_name)
     sync_task(job_id, shop_name)
     return job_id
