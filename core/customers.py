@@ -41,16 +41,18 @@ def list_customers(
     ids = identities(session, shop)
     net = h.per_person(h.net)
     first, last = h.ts[h.starts], h.ts[h.last]
-    order = np.lexsort((h.persons, -net))  # most valuable first, then by person id
+    # ``persons`` and ``counts`` are computed properties: take them once, not per row.
+    persons, counts = h.persons, h.counts
+    order = np.lexsort((persons, -net))  # most valuable first, then by person id
     rows = []
     for i in order.tolist():
-        person = int(h.persons[i])
+        person = int(persons[i])
         customer_id, email = ids.get(person, (None, None))
         rows.append({
             "person_id": person,
             "customer_id": customer_id,
             "email": email,
-            "orders": int(h.counts[i]),
+            "orders": int(counts[i]),
             "net_revenue": from_units(int(net[i])),
             "first_order": datetime.fromtimestamp(int(first[i]), UTC),
             "last_order": datetime.fromtimestamp(int(last[i]), UTC),

@@ -65,13 +65,13 @@ class CustomerRollup(Base):
 
     __tablename__ = "customer_rollup"
     __table_args__ = (
-        Index("ix_customer_rollup_net", "shop_id", "net_revenue"),
-        Index("ix_customer_rollup_orders", "shop_id", "orders"),
-        Index("ix_customer_rollup_last", "shop_id", "last_ts"),
-        Index("ix_customer_rollup_first", "shop_id", "first_ts"),
-        Index("ix_customer_rollup_segment", "shop_id", "segment", "net_revenue"),
-        Index("ix_customer_rollup_stage", "shop_id", "stage", "net_revenue"),
-        Index("ix_customer_rollup_tier", "shop_id", "tier", "net_revenue"),
+        Index("ix_customer_rollup_net", "shop_id", "net_revenue", "person_id"),
+        Index("ix_customer_rollup_orders", "shop_id", "orders", "person_id"),
+        Index("ix_customer_rollup_last", "shop_id", "last_ts", "person_id"),
+        Index("ix_customer_rollup_first", "shop_id", "first_ts", "person_id"),
+        Index("ix_customer_rollup_segment", "shop_id", "segment", "net_revenue", "person_id"),
+        Index("ix_customer_rollup_stage", "shop_id", "stage", "net_revenue", "person_id"),
+        Index("ix_customer_rollup_tier", "shop_id", "tier", "net_revenue", "person_id"),
     )
     shop_id: Mapped[int] = mapped_column(
         ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True

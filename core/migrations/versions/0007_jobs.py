@@ -59,13 +59,13 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_customer_rollup_shop_id_shops'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('shop_id', 'person_id', name=op.f('pk_customer_rollup'))
     )
-    op.create_index('ix_customer_rollup_net', 'customer_rollup', ['shop_id', 'net_revenue'], unique=False)
-    op.create_index('ix_customer_rollup_orders', 'customer_rollup', ['shop_id', 'orders'], unique=False)
-    op.create_index('ix_customer_rollup_last', 'customer_rollup', ['shop_id', 'last_ts'], unique=False)
-    op.create_index('ix_customer_rollup_first', 'customer_rollup', ['shop_id', 'first_ts'], unique=False)
-    op.create_index('ix_customer_rollup_segment', 'customer_rollup', ['shop_id', 'segment', 'net_revenue'], unique=False)
-    op.create_index('ix_customer_rollup_stage', 'customer_rollup', ['shop_id', 'stage', 'net_revenue'], unique=False)
-    op.create_index('ix_customer_rollup_tier', 'customer_rollup', ['shop_id', 'tier', 'net_revenue'], unique=False)
+    op.create_index('ix_customer_rollup_net', 'customer_rollup', ['shop_id', 'net_revenue', 'person_id'], unique=False)
+    op.create_index('ix_customer_rollup_orders', 'customer_rollup', ['shop_id', 'orders', 'person_id'], unique=False)
+    op.create_index('ix_customer_rollup_last', 'customer_rollup', ['shop_id', 'last_ts', 'person_id'], unique=False)
+    op.create_index('ix_customer_rollup_first', 'customer_rollup', ['shop_id', 'first_ts', 'person_id'], unique=False)
+    op.create_index('ix_customer_rollup_segment', 'customer_rollup', ['shop_id', 'segment', 'net_revenue', 'person_id'], unique=False)
+    op.create_index('ix_customer_rollup_stage', 'customer_rollup', ['shop_id', 'stage', 'net_revenue', 'person_id'], unique=False)
+    op.create_index('ix_customer_rollup_tier', 'customer_rollup', ['shop_id', 'tier', 'net_revenue', 'person_id'], unique=False)
     op.create_table('spent_logins',
     sa.Column('nonce', sa.String(length=64), nullable=False),
     sa.Column('used_at', sa.DateTime(), nullable=False),
