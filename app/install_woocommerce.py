@@ -6,8 +6,11 @@ keys as JSON to ``/install/woocommerce/callback`` with the nonce as ``user_id``;
 unknown, expired or used nonce are refused and nothing is stored (WooCommerce then deletes the key
 it made). Accepted keys are stored encrypted, the webhooks are created with a fresh secret, and
 the historic sync is scheduled. WooCommerce finally sends the browser to
-``/install/woocommerce/return?success=1``. The app's public URL comes from the ``PUBLIC_URL``
-config (WooCommerce requires the callback to be https), else from the request.
+``/install/woocommerce/return?success=1&user_id=<nonce>``; when that browser is the one that
+started the installation (its session holds the nonce), it is signed in to the new shop's
+dashboard (:func:`stammkunde.app.dashboard.auth.login_shop`) and lands on its overview.
+The app's public URL comes from the ``PUBLIC_URL`` config (WooCommerce requires the callback
+to be https), else from the request.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ import dataclasses
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, current_app, redirect, request
+from flask import Blueprint, Response, current_app, redirect, request, url_for
+from flask import session as browser
 from sqlalchemy import select
 
+from stammkunde.app.dashboard.auth import login_shop
 from stammkunde.app.jobs import schedule_sync
 from stammkunde.app.web import app_context
 from stammkunde.core.errors import UserError
-from stammkunde.core.installs import consume_nonce, issue_nonce
+from stammkunde.core.installs import completed_install, consume_nonce, issue_nonce
 from stammkunde.core.models import Shop
 from stammkunde.core.shops import create_shop, credentials, set_credentials
 from stammkunde.plugins.ingest import connection_for
@@ -59,6 +64,7 @@ def start() -> Any:
     with ctx.sessions() as session, session.begin():
         nonce = issue_nonce(session, PLATFORM, store_url,
                             shop_name=request.args.get("shop") or shop_name_for(store_url))
+    browser["install_nonce"] = nonce  # the browser that returns with it may open the dashboard
     base = _public_url()
     return redirect(authorize_url(store_url, nonce=nonce,
                                   return_url=f"{base}/install/woocommerce/return",
@@ -134,8 +140,19 @@ def _save_shop(session: Any, store_url: str, name: str | None, key: str, secret:
 
 @bp.get("/return")
 def finished() -> Response:
-    """Tell the merchant whether the store was connected."""
+    """Open the new shop's dashboard for the browser that started the install, or explain."""
     ok = request.args.get("success") == "1"
+    nonce = str(request.args.get("user_id") or "")
+    if ok and nonce and browser.get("install_nonce") == nonce:
+        ctx = app_context(current_app)
+        with ctx.sessions() as db:
+            pending = completed_install(db, PLATFORM, nonce)
+            name = None if pending is None else db.scalar(
+                select(Shop.name).where(Shop.platform == PLATFORM,
+                                        Shop.domain == pending.store_url))
+        if name is not None:
+            login_shop(name)
+            return redirect(url_for("dashboard.overview", name=name), 302)  # type: ignore[return-value]
     text = ("Your WooCommerce store is connected. Stammkunde is importing your orders now."
             if ok else "The store was not connected (access was denied). You can start again.")
     return Response(f"<!doctype html><title>Stammkunde</title><p>{text}</p>",

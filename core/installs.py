@@ -58,3 +58,12 @@ def purge_nonces(session: Session, *, at: datetime | None = None) -> int:
     """Delete expired nonces; return how many."""
     result = session.execute(delete(InstallNonce).where(InstallNonce.expires_at <= (at or now())))
     return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+def completed_install(session: Session, platform: str, nonce: str) -> InstallNonce | None:
+    """Return the installation a nonce belongs to once its credentials arrived, else None."""
+    if not nonce or len(nonce) > 200:
+        return None
+    return session.scalar(select(InstallNonce).where(
+        InstallNonce.nonce_hash == _digest(nonce), InstallNonce.platform == platform,
+        InstallNonce.used_at.is_not(None)))

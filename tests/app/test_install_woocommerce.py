@@ -181,3 +181,28 @@ def test_webhook_failure_does_not_lose_the_keys(client: FlaskClient, app: Flask,
     (shop,) = shops(app)
     assert "500" in shop.settings["webhooks_error"]
     assert scheduled == [shop.name]
+
+
+def test_the_installing_browser_lands_on_its_dashboard(client: FlaskClient, app: Flask,
+                                                       fake: FakeWooCommerce) -> None:
+    nonce = start(client, fake.url)
+    assert client.post("/install/woocommerce/callback", json=fake.grant(nonce)).status_code == 200
+    (shop,) = shops(app)
+    back = client.get(f"/install/woocommerce/return?success=1&user_id={nonce}")
+    assert back.status_code == 302
+    assert back.headers["Location"] == f"/shops/{shop.name}/"
+    assert client.get(f"/shops/{shop.name}/").status_code == 200
+
+
+def test_another_browser_with_the_return_link_is_not_signed_in(
+        client: FlaskClient, app: Flask, fake: FakeWooCommerce) -> None:
+    nonce = start(client, fake.url)
+    client.post("/install/woocommerce/callback", json=fake.grant(nonce))
+    (shop,) = shops(app)
+    stranger = app.test_client()
+    back = stranger.get(f"/install/woocommerce/return?success=1&user_id={nonce}")
+    assert back.status_code == 200 and "connected" in back.get_data(as_text=True)
+    assert stranger.get(f"/shops/{shop.name}/").status_code == 401
+    # Before the keys arrived there is nothing to open, even for the installing browser.
+    other = start(client, fake.url)
+    assert client.get(f"/install/woocommerce/return?success=1&user_id={other}").status_code == 200
