@@ -179,7 +179,8 @@ def main() -> int:
     lines = [
         f"{customers:,} customers, {orders:,} orders, {backend}; Python "
         f"{platform.python_version()}, {platform.machine()}; median of {args.repeat} requests "
-        "through Flask's test client (server time: routing, queries, templates).",
+        "through Flask's test client (server time: routing, queries, templates); machine: 2 "
+        f"cores shared with other work (load average {os.getloadavg()[0]:.1f} at the end).",
         "",
         "| page | server time (ms) | within 300 ms |",
         "| --- | ---: | :---: |",
