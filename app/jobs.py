@@ -226,7 +226,8 @@ def _refresh(tracker: Tracker, shop_name: str) -> None:
     with ctx.sessions() as session:
         done = refresh_shop(session, get_shop(session, shop_name), progress=progress)
         session.commit()
-    tracker.finish(done=3, total=3, message=f"{done.customers} customers in {done.seconds:.1f} s")
+    tracker.finish(done=3, total=3)
+    log.info("refreshed shop %s: %d customers in %.1f s", shop_name, done.customers, done.seconds)
 
 
 @huey.task()

@@ -44,6 +44,9 @@
       var parts = [fmt(job.done, 0) + (job.total ? " / " + fmt(job.total, 0) : "")];
       if (job.step && job.state !== "done") { parts.push(labels.steps[job.step] || job.step); }
       if (job.rate && job.kind === "sync") { parts.push(fmt(job.rate, 1) + " " + labels.per_s); }
+      if (job.elapsed !== null && (job.state === "done" || job.state === "failed")) {
+        parts.push(fmt(job.elapsed, 1) + " s");
+      }
       if (job.errors) { parts.push(fmt(job.errors, 0) + " " + labels.errors); }
       if (job.message) { parts.push(job.message); }
       if (job.state === "queued") { parts.push(labels.worker); }
