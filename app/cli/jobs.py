@@ -62,10 +62,11 @@ def jobs_table(rows: list[dict[str, Any]]) -> Table:
     table = Table("job", "shop", "kind", "state", "progress", "done", "rate/s", "errors",
                   "message", title="Background jobs")
     for r in rows:
-        total = r["total"] or (r["done"] if r["state"] == JobState.DONE else None)
-        bar = ProgressBar(total=float(total) if total else None,
-                          completed=float(r["done"]), width=24,
-                          pulse=r["state"] == JobState.RUNNING and not total)
+        if r["total"]:
+            bar = ProgressBar(total=float(r["total"]), completed=float(r["done"]), width=24)
+        else:  # unknown size: pulse while running, full when done, empty otherwise
+            bar = ProgressBar(total=1.0, completed=1.0 if r["state"] == JobState.DONE else 0.0,
+                              width=24, pulse=r["state"] == JobState.RUNNING)
         done = f"{r['done']:,}" + (f" / {r['total']:,}" if r["total"] else "")
         table.add_row(r["id"][:8], r["shop"], r["kind"] + (f" ({r['step']})" if r["step"] else ""),
                       f"[{STATE_STYLE.get(r['state'], '')}]{r['state']}[/]", bar, done,
