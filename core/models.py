@@ -228,3 +228,10 @@ class SyncState(Base):
     high_water: Mapped[datetime | None] = mapped_column(UTCDateTime)
     done: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+# Tables owned by other core modules register on the same metadata (migrations, test wipes).
+from stammkunde.core import install_state as _install_state  # noqa: E402
+from stammkunde.core import refunds as _refunds  # noqa: E402
+
+del _install_state, _refunds

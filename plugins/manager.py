@@ -17,6 +17,7 @@ from stammkunde.plugins.adapter import Capability, PlatformAdapter
 GROUP = "stammkunde"
 DEFAULT_PLUGINS = (
     "stammkunde.plugins.csvfile",
+    "stammkunde.plugins.shopify",
 )
 T = TypeVar("T")
 
