@@ -230,8 +230,5 @@ class SyncState(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
 
-# Tables owned by other core modules register on the same metadata (migrations, test wipes).
-from stammkunde.core import install_state as _install_state  # noqa: E402
-from stammkunde.core import refunds as _refunds  # noqa: E402
-
-del _install_state, _refunds
+# OAuth install nonces (kept in their own module).
+from stammkunde.core import install_state as _install_state  # noqa: E402, F401

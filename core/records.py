@@ -69,20 +69,6 @@ class OrderRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class RefundRecord:
-    """A refund announced on its own (e.g. a refunds/create webhook), possibly before its order.
-
-    The store adds it to the order when the order is known, and otherwise keeps it until the
-    order arrives; ``platform_id`` makes re-deliveries harmless.
-    """
-
-    platform_id: str
-    order_id: str
-    amount: Decimal
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class CustomerRecord:
     """A customer account as the platform last described it."""
 
@@ -153,7 +139,6 @@ class AppUninstalled:
 
 Record = (
     OrderRecord
-    | RefundRecord
     | CustomerRecord
     | EventRecord
     | OrderDeleted

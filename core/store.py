@@ -38,9 +38,7 @@ from stammkunde.core.records import (
     OrderRecord,
     OrderStatus,
     Record,
-    RefundRecord,
 )
-from stammkunde.core.refunds import apply_refunds, attach_pending
 from stammkunde.core.timeutil import epoch_seconds, month_index, now
 
 CHUNK = 500
@@ -56,7 +54,6 @@ class UpsertStats:
     stale: int = 0
     deleted: int = 0
     ignored: int = 0
-    pending: int = 0
 
     def __iadd__(self, other: UpsertStats) -> UpsertStats:
         for f in fields(self):
@@ -248,7 +245,6 @@ def upsert_orders(session: Session, shop: Shop, records: Sequence[OrderRecord]) 
                 )
             )
         }
-        stored: list[Order] = []
         for rec in chunk:
             order = existing.get(rec.platform_id)
             if order is not None and order.fingerprint == fingerprint(rec):
@@ -265,8 +261,6 @@ def upsert_orders(session: Session, shop: Shop, records: Sequence[OrderRecord]) 
             else:
                 stats.updated += 1
             _apply_order(order, rec, shop, cust)
-            stored.append(order)
-        attach_pending(session, shop, stored)
         session.flush()
     return stats
 
@@ -354,10 +348,6 @@ def store_records(session: Session, shop: Shop, records: Iterable[Record]) -> Up
     stats += upsert_orders(session, shop, groups.pop(OrderRecord, []))  # type: ignore[arg-type]
     stats += upsert_events(session, shop, groups.pop(EventRecord, []))  # type: ignore[arg-type]
     stats += delete_orders(session, shop, groups.pop(OrderDeleted, []))  # type: ignore[arg-type]
-    added, unchanged, pending = apply_refunds(session, shop, groups.pop(RefundRecord, []))  # type: ignore[arg-type]
-    stats.updated += added
-    stats.unchanged += unchanged
-    stats.pending += pending
     stats.ignored += sum(len(v) for v in groups.values())
     return stats
 

@@ -29,7 +29,7 @@ from stammkunde.plugins.shopify.client import DEFAULT_API_VERSION, GraphQLClient
 
 WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_PAID", "ORDERS_CANCELLED",
                   "REFUNDS_CREATE", "CUSTOMERS_CREATE", "CUSTOMERS_UPDATE", "APP_UNINSTALLED")
-DEFAULTS: dict[str, Any] = {"page_size": 25, "customer_page_size": 100,
+DEFAULTS: dict[str, Any] = {"page_size": 20, "customer_page_size": 100,
                             "bulk_threshold": 10_000, "poll_interval": 2.0,
                             "discount_group_size": discounts.DEFAULT_GROUP,
                             "per_customer": False}

@@ -31,6 +31,10 @@ class ShopifyError(UserError):
     """The Shopify API answered with an error that retrying does not fix."""
 
 
+class QueryTooCostly(ShopifyError):
+    """A single query asks for more points than the bucket holds (MAX_COST_EXCEEDED)."""
+
+
 @dataclass
 class ThrottleState:
     """The last bucket status Shopify reported, and when we read it (client clock)."""
@@ -143,7 +147,14 @@ class GraphQLClient:
                 self.stats.throttled += 1
                 if cost_info:
                     cost = float(cost_info.get("requestedQueryCost") or cost)
-                continue  # the next loop turn waits for the refreshed bucket status
+                # the next turn waits for the refreshed status; at least one point's worth, so a
+                # rounded ``currentlyAvailable`` cannot make us ask again at once
+                rate = self.throttle.restore_rate or 1.0
+                self._pause(max(1.0 / rate, self.throttle.wait_for(cost, self.clock())))
+                continue
+            if any((e.get("extensions") or {}).get("code") == "MAX_COST_EXCEEDED"
+                   for e in errors):
+                raise QueryTooCostly(f"{operation}: {errors[0].get('message')}")
             if errors:
                 messages = "; ".join(str(e.get("message")) for e in errors[:3])
                 raise ShopifyError(f"Shopify rejected {operation}: {messages}")

@@ -15,7 +15,7 @@ from typing import Any
 
 from stammkunde.core.records import Batch, Record
 from stammkunde.plugins.shopify import queries as q
-from stammkunde.plugins.shopify.client import GraphQLClient, ShopifyError
+from stammkunde.plugins.shopify.client import GraphQLClient, QueryTooCostly, ShopifyError
 from stammkunde.plugins.shopify.mapping import customer_from_graphql, order_from_graphql
 
 Mapper = Callable[[Mapping[str, Any], list[Mapping[str, Any]]], Record]
@@ -70,8 +70,14 @@ def _pages(client: GraphQLClient, resource: str, after: str | None, since_text: 
     spec = RESOURCES[resource]
     search = search_since(datetime.fromisoformat(since_text)) if since_text else None
     while True:
-        data = client.execute(spec["page"], {"first": page_size, "after": after, "query": search},
-                              operation=f"{resource}Page")
+        try:
+            data = client.execute(spec["page"], {"first": page_size, "after": after,
+                                                 "query": search}, operation=f"{resource}Page")
+        except QueryTooCostly:
+            if page_size == 1:
+                raise
+            page_size = max(1, page_size // 2)  # a smaller page fits the shop's bucket
+            continue
         conn = data[resource]
         records = tuple(spec["map"](e["node"], _edges(e["node"].get("lineItems")))
                         for e in conn["edges"])
