@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+
 from stammkunde.app.context import AppContext
 from stammkunde.core.config import Settings
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
 from stammkunde.core.money import from_units, to_units
 
 NAMING = {
@@ -229,6 +230,9 @@ class SyncState(Base):
     done: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
+
+# Tables of the webhook inbox, privacy audit and out-of-order changes (kept in their own module).
+from stammkunde.core import inbox_models as _inbox_models  # noqa: E402, F401
 
 # OAuth install nonces (kept in their own module).
 from stammkunde.core import install_state as _install_state  # noqa: E402, F401

@@ -10,6 +10,7 @@ from importlib import metadata
 from typing import Any, TypeVar
 
 import pluggy
+
 from stammkunde.core.errors import UserError
 from stammkunde.plugins import hookspecs
 from stammkunde.plugins.adapter import Capability, PlatformAdapter

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
+
 from stammkunde.core import records as rec
 from stammkunde.core.db import make_engine, session_factory, upgrade
 from stammkunde.core.records import Batch, Record

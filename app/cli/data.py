@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+
 from stammkunde.app.cli.base import pass_ctx, progress_bar
 from stammkunde.app.context import AppContext
 from stammkunde.core.errors import UserError

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from stammkunde.plugins.csvfile import CsvAdapter
 from stammkunde.plugins.csvfile.adapter import COLUMNS
 from stammkunde.plugins.testing import AdapterContract
