@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import String, delete, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
+
 from stammkunde.core.models import Base, UTCDateTime
 from stammkunde.core.timeutil import now
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import requests
+
 from stammkunde.core.errors import UserError
 from stammkunde.core.records import Batch, Record
 from stammkunde.plugins.adapter import (
@@ -30,7 +31,7 @@ from stammkunde.plugins.shopify.client import DEFAULT_API_VERSION, GraphQLClient
 WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_PAID", "ORDERS_CANCELLED",
                   "REFUNDS_CREATE", "CUSTOMERS_CREATE", "CUSTOMERS_UPDATE", "APP_UNINSTALLED")
 DEFAULTS: dict[str, Any] = {"page_size": 20, "customer_page_size": 100,
-                            "bulk_threshold": 10_000, "poll_interval": 2.0,
+                            "bulk_threshold": 10_000, "bulk_batch": 250, "poll_interval": 2.0,
                             "discount_group_size": discounts.DEFAULT_GROUP,
                             "per_customer": False}
 
@@ -40,7 +41,8 @@ class ShopifyAdapter(PlatformAdapter):
 
     Shop settings (``ShopConnection.options``): ``api_version`` (default 2025-07), ``page_size``,
     ``customer_page_size``, ``bulk_threshold`` (a full sync of at least this many records runs as
-    a bulk export; ``null`` never), ``poll_interval`` seconds, ``discount_group_size``,
+    a bulk export; ``null`` never), ``bulk_batch`` (records per batch from a bulk file),
+    ``poll_interval`` seconds, ``discount_group_size``,
     ``per_customer`` (one discount per customer), ``base_url`` (tests and the fake shop).
     Credentials: ``access_token``.
     """
@@ -50,6 +52,9 @@ class ShopifyAdapter(PlatformAdapter):
     capabilities: ClassVar[frozenset[Capability]] = frozenset({
         Capability.SYNC, Capability.WEBHOOKS, Capability.DISCOUNTS, Capability.TAGS,
         Capability.INSTALL})
+    #: A public app signs every shop's webhooks with its client secret; a custom app's shop has
+    #: its own (stored as the ``webhook_secret`` credential by ``shops add --webhook-secret``).
+    webhook_secret_env: ClassVar[str | None] = "STAMMKUNDE_SHOPIFY_API_SECRET"
 
     def __init__(self, *, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic,
@@ -111,7 +116,8 @@ class ShopifyAdapter(PlatformAdapter):
         return sync.fetch(self.client(shop), resource, since, cursor,
                           page_size=int(self.option(shop, size_key)),
                           bulk_threshold=None if threshold is None else int(threshold),
-                          poll_interval=float(self.option(shop, "poll_interval")))
+                          poll_interval=float(self.option(shop, "poll_interval")),
+                          bulk_batch=int(self.option(shop, "bulk_batch")))
 
     def fetch_orders(self, shop: ShopConnection, since: datetime | None = None,
                      cursor: str | None = None) -> Iterator[Batch]:
@@ -124,6 +130,10 @@ class ShopifyAdapter(PlatformAdapter):
         return self._fetch(shop, "customers", since, cursor)
 
     # --- webhooks --------------------------------------------------------------------------
+
+    def shop_domain_from_headers(self, headers: Mapping[str, str]) -> str | None:
+        """Return ``X-Shopify-Shop-Domain`` (unverified), so a custom app's secret is found."""
+        return webhooks.shop_domain(headers)
 
     def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes,
                        secret: str) -> WebhookEnvelope:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+
 from stammkunde.core.errors import UserError
 
 DEFAULT_API_VERSION = "2025-07"

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from urllib.parse import urlencode
 
 import requests
+
 from stammkunde.plugins.adapter import InstallRejected
 
 SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")

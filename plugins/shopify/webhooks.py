@@ -49,6 +49,11 @@ def _get(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+def shop_domain(headers: Mapping[str, str]) -> str | None:
+    """The shop domain a delivery claims in ``X-Shopify-Shop-Domain`` (lower case), or None."""
+    return (_get(headers, "X-Shopify-Shop-Domain") or "").strip().lower() or None
+
+
 def verify(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookEnvelope:
     """Check the signature in constant time and read the envelope headers."""
     given = (_get(headers, SIGNATURE) or "").strip()
@@ -70,7 +75,7 @@ def verify(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookE
         triggered = None
     return WebhookEnvelope(
         platform="shopify", topic=topic.strip().lower(),
-        shop_domain=(_get(headers, "X-Shopify-Shop-Domain") or "").strip().lower() or None,
+        shop_domain=shop_domain(headers),
         delivery_id=delivery.strip(), raw_body=raw_body,
         headers={k: v for k, v in headers.items() if k.lower() != SIGNATURE.lower()},
         triggered_at=triggered,

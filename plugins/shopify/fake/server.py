@@ -21,11 +21,12 @@ from typing import Any
 from graphql import parse
 from graphql.language import FieldNode, InlineFragmentNode, OperationDefinitionNode, OperationType
 from graphql.utilities import value_from_ast_untyped
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
 from stammkunde.plugins.adapter import Secret, ShopConnection
 from stammkunde.plugins.shopify.fake.data import FakeData
 from stammkunde.plugins.shopify.fake.resolvers import Resolvers
-from werkzeug.serving import WSGIRequestHandler, make_server
-from werkzeug.wrappers import Request, Response
 
 MUTATION_COST = 10
 
@@ -99,6 +100,7 @@ class FakeShopify:
         self.faults: deque[tuple[int, float | None]] = deque()
         self.stats: Counter[str] = Counter()
         self.cost_used = 0.0
+        self.levels: list[tuple[float, float]] = []  # (points available, requested) per query
         self.resolvers = Resolvers(self)
         self._lock = threading.Lock()
         self._server: Any = None
@@ -191,6 +193,7 @@ class FakeShopify:
             return {"errors": [{"message": f"Query cost is {requested}, which exceeds the "
                                 f"single query max cost limit ({self.bucket.maximum:g}).",
                                 "extensions": {"code": "MAX_COST_EXCEEDED"}}]}
+        self.levels.append((self.bucket.level(), requested))
         if self.bucket.level() + 1e-6 < requested:
             self.stats["throttled"] += 1
             return {"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
