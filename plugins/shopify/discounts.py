@@ -113,6 +113,9 @@ def push(client: GraphQLClient, offer: DiscountOffer, targets: Sequence[Discount
          group_size: int = DEFAULT_GROUP, per_customer: bool = False,
          poll_interval: float = 1.0) -> Iterator[DiscountResult]:
     """Create the offer's codes for the targets; one result per target, in target order."""
+    if offer.shared_code:
+        yield from _push_shared(client, offer, offer.shared_code, targets)
+        return
     found = existing_codes(client, [t.code for t in targets])
     results: dict[int, DiscountResult] = {}
     todo: list[tuple[int, DiscountTarget]] = []
@@ -121,13 +124,6 @@ def push(client: GraphQLClient, offer: DiscountOffer, targets: Sequence[Discount
             results[i] = DiscountResult(t.customer_id, t.code, "exists", platform_id=found[t.code])
         else:
             todo.append((i, t))
-    if offer.shared_code and todo:
-        ids = [t.customer_id for _, t in todo]
-        uses = len(ids) * offer.usage_limit_per_customer
-        discount, reason = _create(client, offer, offer.shared_code, ids, uses)
-        for i, t in todo:
-            results[i] = _result(t, discount, reason)
-        todo = []
     size = 1 if per_customer else max(1, group_size)
     for group in _chunks(todo, size):
         first_i, first = group[0]
@@ -145,6 +141,21 @@ def push(client: GraphQLClient, offer: DiscountOffer, targets: Sequence[Discount
                 results[i] = _result(t, discount, outcome[t.code])
     for i in range(len(targets)):
         yield results[i]
+
+
+def _push_shared(client: GraphQLClient, offer: DiscountOffer, code: str,
+                 targets: Sequence[DiscountTarget]) -> Iterator[DiscountResult]:
+    """One code for all targets, limited to them, once each."""
+    found = existing_codes(client, [code]).get(code)
+    if found:
+        for t in targets:
+            yield DiscountResult(t.customer_id, code, "exists", platform_id=found)
+        return
+    uses = len(targets) * offer.usage_limit_per_customer
+    discount, reason = _create(client, offer, code, [t.customer_id for t in targets], uses)
+    for t in targets:
+        shared = DiscountTarget(t.customer_id, t.email, code)
+        yield _result(shared, discount, reason)
 
 
 def _result(target: DiscountTarget, discount: str | None, reason: str | None) -> DiscountResult:
