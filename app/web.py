@@ -23,6 +23,10 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     app.config.update(config or {})
     app.extensions["stammkunde"] = ctx
 
+    from stammkunde.app.install_shopify import bp as install_shopify
+
+    app.register_blueprint(install_shopify)
+
     @app.get("/healthz")
     def healthz() -> tuple[dict[str, str], int]:
         """Report that the process is up."""
