@@ -30,20 +30,25 @@ from stammkunde.plugins.shopify.client import DEFAULT_API_VERSION, GraphQLClient
 
 WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_PAID", "ORDERS_CANCELLED",
                   "REFUNDS_CREATE", "CUSTOMERS_CREATE", "CUSTOMERS_UPDATE", "APP_UNINSTALLED")
-DEFAULTS: dict[str, Any] = {"page_size": 20, "customer_page_size": 100,
+DEFAULTS: dict[str, Any] = {"page_size": None, "customer_page_size": None,
                             "bulk_threshold": 10_000, "bulk_batch": 250, "poll_interval": 2.0,
                             "discount_group_size": discounts.DEFAULT_GROUP,
                             "per_customer": False}
 
 
+def _int_or_none(value: Any) -> int | None:
+    return None if value in (None, "", "auto") else int(value)
+
+
 class ShopifyAdapter(PlatformAdapter):
     """Shopify through the GraphQL Admin API, one client (session, rate bucket) per shop.
 
-    Shop settings (``ShopConnection.options``): ``api_version`` (default 2025-07), ``page_size``,
-    ``customer_page_size``, ``bulk_threshold`` (a full sync of at least this many records runs as
-    a bulk export; ``null`` never), ``bulk_batch`` (records per batch from a bulk file),
-    ``poll_interval`` seconds, ``discount_group_size``,
-    ``per_customer`` (one discount per customer), ``base_url`` (tests and the fake shop).
+    Shop settings (``ShopConnection.options``): ``api_version`` (default 2025-07);
+    ``page_size`` and ``customer_page_size`` (default: pages sized to half the shop's cost
+    bucket); ``bulk_threshold`` (a full sync of at least this many records runs as a bulk export;
+    ``null``: never); ``bulk_batch`` (records per batch from a bulk file); ``poll_interval``
+    (seconds); ``discount_group_size``; ``per_customer`` (one discount per customer);
+    ``base_url`` (tests and the fake shop).
     Credentials: ``access_token``.
     """
 
@@ -114,7 +119,7 @@ class ShopifyAdapter(PlatformAdapter):
         size_key = "page_size" if resource == "orders" else "customer_page_size"
         threshold = self.option(shop, "bulk_threshold")
         return sync.fetch(self.client(shop), resource, since, cursor,
-                          page_size=int(self.option(shop, size_key)),
+                          page_size=_int_or_none(self.option(shop, size_key)),
                           bulk_threshold=None if threshold is None else int(threshold),
                           poll_interval=float(self.option(shop, "poll_interval")),
                           bulk_batch=int(self.option(shop, "bulk_batch")))

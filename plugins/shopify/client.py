@@ -98,6 +98,7 @@ class GraphQLClient:
         self.throttle = ThrottleState()
         self.stats = CallStats()
         self._requested: dict[str, float] = {}
+        self.last_requested: float | None = None  # requestedQueryCost of the last answer
 
     def _pause(self, seconds: float) -> None:
         if seconds > 0:
@@ -174,6 +175,7 @@ class GraphQLClient:
             )
         if info.get("requestedQueryCost") is not None:
             self._requested[operation] = float(info["requestedQueryCost"])
+            self.last_requested = float(info["requestedQueryCost"])
         if info.get("actualQueryCost") is not None:
             self.stats.cost += float(info["actualQueryCost"])
 

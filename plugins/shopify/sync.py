@@ -18,6 +18,12 @@ from stammkunde.plugins.shopify import queries as q
 from stammkunde.plugins.shopify.client import GraphQLClient, QueryTooCostly, ShopifyError
 from stammkunde.plugins.shopify.mapping import customer_from_graphql, order_from_graphql
 
+# An automatic page asks for at most half the bucket: the other half absorbs what restores while a
+# response travels and is stored, so no restored point is lost to a full bucket.
+HEADROOM = 0.5
+AUTO_START = 10
+MAX_PAGE = 250
+
 Mapper = Callable[[Mapping[str, Any], list[Mapping[str, Any]]], Record]
 
 
@@ -45,9 +51,13 @@ def search_since(since: datetime) -> str:
 
 def fetch(
     client: GraphQLClient, resource: str, since: datetime | None, cursor: str | None, *,
-    page_size: int, bulk_threshold: int | None, poll_interval: float, bulk_batch: int = 250,
+    page_size: int | None, bulk_threshold: int | None, poll_interval: float,
+    bulk_batch: int = 250,
 ) -> Iterator[Batch]:
-    """Yield batches of one resource, choosing bulk export or pages, resuming from ``cursor``."""
+    """Yield batches of one resource, choosing bulk export or pages, resuming from ``cursor``.
+
+    ``page_size`` None sizes pages automatically to the shop's bucket (see ``HEADROOM``).
+    """
     state = json.loads(cursor) if cursor else None
     if state is not None and state.get("mode") == "bulk":
         yield from _bulk(client, resource, state["op"], int(state.get("done", 0)),
@@ -66,8 +76,9 @@ def fetch(
 
 
 def _pages(client: GraphQLClient, resource: str, after: str | None, since_text: str | None,
-           page_size: int) -> Iterator[Batch]:
+           fixed_size: int | None) -> Iterator[Batch]:
     spec = RESOURCES[resource]
+    page_size = fixed_size or AUTO_START
     search = search_since(datetime.fromisoformat(since_text)) if since_text else None
     while True:
         try:
@@ -78,6 +89,10 @@ def _pages(client: GraphQLClient, resource: str, after: str | None, since_text: 
                 raise
             page_size = max(1, page_size // 2)  # a smaller page fits the shop's bucket
             continue
+        requested = client.last_requested
+        if fixed_size is None and requested:
+            fit = int(page_size * client.throttle.maximum * HEADROOM / requested)
+            page_size = max(1, min(MAX_PAGE, fit))
         conn = data[resource]
         records = tuple(spec["map"](e["node"], _edges(e["node"].get("lineItems")))
                         for e in conn["edges"])
