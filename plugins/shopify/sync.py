@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import requests
+
 from stammkunde.core.records import Batch, Record
 from stammkunde.plugins.shopify import queries as q
 from stammkunde.plugins.shopify.client import GraphQLClient, QueryTooCostly, ShopifyError
@@ -23,6 +25,10 @@ from stammkunde.plugins.shopify.mapping import customer_from_graphql, order_from
 HEADROOM = 0.5
 AUTO_START = 10
 MAX_PAGE = 250
+
+class BulkGone(ShopifyError):
+    """A bulk export to resume no longer exists or its file can no longer be downloaded."""
+
 
 Mapper = Callable[[Mapping[str, Any], list[Mapping[str, Any]]], Record]
 
@@ -60,9 +66,12 @@ def fetch(
     """
     state = json.loads(cursor) if cursor else None
     if state is not None and state.get("mode") == "bulk":
-        yield from _bulk(client, resource, state["op"], int(state.get("done", 0)),
-                         poll_interval, bulk_batch)
-        return
+        try:
+            yield from _bulk(client, resource, state["op"], int(state.get("done", 0)),
+                             poll_interval, bulk_batch)
+            return
+        except BulkGone:  # the export's file expired (7 days): export again, storing is idempotent
+            state = None
     if state is None and since is None and bulk_threshold is not None:
         counts = client.execute(q.COUNTS, operation="Counts", expected_cost=2)
         total = int(((counts.get(RESOURCES[resource]["count"]) or {}).get("count")) or 0)
@@ -125,7 +134,7 @@ def _await_bulk(client: GraphQLClient, op: str, poll_interval: float) -> dict[st
         node = client.execute(q.BULK_POLL, {"id": op}, operation="BulkPoll",
                               expected_cost=1)["node"]
         if node is None:
-            raise ShopifyError(f"bulk operation {op} is gone; start the sync again with --since")
+            raise BulkGone(f"bulk operation {op} is gone")
         status = node["status"]
         if status == "COMPLETED":
             return node
@@ -146,7 +155,11 @@ def _bulk(client: GraphQLClient, resource: str, op: str, done: int, poll_interva
     mapper: Mapper = RESOURCES[resource]["map"]
     batch: list[Record] = []
     position = 0
-    with client.download(node["url"]) as resp:
+    try:
+        resp = client.download(node["url"])
+    except requests.HTTPError as exc:
+        raise BulkGone(f"bulk file of {op} cannot be downloaded: {exc}") from exc
+    with resp:
         for root, children in _roots(resp.iter_lines()):
             position += 1
             if position <= done:

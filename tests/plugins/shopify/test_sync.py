@@ -185,3 +185,13 @@ def test_graphql_order_mapping_by_hand() -> None:
         refunds=(Refund(Decimal("15.00"), datetime(2024, 2, 1, 10, 0, tzinfo=UTC), "1"),
                  Refund(Decimal("5.00"), datetime(2024, 2, 2, 10, 0, tzinfo=UTC), "2")),
         discount_codes=("A",), channel="pos")
+
+
+def test_an_expired_bulk_file_starts_a_new_export(fake: FakeShopify,
+                                                  adapter: ShopifyAdapter) -> None:
+    conn = fake.connection(bulk_threshold=50, bulk_batch=25)
+    first = next(iter(adapter.fetch_orders(conn)))
+    fake.data.bulk_files.clear()                       # Shopify keeps the file for 7 days
+    again = all_records(adapter.fetch_orders(conn, cursor=first.cursor))
+    assert len(again) == 60                            # everything again; storing is idempotent
+    assert fake.stats["op_BulkRun"] == 2
