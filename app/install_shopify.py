@@ -61,14 +61,14 @@ def start() -> Any:
     ctx = app_context(current_app)
     adapter = ctx.plugins.platform(PLATFORM)
     redirect_uri = f"{_public_url()}/install/shopify/callback"
-    try:
-        adapter.install_url(request.args.get("shop", ""), redirect_uri, "check", creds[0])
+    domain = request.args.get("shop", "").strip().lower()
+    try:  # the adapter refuses a domain that is not name.myshopify.com; then nothing is stored
+        with ctx.sessions() as session, session.begin():
+            nonce = issue_nonce(session, PLATFORM, domain)
+            url = adapter.install_url(domain, redirect_uri, nonce, creds[0])
     except InstallRejected as exc:
         return _refuse(str(exc), 400)
-    domain = request.args["shop"].strip().lower()
-    with ctx.sessions() as session, session.begin():
-        nonce = issue_nonce(session, PLATFORM, domain)
-    return redirect(adapter.install_url(domain, redirect_uri, nonce, creds[0]), 302)
+    return redirect(url, 302)
 
 
 @bp.get("/callback")
