@@ -110,7 +110,8 @@ class GraphQLClient:
         operation: str = "query", expected_cost: float | None = None,
     ) -> dict[str, Any]:
         """Run a query or mutation and return its ``data``; waits for the bucket first."""
-        cost = expected_cost or self._requested.get(operation, 50.0)
+        # what Shopify asked for this operation last time beats the caller's estimate
+        cost = self._requested.get(operation) or expected_cost or 50.0
         for attempt in range(self.max_retries + 1):
             self._pause(self.throttle.wait_for(cost, self.clock()))
             self.stats.calls += 1

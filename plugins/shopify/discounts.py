@@ -27,6 +27,7 @@ BULK_ADD_MAX = 250   # codes per discountRedeemCodeBulkAdd call
 LOOKUP_MAX = 250     # codes per aliased lookup query (2 points each, within the 1000 bucket)
 TAGS_MAX = 50        # customers per aliased tagsAdd/tagsRemove mutation
 DEFAULT_GROUP = 1 + 4 * BULK_ADD_MAX
+POLL_COST = 3 + 2 * BULK_ADD_MAX  # codes(first: 250) with each code's errors
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -100,7 +101,7 @@ def _bulk_add(client: GraphQLClient, discount_id: str, codes: Sequence[str],
     job = payload["bulkCreation"]["id"]
     while True:
         status = client.execute(q.CODES_BULK_POLL, {"id": job}, operation="CodesBulkPoll",
-                                expected_cost=5)["discountRedeemCodeBulkCreation"]
+                                expected_cost=POLL_COST)["discountRedeemCodeBulkCreation"]
         if status["done"]:
             break
         client.sleep(poll_interval)
