@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,7 @@ def test_example_adapter_installs_lists_and_passes_the_kit(tmp_path: Path) -> No
     assert by_name["tinyshop"]["version"] == "0.1.0"
     assert by_name["tinyshop"]["hooks"] == ["register_platforms"]
     tests = tmp_path / "example-tests"
-    run("cp", "-r", EXAMPLE / "tests", tests)              # run against the installed package
+    shutil.copytree(EXAMPLE / "tests", tests)              # run against the installed package
     result = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests,
                  cwd=tmp_path, env=env)
     assert "14 passed, 4 skipped" in result.stdout
