@@ -28,6 +28,10 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
 
     app.register_blueprint(install_shopify)
 
+    from stammkunde.app.install_woocommerce import bp as install_woocommerce
+
+    app.register_blueprint(install_woocommerce)
+
     @app.get("/healthz")
     def healthz() -> tuple[dict[str, str], int]:
         """Report that the process is up."""

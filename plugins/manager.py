@@ -19,6 +19,7 @@ GROUP = "stammkunde"
 DEFAULT_PLUGINS = (
     "stammkunde.plugins.csvfile",
     "stammkunde.plugins.shopify",
+    "stammkunde.plugins.woocommerce",
 )
 T = TypeVar("T")
 
