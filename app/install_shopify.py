@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, request
@@ -23,7 +24,7 @@ from sqlalchemy import select
 from stammkunde.app.jobs import schedule_sync
 from stammkunde.app.web import app_context
 from stammkunde.core.errors import UserError
-from stammkunde.core.install_state import consume_nonce, issue_nonce
+from stammkunde.core.installs import consume_nonce, issue_nonce
 from stammkunde.core.models import Shop
 from stammkunde.core.shops import create_shop, set_credentials
 from stammkunde.core.timeutil import now
@@ -31,6 +32,7 @@ from stammkunde.plugins.adapter import InstallRejected, ShopSetup
 from stammkunde.plugins.ingest import connection_for
 
 PLATFORM = "shopify"
+STATE_TTL = timedelta(minutes=10)
 bp = Blueprint("install_shopify", __name__, url_prefix="/install/shopify")
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,10 @@ def _app_credentials() -> tuple[str, str] | None:
 
 def _public_url() -> str:
     return (current_app.config.get("PUBLIC_URL") or request.url_root).rstrip("/")
+
+
+class _StateRefused(Exception):
+    """The callback's state is not a pending nonce of this shop."""
 
 
 def _refuse(message: str, status: int) -> tuple[dict[str, str], int]:
@@ -64,7 +70,7 @@ def start() -> Any:
     domain = request.args.get("shop", "").strip().lower()
     try:  # the adapter refuses a domain that is not name.myshopify.com; then nothing is stored
         with ctx.sessions() as session, session.begin():
-            nonce = issue_nonce(session, PLATFORM, domain)
+            nonce = issue_nonce(session, PLATFORM, domain, ttl=STATE_TTL)
             url = adapter.install_url(domain, redirect_uri, nonce, creds[0])
     except InstallRejected as exc:
         return _refuse(str(exc), 400)
@@ -86,9 +92,12 @@ def callback() -> Any:
     except InstallRejected as exc:
         log.warning("refused a Shopify install callback: %s", exc)
         return _refuse(str(exc), 401)
-    with ctx.sessions() as session, session.begin():
-        fresh = consume_nonce(session, PLATFORM, domain, query.get("state", ""))
-    if not fresh:
+    try:  # the state must be pending, in time, and issued for this very shop
+        with ctx.sessions() as session, session.begin():
+            pending = consume_nonce(session, PLATFORM, query.get("state", ""))
+            if pending is None or pending.store_url != domain:
+                raise _StateRefused
+    except _StateRefused:  # rolled back: a state issued for another shop stays unused
         log.warning("refused a Shopify install callback with an unknown or used state")
         return _refuse("unknown, expired or already used install state", 403)
     try:

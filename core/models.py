@@ -266,6 +266,3 @@ def _refund_totals(session: Session, _context: Any, _instances: Any) -> None:
 
 # Tables of the webhook inbox, privacy audit and out-of-order changes (kept in their own module).
 from stammkunde.core import inbox_models as _inbox_models  # noqa: E402, F401
-
-# OAuth install nonces (kept in their own module).
-from stammkunde.core import install_state as _install_state  # noqa: E402, F401

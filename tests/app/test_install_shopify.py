@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from stammkunde.app.web import create_app
 from stammkunde.core.config import Settings
-from stammkunde.core.install_state import InstallState, issue_nonce
-from stammkunde.core.models import Shop
+from stammkunde.core.installs import issue_nonce
+from stammkunde.core.models import InstallNonce, Shop
 from stammkunde.core.shops import credentials
 from stammkunde.core.timeutil import now
 from stammkunde.plugins.shopify.oauth import query_hmac
@@ -52,8 +52,8 @@ def start(client, shop: str = SHOP) -> str:
 def counts(sessions) -> tuple[int, int]:
     with sessions() as s:
         return (s.scalar(select(func.count()).select_from(Shop)),
-                s.scalar(select(func.count()).select_from(InstallState)
-                         .where(InstallState.used_at.is_not(None))))
+                s.scalar(select(func.count()).select_from(InstallNonce)
+                         .where(InstallNonce.used_at.is_not(None))))
 
 
 def test_start_redirects_to_authorize_with_scopes_and_state(app: Flask, sessions) -> None:
@@ -66,9 +66,9 @@ def test_start_redirects_to_authorize_with_scopes_and_state(app: Flask, sessions
                               "read_discounts,write_discounts"]
     assert query["redirect_uri"] == ["https://sk.example.com/install/shopify/callback"]
     with sessions() as s:
-        (row,) = s.scalars(select(InstallState)).all()
-    assert row.nonce != query["state"][0]            # only a digest is stored
-    assert row.shop_domain == SHOP
+        (row,) = s.scalars(select(InstallNonce)).all()
+    assert row.nonce_hash != query["state"][0]       # only a digest is stored
+    assert row.store_url == SHOP
 
 
 @pytest.mark.parametrize("shop", ["evil.example.com", "example.myshopify.com.evil.io",
@@ -77,7 +77,7 @@ def test_start_refuses_other_domains(app: Flask, sessions, shop: str) -> None:
     resp = app.test_client().get("/install/shopify", query_string={"shop": shop})
     assert resp.status_code == 400
     with sessions() as s:
-        assert s.scalar(select(func.count()).select_from(InstallState)) == 0
+        assert s.scalar(select(func.count()).select_from(InstallNonce)) == 0
 
 
 def callback_params(state: str, shop: str = SHOP) -> dict[str, str]:
@@ -111,7 +111,8 @@ def test_state_of_another_shop_is_refused(app: Flask, sessions) -> None:
 
 def test_expired_state_is_refused(app: Flask, sessions) -> None:
     with sessions() as s, s.begin():
-        state = issue_nonce(s, "shopify", SHOP, at=now() - timedelta(minutes=11))
+        state = issue_nonce(s, "shopify", SHOP, ttl=timedelta(minutes=10),
+                            at=now() - timedelta(minutes=11))
     params = signed(callback_params(state))
     resp = app.test_client().get("/install/shopify/callback", query_string=params)
     assert resp.status_code == 403

@@ -29,9 +29,13 @@ def test_example_adapter_installs_lists_and_passes_the_kit(tmp_path: Path) -> No
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", "--system-site-packages", venv)
     python = venv / "bin" / "python"
-    # real (non-editable) builds without network: dependencies come from the system site
+    # real (non-editable) builds without network: dependencies come from the system site; the
+    # sources are copied so that no stale build/ directory of the checkout leaks into the wheel
+    source = tmp_path / "src"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".work", "tests"))
     run(python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-        "--no-cache-dir", ROOT, EXAMPLE, cwd=tmp_path)
+        "--no-cache-dir", source, source / "examples" / "stammkunde-example-adapter", cwd=tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "STAMMKUNDE_"))}
     env["STAMMKUNDE_HOME"] = str(tmp_path / "home")
     listed = json.loads(run(venv / "bin" / "stammkunde", "plugins", "--json", env=env).stdout)
