@@ -141,11 +141,13 @@ def order_from_graphql(node: Node, line_items: Iterable[Node] | None = None) -> 
 
 
 def customer_from_graphql(node: Node) -> CustomerRecord:
-    """Map a GraphQL ``Customer`` node."""
-    consent = (node.get("emailMarketingConsent") or {}).get("marketingState")
+    """Map a GraphQL ``Customer`` node (``defaultEmailAddress``, or the older ``email``)."""
+    address = node.get("defaultEmailAddress") or {}
+    consent = address.get("marketingState") or \
+        (node.get("emailMarketingConsent") or {}).get("marketingState")
     return CustomerRecord(
         platform_id=str(node.get("legacyResourceId") or legacy_id(node["id"])),
-        email=node.get("email") or None,
+        email=address.get("emailAddress") or node.get("email") or None,
         created_at=instant(node.get("createdAt")),
         updated_at=instant(node.get("updatedAt")),
         first_name=node.get("firstName") or None,

@@ -16,9 +16,11 @@ ORDER_FIELDS = """
   refunds { id createdAt totalRefundedSet { shopMoney { amount currencyCode } } }
 """
 LINE_FIELDS = "quantity sku title product { id } originalUnitPriceSet { shopMoney { amount } }"
+# ``Customer.email`` and ``emailMarketingConsent`` are deprecated since 2025-04 in favour of
+# ``defaultEmailAddress`` (https://shopify.dev/changelog/adding-defaultemailaddress-field-to-customer)
 CUSTOMER_FIELDS = """
-  id legacyResourceId email firstName lastName createdAt updatedAt tags
-  emailMarketingConsent { marketingState }
+  id legacyResourceId firstName lastName createdAt updatedAt tags
+  defaultEmailAddress { emailAddress marketingState }
 """
 
 ORDERS_PAGE = f"""

@@ -92,12 +92,13 @@ class FakeData:
                      first: str = "Kim", last: str = "Muster", tags: tuple[str, ...] = (),
                      subscribed: bool = False) -> dict[str, Any]:
         """Add a customer node."""
+        state = "SUBSCRIBED" if subscribed else "NOT_SUBSCRIBED"
         node = {"id": f"gid://shopify/Customer/{legacy}", "legacyResourceId": str(legacy),
-                "email": email, "firstName": first, "lastName": last,
+                "firstName": first, "lastName": last,
                 "createdAt": iso(created), "updatedAt": iso(created + timedelta(hours=1)),
                 "tags": list(tags),
-                "emailMarketingConsent": {"marketingState": "SUBSCRIBED" if subscribed
-                                          else "NOT_SUBSCRIBED"}}
+                "defaultEmailAddress": {"emailAddress": email, "marketingState": state}
+                if email else None}
         self.customers.put(node)
         return node
 

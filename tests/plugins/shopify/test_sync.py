@@ -49,7 +49,7 @@ def test_customers_are_mapped(fake: FakeShopify, adapter: ShopifyAdapter) -> Non
     assert first.platform_id == "1001"
     assert first.email == "customer1@example.com"
     assert first.created_at == instant(node["createdAt"])
-    assert first.accepts_marketing is (node["emailMarketingConsent"]["marketingState"]
+    assert first.accepts_marketing is (node["defaultEmailAddress"]["marketingState"]
                                        == "SUBSCRIBED")
 
 
@@ -195,3 +195,22 @@ def test_an_expired_bulk_file_starts_a_new_export(fake: FakeShopify,
     again = all_records(adapter.fetch_orders(conn, cursor=first.cursor))
     assert len(again) == 60                            # everything again; storing is idempotent
     assert fake.stats["op_BulkRun"] == 2
+
+
+def test_customer_mapping_reads_default_email_address_or_the_older_fields() -> None:
+    from stammkunde.core.records import CustomerRecord
+    from stammkunde.plugins.shopify.mapping import customer_from_graphql
+
+    base = {"id": "gid://shopify/Customer/5", "firstName": "Ann", "lastName": None,
+            "createdAt": "2024-01-01T00:00:00Z", "updatedAt": "2024-01-02T00:00:00+01:00",
+            "tags": ["vip"]}
+    expected = CustomerRecord(platform_id="5", email="ann@example.com",
+                              created_at=datetime(2024, 1, 1, tzinfo=UTC),
+                              updated_at=datetime(2024, 1, 1, 23, 0, tzinfo=UTC),
+                              first_name="Ann", accepts_marketing=True, tags=("vip",))
+    current = {**base, "defaultEmailAddress": {"emailAddress": "ann@example.com",
+                                               "marketingState": "SUBSCRIBED"}}
+    older = {**base, "email": "ann@example.com",
+             "emailMarketingConsent": {"marketingState": "SUBSCRIBED"}}
+    assert customer_from_graphql(current) == expected
+    assert customer_from_graphql(older) == expected
