@@ -112,7 +112,8 @@ class AdapterContract:
     Required: ``adapter``. Per declared capability: ``shop`` (a connection to your fake
     platform: sync, discounts, tags), ``webhook_samples`` + ``webhook_secret`` +
     ``signature_header`` (webhooks), ``sample_file`` (file import), ``install_query`` (install).
-    Optional: ``discount_targets``, ``tag_customer_ids``, ``count_discounts``.
+    Optional: ``discount_targets``, ``tag_customer_ids``, ``count_discounts``,
+    ``platform_counts``.
     """
 
     # --- fixtures an adapter author overrides -------------------------------------------------
@@ -176,6 +177,11 @@ class AdapterContract:
     @pytest.fixture
     def count_discounts(self) -> Callable[[], int] | None:
         """A function counting the discount codes on your fake platform (None: trust results)."""
+        return None
+
+    @pytest.fixture
+    def platform_counts(self) -> Mapping[str, int] | None:
+        """How many orders and customers your fake holds, to catch skipped records (optional)."""
         return None
 
     @pytest.fixture(autouse=True)
@@ -269,13 +275,18 @@ class AdapterContract:
     @pytest.mark.parametrize("resource", ["orders", "customers"])
     @needs(Capability.SYNC)
     def test_fetch_yields_canonical_batches(
-        self, adapter: PlatformAdapter, shop: ShopConnection, resource: str
+        self, adapter: PlatformAdapter, shop: ShopConnection, resource: str,
+        platform_counts: Mapping[str, int] | None = None,
     ) -> None:
-        """A full fetch yields batches of canonical records, each id once."""
+        """A full fetch yields batches of canonical records, each id once, none left out."""
         batches = collect(_fetch(adapter, resource)(shop, None, None))
         keys = [record_key(r) for b in batches for r in b.records]
         assert keys, f"the fake platform returned no {resource}"
         assert len(keys) == len(set(keys)), f"a full {resource} fetch repeated a record"
+        if platform_counts is not None and resource in platform_counts:
+            assert len(keys) == platform_counts[resource], (
+                f"a full {resource} fetch gave {len(keys)} records; the platform holds "
+                f"{platform_counts[resource]}")
 
     @pytest.mark.parametrize("resource", ["orders", "customers"])
     @needs(Capability.SYNC)

@@ -33,6 +33,10 @@ class TestTinyShop(AdapterContract):
                               options={"base_url": fake.base_url})
 
     @pytest.fixture
+    def platform_counts(self, fake: FakeTinyShop) -> dict[str, int]:
+        return {"orders": len(fake.orders), "customers": len(fake.customers)}
+
+    @pytest.fixture
     def webhook_secret(self) -> str:
         return SECRET
 

@@ -52,5 +52,9 @@ class TestShopifyContract(AdapterContract):
         return {**query, "hmac": query_hmac(query, SECRET)}, SECRET
 
     @pytest.fixture
+    def platform_counts(self, fake: FakeShopify) -> dict[str, int]:
+        return {"orders": fake.data.orders.count(), "customers": fake.data.customers.count()}
+
+    @pytest.fixture
     def count_discounts(self, fake: FakeShopify) -> Callable[[], int]:
         return lambda: len(fake.data.codes)
