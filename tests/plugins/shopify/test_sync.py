@@ -214,3 +214,22 @@ def test_customer_mapping_reads_default_email_address_or_the_older_fields() -> N
              "emailMarketingConsent": {"marketingState": "SUBSCRIBED"}}
     assert customer_from_graphql(current) == expected
     assert customer_from_graphql(older) == expected
+
+
+def test_killed_bulk_sync_resumes_inside_the_export(sessions) -> None:
+    with FakeShopify(maximum=1e9, restore_rate=1e9) as fake:
+        fake.data.generate(orders=60, customers=25)
+        with sessions() as session, session.begin():
+            create_shop(session, "big", "shopify", domain=fake.domain,
+                        credentials={"access_token": fake.token}, secret_key="k",
+                        settings={"base_url": fake.base_url, "bulk_threshold": 20,
+                                  "bulk_batch": 25, "poll_interval": 0})
+        with plugins_for_test() as plugins:
+            sync_shop(sessions, plugins, "big", secret_key="k", resources=("orders",),
+                      max_batches=1)
+            second = sync_shop(sessions, plugins, "big", secret_key="k", resources=("orders",))
+        assert second.resumed == {"orders": True}
+        assert (second.stats["orders"].inserted, second.stats["orders"].updated) == (35, 0)
+        assert fake.stats["op_BulkRun"] == 1
+        with sessions() as session:
+            assert session.scalar(select(func.count()).select_from(Order)) == 60
