@@ -29,10 +29,12 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     app.extensions["stammkunde"] = ctx
 
     from stammkunde.app import dashboard, jobs
+    from stammkunde.app.install_shopify import bp as install_shopify
     from stammkunde.app.install_woocommerce import bp as install_woocommerce
 
     jobs.configure(ctx)
     dashboard.init_app(app)
+    app.register_blueprint(install_shopify)
     app.register_blueprint(install_woocommerce)
 
     @app.get("/healthz")
