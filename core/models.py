@@ -309,3 +309,7 @@ class ContactLog(Base):
                                              index=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     contacted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# Tables of the webhook inbox, privacy audit and out-of-order changes (kept in their own module).
+from stammkunde.core import inbox_models as _inbox_models  # noqa: E402, F401
