@@ -125,6 +125,9 @@ def _points(data: Any, base: dict[str, Decimal]) -> dict[str, Decimal]:
         number = _number(f"points.{kind}", value, float)
         if number < 0:
             raise UserError(f"{FILE_NAME}: points.{kind} must not be negative ({value})")
+        if kind != "spend" and number != int(number):
+            raise UserError(f"{FILE_NAME}: points.{kind} must be a whole number of points "
+                            f"(only points.spend, per currency unit, may be a fraction)")
         out[kind.strip().lower()] = Decimal(str(value))
     return out
 
