@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from stammkunde.app.cli import data, report, shops, system
+from stammkunde.app.cli import data, report, retention, shops, system
 from stammkunde.app.cli.base import cli
 
-for module in (shops, data, report, system):
+for module in (shops, data, report, retention, system):
     module.attach(cli)
 
 _plugin_commands_added = False
