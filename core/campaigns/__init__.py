@@ -5,6 +5,7 @@ and codes, and measures results. Pushing codes through a shop's adapter lives in
 :mod:`stammkunde.plugins.campaigns`.
 """
 
+from stammkunde.core.campaigns import segment_targets as _segment_targets  # noqa: F401
 from stammkunde.core.campaigns.assign import (
     CAPPED,
     HOLDOUT,

@@ -11,7 +11,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from stammkunde.core.campaigns.targets import parse_target
+from stammkunde.core.campaigns.targets import check_target, parse_target
 from stammkunde.core.campaigns.templates import get_template, parse_schedule
 from stammkunde.core.errors import NotFound, UserError
 from stammkunde.core.models import Campaign, Shop
@@ -92,6 +92,7 @@ def create_campaign(session: Session, shop: Shop, spec: CampaignSpec,
     if not spec.target:
         raise UserError("--target is required (e.g. --target lapsed:90)")
     target = parse_target(spec.target)
+    check_target(shop, target)
     kind, value = _offer(spec)
     if spec.minimum_order is not None and spec.minimum_order < 0:
         raise UserError(f"--min-order must not be negative, not {spec.minimum_order}")

@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from stammkunde.core.errors import UserError
-from stammkunde.core.models import Customer, Event, Order, Shop
+from stammkunde.core.models import Customer, Order, Shop
 from stammkunde.core.timeutil import epoch_seconds
 
 DAY = 86_400
@@ -54,6 +54,7 @@ class TargetKind:
     select: PersonSelector
     parse_arg: Callable[[str | None], Any]
     usage: str
+    check: Callable[[Shop, Any], None] | None = None  # shop-specific validation at create
 
 
 TARGET_KINDS: dict[str, TargetKind] = {}
@@ -62,7 +63,7 @@ TARGET_KINDS: dict[str, TargetKind] = {}
 def register_target_kind(
     name: str, select: PersonSelector, *, description: str,
     parse_arg: Callable[[str | None], Any] | None = None, usage: str | None = None,
-    replace: bool = False,
+    check: Callable[[Shop, Any], None] | None = None, replace: bool = False,
 ) -> None:
     """Add a target kind: ``select(session, shop, arg, as_of)`` yields the persons it targets."""
     if not name or not all(c.isalnum() or c == "-" for c in name):
@@ -71,7 +72,7 @@ def register_target_kind(
         raise ValueError(f"target kind {name!r} is already registered")
     TARGET_KINDS[name] = TargetKind(
         name=name, description=description, select=select,
-        parse_arg=parse_arg or _no_arg(name), usage=usage or name,
+        parse_arg=parse_arg or _no_arg(name), usage=usage or name, check=check,
     )
 
 
@@ -112,6 +113,13 @@ def parse_target(text: str) -> dict[str, Any]:
         known = ", ".join(sorted(TARGET_KINDS))
         raise UserError(f"unknown target kind {kind!r} (known: {known})")
     return {"kind": kind, "arg": spec_kind.parse_arg(arg.strip() or None)}
+
+
+def check_target(shop: Shop, spec: dict[str, Any]) -> None:
+    """Run a kind's shop-specific check of its argument (e.g. a tier the shop defines)."""
+    kind = TARGET_KINDS[spec["kind"]]
+    if kind.check is not None:
+        kind.check(shop, spec.get("arg"))
 
 
 def format_target(spec: dict[str, Any]) -> str:
@@ -195,16 +203,6 @@ def _select_second_order(session: Session, shop: Shop, days: int | None,
     )
 
 
-def _select_points(session: Session, shop: Shop, points: int, as_of: datetime) -> Iterable[int]:
-    total = func.sum(func.coalesce(Event.points, 0))
-    return session.scalars(
-        select(Event.person_id)
-        .where(Event.shop_id == shop.id, Event.occurred_ts <= epoch_seconds(as_of))
-        .group_by(Event.person_id)
-        .having(total >= points)
-    )
-
-
 def _parse_ids(arg: str | None) -> list[str]:
     if not arg:
         raise UserError("target kind 'customers' needs ids, e.g. customers:c1,c2 or "
@@ -263,10 +261,6 @@ register_target_kind(
     usage="second-order[:DAYS]",
     description=("one-order customers whose first order is between DAYS and 2×DAYS old "
                  "(default DAYS: the shop's median days between orders)"),
-)
-register_target_kind(
-    "points", _select_points, parse_arg=positive_int("points", "a number of points"),
-    usage="points:N", description="customers whose recorded event points add up to at least N",
 )
 register_target_kind(
     "customers", _select_customers, parse_arg=_parse_ids,

@@ -56,8 +56,9 @@ TEMPLATES: dict[str, Template] = {
         ),
         Template(
             name="loyal-reward",
-            description="an exclusive 10% code for customers who reached 100 loyalty points",
-            target="points:100", percent=Decimal(10), amount=None, schedule="weekly",
+            description=("an exclusive 10% code for customers in the loyal tier "
+                         "(default: 100 available points)"),
+            target="tier:loyal", percent=Decimal(10), amount=None, schedule="weekly",
             valid_days=30,
         ),
         Template(
