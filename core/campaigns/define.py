@@ -19,7 +19,6 @@ from stammkunde.core.timeutil import now as utcnow
 
 MAX_HOLDOUT = 0.9
 DEFAULT_HOLDOUT = 0.1
-DEFAULT_CAP_DAYS = 14
 DEFAULT_VALID_DAYS = 14
 PERCENTAGE, FIXED = "percentage", "fixed_amount"
 SHARED_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$")
@@ -99,7 +98,11 @@ def create_campaign(session: Session, shop: Shop, spec: CampaignSpec,
     holdout = DEFAULT_HOLDOUT if spec.holdout is None else float(spec.holdout)
     if not 0 <= holdout <= MAX_HOLDOUT:
         raise UserError(f"--holdout must be between 0 and {MAX_HOLDOUT}, not {spec.holdout}")
-    cap_days = DEFAULT_CAP_DAYS if spec.cap_days is None else spec.cap_days
+    cap_days = spec.cap_days
+    if cap_days is None:
+        from stammkunde.core.campaigns.segment_targets import retention_settings
+
+        cap_days = retention_settings(shop).frequency_cap_days
     if cap_days < 0:
         raise UserError(f"--cap-days must not be negative, not {cap_days}")
     starts = spec.starts_at or now
