@@ -48,7 +48,7 @@ class FakeShopAdapter(PlatformAdapter):
 
     ``crash_on`` is the 1-based number of the call that fails: ``mode="before"`` fails before
     doing anything, ``"lost"`` creates the batch's codes and then fails before answering (the
-    answer is lost), ``"midway"`` answers the first target and then fails.
+    answer is lost), ``"midway"`` creates and answers the first target and then fails.
     """
 
     name = "fakeshop"
@@ -89,11 +89,11 @@ class FakeShopAdapter(PlatformAdapter):
         if crash and self.mode == "before":
             raise Crash("connection reset before the request")
         results = []
-        for i, t in enumerate(targets):
-            if crash and self.mode == "midway" and i == 1:
+        for t in targets:
+            results.append(self._create(offer, t))
+            if crash and self.mode == "midway":
                 yield from results
                 raise Crash("connection reset mid-batch")
-            results.append(self._create(offer, t))
         if crash and self.mode == "lost":
             raise Crash("connection reset after the request")
         yield from results
