@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from decimal import Decimal
 from typing import Any
 
@@ -190,7 +191,15 @@ def plan(ctx: AppContext, campaign_id: str, show: int, as_json: bool) -> None:
 def push(ctx: AppContext, campaign_id: str, tag: str | None, batch_size: int,
          limit_calls: int | None, retry_failed: bool, as_json: bool) -> None:
     """Assign arms and create the codes in the shop; safe to re-run after a crash."""
-    with progress_bar("pushing codes", enabled=not as_json) as update:
+    with ExitStack() as stack:
+        bars: dict[bool, Any] = {}
+
+        def update(done: int, total: int | None = None) -> None:
+            # the bar opens with the first progress report, so a refused push prints one line
+            if not bars:
+                bars[True] = stack.enter_context(progress_bar("pushing", enabled=not as_json))
+            bars[True](done, total)
+
         result = push_campaign(ctx.sessions, ctx.plugins, campaign_id,
                                secret_key=ctx.settings.secret_key, tag=tag,
                                batch_size=batch_size, limit_calls=limit_calls,

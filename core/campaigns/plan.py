@@ -108,7 +108,7 @@ def offer_dict(campaign: Campaign) -> dict[str, Any]:
     """Describe the offer for JSON."""
     return {
         "kind": campaign.offer_kind,
-        "value": str(campaign.offer_value.normalize()),
+        "value": format(campaign.offer_value.normalize(), "f"),
         "minimum_order": None if campaign.minimum_order is None else str(cents(
             campaign.minimum_order)),
         "starts_at": _iso(campaign.starts_at),
