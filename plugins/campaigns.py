@@ -103,7 +103,7 @@ def push_campaign(
     progress: Progress | None = None, now: datetime | None = None,
 ) -> PushResult:
     """Assign (once), then push pending codes and tags through the adapter; resumable."""
-    now = now or utcnow()
+    now = (now or utcnow()).replace(microsecond=0)
     if batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     if limit_calls is not None and limit_calls < 0:
@@ -338,7 +338,7 @@ def run_due_campaigns(
     whose offer window ended before it was finished is marked ``expired``. One schedule's
     failure does not stop the others: it is reported in its :class:`DueRun`.
     """
-    now = now or utcnow()
+    now = (now or utcnow()).replace(microsecond=0)
     runs: list[DueRun] = []
     with sessions() as session, session.begin():
         parents = select(Campaign.id).where(Campaign.schedule.is_not(None),

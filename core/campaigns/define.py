@@ -81,7 +81,7 @@ def _offer(spec: CampaignSpec) -> tuple[str, Decimal]:
 def create_campaign(session: Session, shop: Shop, spec: CampaignSpec,
                     now: datetime | None = None) -> Campaign:
     """Validate a campaign spec and store it as a draft (or a scheduled recurring play)."""
-    now = now or utcnow()
+    now = (now or utcnow()).replace(microsecond=0)
     spec = with_template(spec)
     if shop.uninstalled_at is not None:
         raise UserError(f"shop {shop.name!r} is uninstalled")

@@ -120,7 +120,7 @@ def offer_dict(campaign: Campaign) -> dict[str, Any]:
 def campaign_plan(session: Session, campaign: Campaign,
                   now: datetime | None = None) -> dict[str, Any]:
     """Return the dry run of a campaign (or, once pushed, its stored assignments) with cost."""
-    now = now or utcnow()
+    now = (now or utcnow()).replace(microsecond=0)
     notes = []
     if campaign.assigned_at is not None:
         members = _stored(session, campaign)

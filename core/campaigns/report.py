@@ -118,7 +118,7 @@ def campaign_report(session: Session, campaign: Campaign, *,
     """Measure a pushed campaign against its holdout over ``window_days`` after the push."""
     from stammkunde.core.errors import UserError
 
-    now = now or utcnow()
+    now = (now or utcnow()).replace(microsecond=0)
     if window_days < 1:
         raise UserError("--window-days must be at least 1")
     window = window_of(campaign, window_days)
