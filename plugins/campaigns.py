@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from stammkunde.core.campaigns import (
@@ -108,40 +109,47 @@ def push_campaign(
         raise UserError("--batch-size must be at least 1")
     if limit_calls is not None and limit_calls < 0:
         raise UserError("--limit-calls must not be negative")
-    with factory() as session, session.begin():
-        campaign = get_campaign(session, campaign_id)
-        shop = campaign.shop
-        cid = campaign.id
-        if campaign.schedule:
-            raise UserError(f"campaign {cid} is a scheduled play: its instances are pushed by "
-                            "`stammkunde campaign run-due`")
-        if shop.uninstalled_at is not None:
-            raise UserError(f"shop {shop.name!r} is uninstalled")
-        tag = tag.strip() if tag is not None else None
-        adapter = require_capabilities(plugins, shop, tag=tag or campaign.tag)
-        plugin_name = plugins.plugin_of(shop.platform)
-        conn = connection_for(shop, secret_key)
-        result = PushResult(campaign=cid)
-        unfinished = campaign.assigned_at is None or _count_pending(session, cid, retry_failed)
-        if unfinished and campaign.ends_at is not None and campaign.ends_at <= now:
-            raise UserError(f"the offer window of campaign {cid} ended at "
-                            f"{campaign.ends_at.isoformat()}; nothing was pushed")
-        if campaign.assigned_at is None:
-            planned = plan_members(session, campaign, now)
-            record_assignments(session, campaign, planned, now, tag=tag)
-            for p in planned:
-                result.assigned[p.arm] = result.assigned.get(p.arm, 0) + 1
-            campaign.status = "pushing"
-            campaign.tag = tag
-        elif tag is not None and tag != campaign.tag:
-            campaign.tag = tag
-            session.execute(
-                update(Assignment)
-                .where(Assignment.campaign_id == cid, Assignment.arm == TREATMENT)
-                .values(tag_status="pending", tagged_at=None)
-            )
-        offer = offer_for(campaign)
-        tag = campaign.tag
+    try:
+        with factory() as session, session.begin():
+            campaign = get_campaign(session, campaign_id)
+            # one push at a time per campaign (PostgreSQL row lock; SQLite locks the database)
+            session.execute(select(Campaign.id).where(Campaign.id == campaign.id).with_for_update())
+            session.refresh(campaign)
+            shop = campaign.shop
+            cid = campaign.id
+            if campaign.schedule:
+                raise UserError(f"campaign {cid} is a scheduled play: its instances are pushed by "
+                                "`stammkunde campaign run-due`")
+            if shop.uninstalled_at is not None:
+                raise UserError(f"shop {shop.name!r} is uninstalled")
+            tag = tag.strip() if tag is not None else None
+            adapter = require_capabilities(plugins, shop, tag=tag or campaign.tag)
+            plugin_name = plugins.plugin_of(shop.platform)
+            conn = connection_for(shop, secret_key)
+            result = PushResult(campaign=cid)
+            unfinished = campaign.assigned_at is None or _count_pending(session, cid, retry_failed)
+            if unfinished and campaign.ends_at is not None and campaign.ends_at <= now:
+                raise UserError(f"the offer window of campaign {cid} ended at "
+                                f"{campaign.ends_at.isoformat()}; nothing was pushed")
+            if campaign.assigned_at is None:
+                planned = plan_members(session, campaign, now)
+                record_assignments(session, campaign, planned, now, tag=tag)
+                for p in planned:
+                    result.assigned[p.arm] = result.assigned.get(p.arm, 0) + 1
+                campaign.status = "pushing"
+                campaign.tag = tag
+            elif tag is not None and tag != campaign.tag:
+                campaign.tag = tag
+                session.execute(
+                    update(Assignment)
+                    .where(Assignment.campaign_id == cid, Assignment.arm == TREATMENT)
+                    .values(tag_status="pending", tagged_at=None)
+                )
+            offer = offer_for(campaign)
+            tag = campaign.tag
+    except IntegrityError:
+        raise UserError(f"campaign {campaign_id} is being pushed by another process; run the "
+                        "push again when it has finished") from None
     pusher = _Pusher(factory, plugins, adapter, plugin_name, conn, cid, result, now,
                      batch_size, limit_calls, progress)
     pusher.offer = offer

@@ -129,8 +129,10 @@ def campaign_plan(session: Session, campaign: Campaign,
         as_of = now
         members = [_member_row(p) for p in plan_members(session, campaign, now)]
         if campaign.schedule:
-            notes.append("a scheduled campaign draws arms and codes per instance; these show "
-                         "what an instance run now would target")
+            for m in members:
+                m["code"] = None
+            notes.append("a scheduled campaign draws arms and codes per instance; this shows "
+                         "whom an instance run now would target")
     counts = {TREATMENT: 0, HOLDOUT: 0, CAPPED: 0}
     for m in members:
         counts[m["arm"]] += 1
