@@ -14,15 +14,15 @@ from rich.table import Table
 from stammkunde.app.cli.base import console, echo_json, parse_as_of, pass_ctx
 from stammkunde.app.context import AppContext
 from stammkunde.core.errors import UserError
-from stammkunde.core.metrics import build_report, to_json
+from stammkunde.core.metrics import to_json
 from stammkunde.core.money import cents
 from stammkunde.core.segments import (
     CUSTOMER_FIELDS,
     SEGMENTS,
     STAGES,
     customer_rows,
+    retention_report,
     score_customers,
-    score_report,
 )
 from stammkunde.core.settings import load_settings
 from stammkunde.core.store import get_shop
@@ -142,13 +142,7 @@ def full_report(ctx: AppContext, shop: str, as_of: str | None) -> dict[str, Any]
     settings = load_settings(ctx.settings.home, shop)
     with ctx.sessions() as session:
         s = get_shop(session, shop)
-        when = parse_as_of(as_of, s.timezone)
-        data = build_report(session, s, when, margin=settings.margin_decimal)
-        scores = score_customers(session, s, when, settings)
-    section = score_report(scores, data["repeat_rate"])
-    data["notes"] = [*data.get("notes", []), *section.pop("notes")]
-    data.update(section)
-    return data
+        return retention_report(session, s, parse_as_of(as_of, s.timezone), settings)
 
 
 @click.command("report")
@@ -163,6 +157,12 @@ def report(ctx: AppContext, shop: str, as_of: str | None, as_json: bool) -> None
         echo_json(to_json(data))
     else:
         render_report(data)
+
+
+# The terminal table shows the scores; JSON and CSV carry every column (CUSTOMER_FIELDS).
+TABLE_FIELDS = ("customer_id", "orders", "net_revenue", "days_since_last_order", "r", "f", "m",
+                "segment", "lifecycle", "points_available", "points_pending", "tier",
+                "loyalty_type", "p_alive", "predicted_clv")
 
 
 def _cell(value: Any) -> str:
@@ -219,7 +219,7 @@ def customers(ctx: AppContext, shop: str, as_of: str | None, fmt: str, limit: in
         s = get_shop(session, shop)
         scores = score_customers(session, s, parse_as_of(as_of, s.timezone), settings)
     rows = customer_rows(scores, segment=segment, lifecycle=lifecycle, tier=tier)[:limit]
-    print_rows(rows, CUSTOMER_FIELDS, fmt)
+    print_rows(rows, TABLE_FIELDS if fmt == "table" else CUSTOMER_FIELDS, fmt)
 
 
 def attach(cli: click.Group) -> None:
