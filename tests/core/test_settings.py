@@ -87,7 +87,8 @@ review = 40
          "stammkunde.toml: return_window_days must be a whole number, not 7.5"),
         ("[shops.till]\nmargin = -1", "stammkunde.toml: shops.till.margin must be between 0 "
          "and 1, not -1"),
-        ("[shops.till.winback]\nshare = 1", "stammkunde.toml: unknown key shops.till.winback.share"),
+        ("[shops.till.winback]\nshare = 1",
+         "stammkunde.toml: unknown key shops.till.winback.share"),
         ("margin = ", "stammkunde.toml is not valid TOML"),
     ],
 )

@@ -2,18 +2,19 @@
 
 score = 1 + ⌊5 · below / n⌋, below = customers with a strictly worse value, n = 10.
 
-cust | days since last | R (worse)  | orders | F (below) | net | M (below) | FM = ⌈(F+M)/2⌉ | segment
-A    |   5             | 5 (8)      | 1      | 1 (0)     |  20 | 1 (1)     | 1              | new
-B    |   5             | 5 (8)      | 3      | 4 (7)     | 150 | 4 (7)     | 4              | champions
-C    |  10             | 4 (7)      | 2      | 3 (5)     |  80 | 3 (5)     | 3              | potential loyalists
-D    |  30             | 3 (5)      | 1      | 1 (0)     |  20 | 1 (1)     | 1              | about to sleep
-E    |  30             | 3 (5)      | 5      | 5 (9)     | 400 | 5 (9)     | 5              | loyal
-F    |  60             | 3 (4)      | 1      | 1 (0)     |  35 | 2 (3)     | 2              | need attention
-G    |  90             | 2 (3)      | 2      | 3 (5)     |  80 | 3 (5)     | 3              | at risk
-H    | 120             | 2 (2)      | 1      | 1 (0)     |  10 | 1 (0)     | 1              | hibernating
-I    | 200             | 1 (1)      | 4      | 5 (8)     | 150 | 4 (7)     | 5              | can't lose
-J    | 400             | 1 (0)      | 1      | 1 (0)     |  50 | 3 (4)     | 2              | hibernating
+cust | days since last | R (worse) | orders | F (below) | net | M (below) | FM | segment
+A    |   5 | 5 (8) | 1 | 1 (0) |  20 | 1 (1) | 1 | new
+B    |   5 | 5 (8) | 3 | 4 (7) | 150 | 4 (7) | 4 | champions
+C    |  10 | 4 (7) | 2 | 3 (5) |  80 | 3 (5) | 3 | potential loyalists
+D    |  30 | 3 (5) | 1 | 1 (0) |  20 | 1 (1) | 1 | about to sleep
+E    |  30 | 3 (5) | 5 | 5 (9) | 400 | 5 (9) | 5 | loyal
+F    |  60 | 3 (4) | 1 | 1 (0) |  35 | 2 (3) | 2 | need attention
+G    |  90 | 2 (3) | 2 | 3 (5) |  80 | 3 (5) | 3 | at risk
+H    | 120 | 2 (2) | 1 | 1 (0) |  10 | 1 (0) | 1 | hibernating
+I    | 200 | 1 (1) | 4 | 5 (8) | 150 | 4 (7) | 5 | can't lose
+J    | 400 | 1 (0) | 1 | 1 (0) |  50 | 3 (4) | 2 | hibernating
 
+FM = ⌈(F + M) / 2⌉.
 Ties: A/B share R 5, D/E share R 3 (F, with 4 worse, also gets 3), the five one-order customers
 all have F 1, C/G share F 3 and M 3, B/I share M 4, A/D share M 1.
 """

@@ -14,15 +14,17 @@ Lutz   | Jan 1 99.99 (guest, code WELCOME)             | shop 30 | 181        | 
 
 The shop's typical gap is the median of the repeat customers' own means (35, 30, 30, 30) = 30.
 
-points   | pending | available                      | reversed           | tier   | loyalty type
-Pia      | 0       | 50 account + 10 newsletter = 60 | 0                 | member | latent (engaged prospect)
-Nina     | 120     | 10 newsletter                   | 0                 | member | latent (1 order, engaged)
-Rolf     | 50      | 80 + 50 account = 130           | 150 − 50 − 80 = 20 | loyal  | spurious (no engagement)
-Lena     | 0       | 160 + 50 + 25 review = 235      | 0                 | loyal  | true
-Arne     | 0       | 120 + 50 = 170                  | 190 − 120 = 70    | loyal  | spurious
-Lara     | 0       | 90 + 40 = 130                   | 0                 | loyal  | true (2 orders, review, full price)
-Lutz     | 0       | ⌊99.99⌋ = 99                    | 0                 | member | none
+points | pending | available                       | reversed         | tier   | type
+Pia    | 0       | 50 account + 10 newsletter = 60 | 0                | member | latent
+Nina   | 120     | 10 newsletter                   | 0                | member | latent
+Rolf   | 50      | 80 + 50 account = 130           | 150 − 50 − 80 = 20 | loyal | spurious
+Lena   | 0       | 160 + 50 + 25 review = 235      | 0                | loyal  | true
+Arne   | 0       | 120 + 50 = 170                  | 190 − 120 = 70   | loyal  | spurious
+Lara   | 0       | 90 + 40 = 130                   | 0                | loyal  | true
+Lutz   | 0       | ⌊99.99⌋ = 99                    | 0                | member | none
 
+Types: Pia is an engaged prospect, Nina engaged with one full-price order (latent); Rolf and
+Arne repeat without engaging (spurious); Lena and Lara repeat, engage and pay full price (true).
 Accounts: Rolf, Arne (customer ids on their orders), Lena and Pia (customer records); Nina, Lara
 and Lutz are guests. With 6 customers there is no predictive model.
 
