@@ -14,7 +14,7 @@ from stammkunde.core.segments import score_customers, score_report, win_back_tar
 from stammkunde.core.segments.lifecycle import AT_RISK, LAPSED, LOST
 from stammkunde.core.settings import RetentionSettings
 from stammkunde.core.store import get_shop
-from tests.core.segments.conftest import AS_OF
+from tests.simulated import AS_OF
 
 
 def scores(sessions):  # type: ignore[no-untyped-def]
