@@ -20,6 +20,7 @@ from stammkunde.core.clv import MIN_CUSTOMERS, FittedModel
 from stammkunde.core.metrics import build_report
 from stammkunde.core.models import Shop
 from stammkunde.core.money import SCALE
+from stammkunde.core.segments.data import tune_for_aggregates
 from stammkunde.core.segments.lifecycle import STAGES
 from stammkunde.core.segments.loyalty import LOYALTY_TYPES
 from stammkunde.core.segments.rfm import SEGMENTS
@@ -139,6 +140,7 @@ def retention_report(session: Session, shop: Shop, as_of: datetime | None,
                      settings: RetentionSettings) -> dict[str, Any]:
     """The full report: the metrics of :func:`build_report` followed by the score section."""
     when = (as_of or now()).astimezone(UTC)
+    tune_for_aggregates(session)
     data = build_report(session, shop, when, margin=settings.margin_decimal)
     section = score_report(score_customers(session, shop, when, settings), data["repeat_rate"])
     data["notes"] = [*data.get("notes", []), *section.pop("notes")]
