@@ -198,15 +198,30 @@ def print_rows(rows: list[dict[str, Any]], fields: tuple[str, ...], fmt: str,
         console().print(table)
 
 
+def _key(name: str) -> str:
+    return name.lower().replace("'", "").replace("-", " ").replace("_", " ").strip()
+
+
+def _named(value: str | None, names: tuple[str, ...], what: str) -> str | None:
+    """Match a name typed with hyphens or underscores (``at-risk``, ``cant-lose``)."""
+    if value is None:
+        return None
+    for name in names:
+        if _key(name) == _key(value):
+            return name
+    raise UserError(f"unknown {what} {value!r} (one of: {', '.join(names)})")
+
+
 @click.command("customers")
 @click.argument("shop")
 @click.option("--as-of", default=None, help="As of this date/instant (ISO 8601).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Show at most N rows.")
-@click.option("--segment", type=click.Choice(SEGMENTS), default=None, help="Only this RFM segment.")
-@click.option("--lifecycle", type=click.Choice(STAGES), default=None,
-              help="Only this lifecycle stage.")
+@click.option("--segment", callback=lambda c, p, v: _named(v, SEGMENTS, "segment"), default=None,
+              help="Only this RFM segment (e.g. champions, at-risk, cant-lose).")
+@click.option("--lifecycle", callback=lambda c, p, v: _named(v, STAGES, "lifecycle stage"),
+              default=None, help="Only this lifecycle stage (e.g. new, at-risk, lapsed).")
 @click.option("--tier", default=None, help="Only this loyalty tier.")
 @pass_ctx
 def customers(ctx: AppContext, shop: str, as_of: str | None, fmt: str, limit: int | None,

@@ -113,10 +113,16 @@ def test_customers_filters(runner: CliRunner, till: Path) -> None:
     assert ids("--tier", "member") == ["guest:b@x.de", "guest:new@x.de"]
     assert ids("--lifecycle", "prospect") == ["guest:new@x.de"]
     assert ids("--lifecycle", "lost", "--tier", "member") == ["guest:b@x.de"]
+    assert ids("--lifecycle", "at-risk") == ids("--lifecycle", "at risk") == []
+    assert ids("--segment", "cant-lose") == []
     assert ids("--segment", "champions") == []
     result = runner.invoke(cli, ["customers", "till", "--tier", "gold"])
     assert (result.exit_code, result.output) == (
         2, "error: unknown tier 'gold' (configured: member, loyal)\n")
+    result = runner.invoke(cli, ["customers", "till", "--lifecycle", "sleeping"])
+    assert (result.exit_code, result.output) == (
+        2, "error: unknown lifecycle stage 'sleeping' (one of: prospect, new, repeat, loyal, "
+           "at risk, lapsed, lost)\n")
 
 
 def test_winback_in_three_formats(runner: CliRunner, till: Path) -> None:
