@@ -14,15 +14,15 @@ from rich.table import Table
 from stammkunde.app.cli.base import console, echo_json, parse_as_of, pass_ctx
 from stammkunde.app.context import AppContext
 from stammkunde.core.errors import UserError
-from stammkunde.core.metrics import build_report, to_json
+from stammkunde.core.metrics import to_json
 from stammkunde.core.money import cents
 from stammkunde.core.segments import (
     CUSTOMER_FIELDS,
     SEGMENTS,
     STAGES,
     customer_rows,
+    retention_report,
     score_customers,
-    score_report,
 )
 from stammkunde.core.settings import load_settings
 from stammkunde.core.store import get_shop
@@ -142,13 +142,7 @@ def full_report(ctx: AppContext, shop: str, as_of: str | None) -> dict[str, Any]
     settings = load_settings(ctx.settings.home, shop)
     with ctx.sessions() as session:
         s = get_shop(session, shop)
-        when = parse_as_of(as_of, s.timezone)
-        data = build_report(session, s, when, margin=settings.margin_decimal)
-        scores = score_customers(session, s, when, settings)
-    section = score_report(scores, data["repeat_rate"])
-    data["notes"] = [*data.get("notes", []), *section.pop("notes")]
-    data.update(section)
-    return data
+        return retention_report(session, s, parse_as_of(as_of, s.timezone), settings)
 
 
 @click.command("report")
@@ -163,6 +157,12 @@ def report(ctx: AppContext, shop: str, as_of: str | None, as_json: bool) -> None
         echo_json(to_json(data))
     else:
         render_report(data)
+
+
+# The terminal table shows the scores; JSON and CSV carry every column (CUSTOMER_FIELDS).
+TABLE_FIELDS = ("customer_id", "orders", "net_revenue", "days_since_last_order", "r", "f", "m",
+                "segment", "lifecycle", "points_available", "points_pending", "tier",
+                "loyalty_type", "p_alive", "predicted_clv")
 
 
 def _cell(value: Any) -> str:
@@ -198,15 +198,30 @@ def print_rows(rows: list[dict[str, Any]], fields: tuple[str, ...], fmt: str,
         console().print(table)
 
 
+def _key(name: str) -> str:
+    return name.lower().replace("'", "").replace("-", " ").replace("_", " ").strip()
+
+
+def _named(value: str | None, names: tuple[str, ...], what: str) -> str | None:
+    """Match a name typed with hyphens or underscores (``at-risk``, ``cant-lose``)."""
+    if value is None:
+        return None
+    for name in names:
+        if _key(name) == _key(value):
+            return name
+    raise UserError(f"unknown {what} {value!r} (one of: {', '.join(names)})")
+
+
 @click.command("customers")
 @click.argument("shop")
 @click.option("--as-of", default=None, help="As of this date/instant (ISO 8601).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Show at most N rows.")
-@click.option("--segment", type=click.Choice(SEGMENTS), default=None, help="Only this RFM segment.")
-@click.option("--lifecycle", type=click.Choice(STAGES), default=None,
-              help="Only this lifecycle stage.")
+@click.option("--segment", callback=lambda c, p, v: _named(v, SEGMENTS, "segment"), default=None,
+              help="Only this RFM segment (e.g. champions, at-risk, cant-lose).")
+@click.option("--lifecycle", callback=lambda c, p, v: _named(v, STAGES, "lifecycle stage"),
+              default=None, help="Only this lifecycle stage (e.g. new, at-risk, lapsed).")
 @click.option("--tier", default=None, help="Only this loyalty tier.")
 @pass_ctx
 def customers(ctx: AppContext, shop: str, as_of: str | None, fmt: str, limit: int | None,
@@ -219,7 +234,7 @@ def customers(ctx: AppContext, shop: str, as_of: str | None, fmt: str, limit: in
         s = get_shop(session, shop)
         scores = score_customers(session, s, parse_as_of(as_of, s.timezone), settings)
     rows = customer_rows(scores, segment=segment, lifecycle=lifecycle, tier=tier)[:limit]
-    print_rows(rows, CUSTOMER_FIELDS, fmt)
+    print_rows(rows, TABLE_FIELDS if fmt == "table" else CUSTOMER_FIELDS, fmt)
 
 
 def attach(cli: click.Group) -> None:

@@ -7,7 +7,7 @@ and computes every score with numpy; the submodules document each definition.
 from stammkunde.core.segments.data import PersonArrays, load_person_arrays
 from stammkunde.core.segments.lifecycle import STAGES
 from stammkunde.core.segments.loyalty import LOYALTY_TYPES
-from stammkunde.core.segments.report import score_report
+from stammkunde.core.segments.report import retention_report, score_report
 from stammkunde.core.segments.rfm import SEGMENTS
 from stammkunde.core.segments.scores import (
     CUSTOMER_FIELDS,
@@ -30,6 +30,7 @@ __all__ = [
     "compute_scores",
     "customer_rows",
     "load_person_arrays",
+    "retention_report",
     "score_customers",
     "score_report",
     "win_back_targets",

@@ -24,10 +24,11 @@ integrated conceptual framework", JAMS 22(2), 1994). We cannot survey attitude, 
 
 - *repeat patronage* is high with at least ``loyalty_types.repeat_orders`` (2) valid orders in the
   last 365 days;
-- *relative attitude* is high with at least ``loyalty_types.engagement_events`` (1) engagement
-  event (any event but account creation: review, newsletter, referral, …) in the last 365 days,
-  or a share of full-price orders (orders without a discount code) of at least
-  ``loyalty_types.full_price_share`` (0.8) — they buy for the shop, not for the deal.
+- *relative attitude* is high when the person engages — at least
+  ``loyalty_types.engagement_events`` (1) engagement event (any event but account creation:
+  review, newsletter, referral, …) in the last 365 days — *and* buys for the shop rather than for
+  the deal: a share of full-price orders (orders without a discount code) of at least
+  ``loyalty_types.full_price_share`` (0.8). For prospects, engagement alone decides.
 
 | attitude \\ repeat | high  | low    |
 | ----------------- | ----- | ------ |
@@ -94,7 +95,7 @@ def loyalty_types(orders: ArrayLike, orders_year: ArrayLike, full_price_orders: 
     repeat = np.asarray(orders_year) >= settings.repeat_orders
     share = np.divide(np.asarray(full_price_orders, dtype=float), n,
                       out=np.zeros(n.shape), where=n > 0)
-    attitude = ((np.asarray(engagement_events) >= settings.engagement_events)
-                | ((n > 0) & (share >= settings.full_price_share)))
+    engaged = np.asarray(engagement_events) >= settings.engagement_events
+    attitude = engaged & ((n == 0) | (share >= settings.full_price_share))
     return np.select([repeat & attitude, attitude, repeat], [TRUE, LATENT, SPURIOUS],
                      default=NONE).astype(np.int64)

@@ -8,18 +8,25 @@ shops saying which numbers are reliable at their size and why the model is or is
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from sqlalchemy.orm import Session
 
 from stammkunde.core.clv import MIN_CUSTOMERS, FittedModel
+from stammkunde.core.metrics import build_report
+from stammkunde.core.models import Shop
 from stammkunde.core.money import SCALE
+from stammkunde.core.segments.data import tune_for_aggregates
 from stammkunde.core.segments.lifecycle import STAGES
 from stammkunde.core.segments.loyalty import LOYALTY_TYPES
 from stammkunde.core.segments.rfm import SEGMENTS
-from stammkunde.core.segments.scores import Scores
+from stammkunde.core.segments.scores import Scores, score_customers
+from stammkunde.core.settings import RetentionSettings
+from stammkunde.core.timeutil import now
 
 NO_CODE = "(none)"
 #: Below this many customers the report says how wide the margin of error of the rates is.
@@ -127,3 +134,15 @@ def score_report(scores: Scores, repeat_rate: float | None = None) -> dict[str, 
         "notes": _notes(scores, repeat_rate),
     }
 
+
+
+def retention_report(session: Session, shop: Shop, as_of: datetime | None,
+                     settings: RetentionSettings) -> dict[str, Any]:
+    """The full report: the metrics of :func:`build_report` followed by the score section."""
+    when = (as_of or now()).astimezone(UTC)
+    tune_for_aggregates(session)
+    data = build_report(session, shop, when, margin=settings.margin_decimal)
+    section = score_report(score_customers(session, shop, when, settings), data["repeat_rate"])
+    data["notes"] = [*data.get("notes", []), *section.pop("notes")]
+    data.update(section)
+    return data

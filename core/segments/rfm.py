@@ -1,13 +1,15 @@
 """RFM scores (1–5, quintiles within the shop) and the named segments they map to.
 
 Scores: R from the whole days since the last valid order (fewer is better), F from the number of
-valid orders, M from net revenue. Each is a *mid-rank quintile*: with ``below`` customers having a
-worse value and ``equal`` customers (the customer included) the same value, out of ``n``,
+valid orders, M from net revenue. Each is a rank-based quintile where ties take the rank of the
+first of their group: with ``below`` customers having a strictly worse value, out of ``n``,
 
-    score = min(5, 1 + ⌊5 · (below + equal / 2) / n⌋)
+    score = 1 + ⌊5 · below / n⌋
 
-so equal values always get equal scores, a shop where everyone ties scores everyone 3, and the
-many one-order customers of a young shop share one F score instead of being split arbitrarily.
+so equal values always get equal scores (never split arbitrarily across two quintiles), customers
+who bought once always have F = 1 however many of them there are, and the next group up starts at
+the quintile of its share (if 60 % bought once, two-order customers have F = 4). A shop where
+everyone ties has nothing to rank: everyone scores 1.
 FM = ⌈(F + M) / 2⌉ (frequency and money together, rounded up).
 
 Segments by R (rows) and FM (columns):
@@ -44,17 +46,14 @@ for _r, _row in _GRID.items():
 
 
 def quintile_scores(values: ArrayLike) -> NDArray[np.int64]:
-    """Mid-rank quintile score 1–5 of each value within the array (higher value, higher score)."""
+    """Quintile score 1–5 of each value within the array (higher value, higher score)."""
     v = np.asarray(values)
     n = v.shape[0]
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     ordered = np.sort(v)
     below = np.searchsorted(ordered, v, side="left")
-    equal = np.searchsorted(ordered, v, side="right") - below
-    # 2·n·score-threshold arithmetic in integers: ⌊5·(2·below + equal) / (2·n)⌋
-    score = 1 + (5 * (2 * below + equal)) // (2 * n)
-    return np.minimum(score, 5).astype(np.int64)
+    return (1 + (5 * below) // n).astype(np.int64)
 
 
 def rfm_scores(days_since_last: ArrayLike, orders: ArrayLike,
