@@ -234,10 +234,20 @@ class _Pusher:
             done = session.scalar(select(func.count()).where(*base, done_cond)) or 0
         return int(done), int(total)
 
+    def _count_failed(self) -> int:
+        with self.factory() as session:
+            return int(session.scalar(
+                select(func.count()).where(Assignment.campaign_id == self.cid,
+                                           Assignment.push_status == "failed")
+            ) or 0)
+
     def push_codes(self, retry_failed: bool) -> None:
         """Send pending (and, when asked, failed) codes batch by batch, storing each result."""
         statuses = ("pending", "failed") if retry_failed else ("pending",)
         after = 0
+        done, total = self._progress_counts(tags=False)
+        if retry_failed:
+            done -= self._count_failed()
         while True:
             rows = self._batch(statuses, after, tags=False)
             if not rows or not self._budget_left():
@@ -260,42 +270,43 @@ class _Pusher:
             self._store_codes(rows, received, complete=error is None)
             if error is not None:
                 raise error
-            self.progress(*self._progress_counts(tags=False))
+            done += len(rows)
+            self.progress(done, total)
 
     def _store_codes(self, rows: list[Any], received: list[DiscountResult], *,
                      complete: bool) -> None:
         by_customer = {r[1]: r[0] for r in rows}
-        answered: set[int] = set()
+        changes: dict[int, dict[str, Any]] = {}
+        for item in received:
+            aid = by_customer.get(item.customer_id)
+            if aid is None or aid in changes:
+                continue
+            known = item.status in STATUSES
+            changes[aid] = {
+                "id": aid, "push_status": item.status if known else "failed",
+                "push_reason": item.reason if known else (
+                    f"unknown status {item.status!r} from the adapter"),
+                "platform_discount_id": item.platform_id, "pushed_at": self.now,
+            }
+        if complete:  # the adapter finished the batch but skipped someone
+            for pid, aid in by_customer.items():
+                changes.setdefault(aid, {
+                    "id": aid, "push_status": "failed", "platform_discount_id": None,
+                    "push_reason": f"the adapter returned no result for {pid}",
+                    "pushed_at": self.now,
+                })
+        if not changes:
+            return
         with self.factory() as session, session.begin():
-            for item in received:
-                aid = by_customer.get(item.customer_id)
-                if aid is None or aid in answered:
-                    continue
-                answered.add(aid)
-                status = item.status if item.status in STATUSES else "failed"
-                reason = item.reason if item.status in STATUSES else (
-                    f"unknown status {item.status!r} from the adapter")
-                session.execute(
-                    update(Assignment).where(Assignment.id == aid).values(
-                        push_status=status, push_reason=reason,
-                        platform_discount_id=item.platform_id, pushed_at=self.now,
-                    )
-                )
-                setattr(self.result, status, getattr(self.result, status) + 1)
-            if complete:  # the adapter finished the batch but skipped someone
-                for pid, aid in by_customer.items():
-                    if aid not in answered:
-                        session.execute(
-                            update(Assignment).where(Assignment.id == aid).values(
-                                push_status="failed", pushed_at=self.now,
-                                push_reason=f"the adapter returned no result for {pid}",
-                            )
-                        )
-                        self.result.failed += 1
+            session.execute(update(Assignment), list(changes.values()))  # by primary key
+        for change in changes.values():
+            status = change["push_status"]
+            setattr(self.result, status, getattr(self.result, status) + 1)
 
     def push_tags(self, tag: str) -> None:
         """Tag the treatment members whose code is in the shop, batch by batch."""
         after = 0
+        done, total = self._progress_counts(tags=True)
         while True:
             rows = self._batch((), after, tags=True)
             if not rows or not self._budget_left():
@@ -305,20 +316,25 @@ class _Pusher:
             self.result.calls += 1
             answer = self.plugins.call(self.plugin_name, "tag_customers",
                                        self.adapter.tag_customers, self.conn, tag, ids)
+            changes = []
+            for aid, pid, _code, _email in rows:
+                outcome = (answer or {}).get(pid, "no answer from the adapter")
+                ok = outcome == "ok"
+                change: dict[str, Any] = {"id": aid, "tag_status": "ok" if ok else "failed",
+                                          "tagged_at": self.now if ok else None}
+                if not ok:
+                    change["push_reason"] = f"tag {tag!r}: {outcome}"
+                changes.append(change)
+                self.result.tagged += ok
+                self.result.tag_failed += not ok
             with self.factory() as session, session.begin():
-                for aid, pid, _code, _email in rows:
-                    outcome = (answer or {}).get(pid, "no answer from the adapter")
-                    ok = outcome == "ok"
-                    session.execute(
-                        update(Assignment).where(Assignment.id == aid).values(
-                            tag_status="ok" if ok else "failed",
-                            tagged_at=self.now if ok else None,
-                            push_reason=None if ok else f"tag {tag!r}: {outcome}",
-                        )
-                    )
-                    self.result.tagged += ok
-                    self.result.tag_failed += not ok
-            self.progress(*self._progress_counts(tags=True))
+                ok_rows = [c for c in changes if "push_reason" not in c]
+                failed_rows = [c for c in changes if "push_reason" in c]
+                for group in (ok_rows, failed_rows):  # one parameter shape per executemany
+                    if group:
+                        session.execute(update(Assignment), group)
+            done += len(rows)
+            self.progress(done, total)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from stammkunde.core.campaigns.targets import TargetMember, resolve_target
@@ -129,18 +129,24 @@ def plan_members(session: Session, campaign: Campaign, as_of: datetime) -> list[
 def record_assignments(session: Session, campaign: Campaign, planned: Sequence[PlannedMember],
                        at: datetime, *, tag: str | None = None) -> None:
     """Store every assignment and the treatment contacts in the caller's transaction."""
+    rows = []
+    contacts = []
     for p in planned:
         treated = p.arm == TREATMENT
-        session.add(Assignment(
-            campaign_id=campaign.id, person_id=p.member.person_id,
-            customer_id=p.member.customer_id, customer_platform_id=p.member.customer_platform_id,
-            arm=p.arm, code=p.code, code_key=p.code.casefold() if p.code else None,
-            capped_by=p.capped_by, push_status="pending" if treated else None,
-            tag_status="pending" if treated and tag else None,
-        ))
+        rows.append({
+            "campaign_id": campaign.id, "person_id": p.member.person_id,
+            "customer_id": p.member.customer_id,
+            "customer_platform_id": p.member.customer_platform_id, "arm": p.arm,
+            "code": p.code, "code_key": p.code.casefold() if p.code else None,
+            "capped_by": p.capped_by, "push_status": "pending" if treated else None,
+            "tag_status": "pending" if treated and tag else None,
+        })
         if treated:
-            session.add(ContactLog(person_id=p.member.person_id, campaign_id=campaign.id,
-                                   shop_id=campaign.shop_id, contacted_at=at))
+            contacts.append({"person_id": p.member.person_id, "campaign_id": campaign.id,
+                             "shop_id": campaign.shop_id, "contacted_at": at})
+    for table, values in ((Assignment, rows), (ContactLog, contacts)):
+        for i in range(0, len(values), 5_000):
+            session.execute(insert(table), values[i : i + 5_000])
     campaign.assigned_at = at
     session.flush()
 

@@ -272,13 +272,13 @@ register_target_kind(
 def members_for(session: Session, shop: Shop, person_ids: Iterable[int]) -> list[TargetMember]:
     """Map persons to their reachable customer record in the shop, ordered by person id."""
     wanted = sorted(set(person_ids))
-    best: dict[int, Customer] = {}
+    best: dict[int, Any] = {}
     declined: set[int] = set()
     for i in range(0, len(wanted), CHUNK):
-        rows = session.scalars(
-            select(Customer).where(
-                Customer.shop_id == shop.id, Customer.person_id.in_(wanted[i : i + CHUNK]),
-            )
+        rows = session.execute(
+            select(Customer.person_id, Customer.id, Customer.platform_id, Customer.email,
+                   Customer.is_guest, Customer.accepts_marketing, Customer.redacted_at)
+            .where(Customer.shop_id == shop.id, Customer.person_id.in_(wanted[i : i + CHUNK]))
         )
         for cust in rows:
             # declining marketing (or a redaction) on any record of the person leaves them out
