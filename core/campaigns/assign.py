@@ -145,8 +145,8 @@ def record_assignments(session: Session, campaign: Campaign, planned: Sequence[P
             contacts.append({"person_id": p.member.person_id, "campaign_id": campaign.id,
                              "shop_id": campaign.shop_id, "contacted_at": at})
     for table, values in ((Assignment, rows), (ContactLog, contacts)):
-        for i in range(0, len(values), 5_000):
-            session.execute(insert(table), values[i : i + 5_000])
+        if values:  # executemany: batched into multi-row statements by the driver layer
+            session.execute(insert(table.__table__), values)
     campaign.assigned_at = at
     session.flush()
 
