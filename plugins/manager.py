@@ -18,6 +18,7 @@ from stammkunde.plugins.adapter import Capability, PlatformAdapter
 GROUP = "stammkunde"
 DEFAULT_PLUGINS = (
     "stammkunde.plugins.csvfile",
+    "stammkunde.plugins.woocommerce",
 )
 T = TypeVar("T")
 
