@@ -9,6 +9,7 @@ codes and the adapter answers ``exists``; nobody is assigned or contacted twice.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +26,7 @@ from stammkunde.core.campaigns import (
     get_campaign,
     plan_members,
     record_assignments,
+    register_target_kind,
     spawn_instance,
 )
 from stammkunde.core.errors import UserError
@@ -45,6 +47,25 @@ STATUSES = ("created", "exists", "failed")
 Progress = Callable[[int, int | None], None]
 
 
+_KINDS_LOADED: weakref.WeakSet[Plugins] = weakref.WeakSet()
+
+
+def load_target_kinds(plugins: Plugins) -> None:
+    """Let plugins add campaign target kinds (hook ``register_target_kinds``), once per manager."""
+    if plugins in _KINDS_LOADED:
+        return
+    _KINDS_LOADED.add(plugins)
+    for impl in plugins.hook().register_target_kinds.get_hookimpls():
+        def register(name: str, select: Any, _plugin: str = impl.plugin_name,
+                     **options: Any) -> None:
+            try:
+                register_target_kind(name, select, **options)
+            except (TypeError, ValueError) as exc:
+                raise PluginError(f"plugin {_plugin!r} (register_target_kinds): {exc}") from None
+
+        plugins.call(impl.plugin_name, "register_target_kinds", impl.function, register)
+
+
 def require_capabilities(plugins: Plugins, shop: Shop, *, tag: str | None = None) -> \
         PlatformAdapter:
     """Return the shop's adapter, or a one-line error if it cannot create codes (or tag)."""
@@ -62,6 +83,7 @@ def require_capabilities(plugins: Plugins, shop: Shop, *, tag: str | None = None
 def create_shop_campaign(session: Session, plugins: Plugins, shop: Shop, spec: CampaignSpec,
                          now: datetime | None = None) -> Campaign:
     """Create a campaign after checking that the shop's platform can carry it out."""
+    load_target_kinds(plugins)
     require_capabilities(plugins, shop, tag=spec.tag)
     return create_campaign(session, shop, spec, now)
 
@@ -105,6 +127,7 @@ def push_campaign(
 ) -> PushResult:
     """Assign (once), then push pending codes and tags through the adapter; resumable."""
     now = (now or utcnow()).replace(microsecond=0)
+    load_target_kinds(plugins)
     if batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     if limit_calls is not None and limit_calls < 0:
@@ -363,6 +386,7 @@ def run_due_campaigns(
     failure does not stop the others: it is reported in its :class:`DueRun`.
     """
     now = (now or utcnow()).replace(microsecond=0)
+    load_target_kinds(plugins)
     runs: list[DueRun] = []
     with sessions() as session, session.begin():
         parents = select(Campaign.id).where(Campaign.schedule.is_not(None),

@@ -26,7 +26,12 @@ from stammkunde.core.errors import UserError
 from stammkunde.core.money import parse_money
 from stammkunde.core.store import get_shop
 from stammkunde.core.timeutil import parse_instant
-from stammkunde.plugins.campaigns import create_shop_campaign, push_campaign, run_due_campaigns
+from stammkunde.plugins.campaigns import (
+    create_shop_campaign,
+    load_target_kinds,
+    push_campaign,
+    run_due_campaigns,
+)
 
 
 @click.group("campaign")
@@ -126,8 +131,10 @@ def list_(ctx: AppContext, shop: str | None, as_json: bool) -> None:
 
 @campaign.command("targets")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def targets(as_json: bool) -> None:
+@pass_ctx
+def targets(ctx: AppContext, as_json: bool) -> None:
     """List the target kinds a campaign can use."""
+    load_target_kinds(ctx.plugins)
     rows = [{"kind": k.name, "usage": k.usage, "description": k.description}
             for k in sorted(TARGET_KINDS.values(), key=lambda k: k.name)]
     if as_json:
@@ -147,6 +154,7 @@ def targets(as_json: bool) -> None:
 @pass_ctx
 def plan(ctx: AppContext, campaign_id: str, show: int, as_json: bool) -> None:
     """Dry run: who gets which code, who is held out or capped, and the expected cost."""
+    load_target_kinds(ctx.plugins)
     with ctx.sessions() as session:
         data = campaign_plan(session, get_campaign(session, campaign_id))
     if as_json:

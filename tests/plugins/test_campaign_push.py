@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from stammkunde.core.campaigns import CampaignSpec, create_campaign
 from stammkunde.core.errors import UserError
-from stammkunde.core.models import Assignment, Campaign, ContactLog
+from stammkunde.core.models import Assignment, Campaign, ContactLog, Customer
+from stammkunde.plugins import hookimpl
 from stammkunde.plugins.campaigns import (
     create_shop_campaign,
     push_campaign,
@@ -244,3 +245,35 @@ def test_a_recurring_play_never_offers_a_person_twice(sessions) -> None:
     assert [r.result.assigned for r in week if r.result] == [{"treatment": 1}]
     assert sorted(c for holders in platform.codes.values() for c in holders) == [
         "c0", "c1", "c2", "c3"]
+
+
+class VipPlugin:
+    """A third-party plugin adding a target kind: customers tagged VIP in the shop."""
+
+    @hookimpl
+    def register_target_kinds(self, register) -> None:  # type: ignore[no-untyped-def]
+        def vip_members(session, shop, arg, as_of):  # type: ignore[no-untyped-def]
+            return session.scalars(select(Customer.person_id).where(
+                Customer.shop_id == shop.id, Customer.tags.contains("vip")))
+
+        register("vip", vip_members, description="customers tagged vip")
+
+
+def test_plugins_add_target_kinds(sessions) -> None:
+    from stammkunde.core.campaigns.targets import TARGET_KINDS
+    from stammkunde.core.records import CustomerRecord
+    from stammkunde.core.store import store_records
+
+    make_shop(sessions, "s")
+    add_people(sessions, "s", SEVEN[:3])
+    with sessions() as s, s.begin():
+        store_records(s, shop_of(s, "s"), [CustomerRecord("c1", "c1@x.de", tags=("vip",))])
+    platform = FakePlatform()
+    try:
+        with fake_plugins(FakeShopAdapter(platform)) as plugins:
+            plugins.register(VipPlugin())
+            cid = new_campaign(sessions, plugins, target="vip")
+            push_campaign(sessions, plugins, cid, now=NOW)
+    finally:
+        TARGET_KINDS.pop("vip", None)
+    assert [c for holders in platform.codes.values() for c in holders] == ["c1"]
