@@ -105,8 +105,9 @@ def customer_summary(people: PersonArrays) -> tuple[CustomerSummary, NDArray[np.
     return summary, idx
 
 
-def compute_scores(people: PersonArrays, settings: RetentionSettings) -> Scores:
-    """Score every person from their aggregates (pure; see the module docstrings)."""
+def compute_scores(people: PersonArrays, settings: RetentionSettings,
+                   model: FittedModel | ModelUnavailable | None = None) -> Scores:
+    """Score every person from their aggregates (pure); fits the model unless one is given."""
     n = len(people)
     buyers = people.orders > 0
     nan = np.full(n, np.nan)
@@ -123,7 +124,8 @@ def compute_scores(people: PersonArrays, settings: RetentionSettings) -> Scores:
 
     p_alive, purchases, order_value, clv = nan.copy(), nan.copy(), nan.copy(), nan.copy()
     summary, sidx = customer_summary(people)
-    model = fit_model(summary)
+    if model is None:
+        model = fit_model(summary)
     if isinstance(model, FittedModel):
         pred = model.predict(summary, settings.horizon_months * DAYS_PER_UNIT["months"],
                              margin=settings.margin,
