@@ -3,7 +3,6 @@
 
 import numpy as np
 import pytest
-
 from stammkunde.core.clv import (
     CustomerSummary,
     FittedModel,
