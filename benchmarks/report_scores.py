@@ -91,13 +91,16 @@ def load(url: str, n: int) -> tuple[int, int]:
                           [f"{c}\t{shop_id}\tc{c}\t{p}\t{'false' if pg else 0}\t2021-01-01 00:00:00"
                            for c, p in zip(cid, pid, strict=True)]),
             "orders": ("id, shop_id, platform_id, customer_id, person_id, created_at, created_ts, "
-                       "created_month, status, is_test, cancelled_ts, currency, total, channel",
+                       "created_month, status, is_test, cancelled_ts, currency, total, channel, "
+                       "refunded, refund_ts",
                        [f"{o}\t{shop_id}\to{o}\t{cid[c]}\t{pid[c]}\t"
                         f"{datetime.fromtimestamp(int(t), UTC):%Y-%m-%d %H:%M:%S}\t{t}\t{mo}\t"
                         f"{'cancelled' if x else 'paid'}\t{'false' if pg else 0}\t"
-                        f"{t + 86_400 if x else null}\tEUR\t{v}\t{ch}"
-                        for o, c, t, mo, x, v, ch in zip(oid, cust, ts, order_month, cancelled,
-                                                         total, channels, strict=True)]),
+                        f"{t + 86_400 if x else null}\tEUR\t{v}\t{ch}\t"
+                        f"{v // 2 if rf else 0}\t{t + 3 * 86_400 if rf else null}"
+                        for o, c, t, mo, x, v, ch, rf in zip(oid, cust, ts, order_month,
+                                                             cancelled, total, channels, refunded,
+                                                             strict=True)]),
             "refunds": ("order_id, amount, created_ts",
                         [f"{oid[k]}\t{total[k] // 2}\t{ts[k] + 3 * 86_400}"
                          for k in np.flatnonzero(refunded)]),
