@@ -112,9 +112,9 @@ def render_scores(report: dict[str, Any]) -> None:
                       title=f"Predictive CLV model ({model['customers']:,} customers, "
                             f"{model['horizon_months']} months, margin {model['margin']:.0%})")
         for name in ("r", "alpha", "a", "b"):
-            table.add_row(f"BG/NBD {name}", f"{tx[name]:.4g}", f"{se_tx[name]:.2g}")
+            table.add_row(f"BG/NBD {name}", f"{tx[name]:.4g}", _num(se_tx[name], "{:.2g}"))
         for name in ("p", "q", "gamma"):
-            table.add_row(f"Gamma-Gamma {name}", f"{sp[name]:.4g}", f"{se_sp[name]:.2g}")
+            table.add_row(f"Gamma-Gamma {name}", f"{sp[name]:.4g}", _num(se_sp[name], "{:.2g}"))
         out.print(table)
     else:
         out.print(f"Predictive CLV model: not shown ({model['reason']})")
