@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from threadpoolctl import threadpool_limits
 
 from stammkunde.core.clv import DAYS_PER_UNIT, CustomerSummary, FittedModel, fit_model
 from stammkunde.core.errors import UserError
@@ -103,7 +104,8 @@ def run_backtest(session: Session, shop: Shop, calibration_end: datetime,
                               t_x=(last - first).astype(float),
                               T=(cal // DAY - first).astype(float),
                               mean_repeat_value=mean_repeat)
-    model = fit_model(summary)
+    with threadpool_limits(limits=1, user_api="blas"):  # see segments/scores.py
+        model = fit_model(summary)
     predicted = np.full(x.size, np.nan)
     if isinstance(model, FittedModel):
         tx = model.transactions
