@@ -234,6 +234,9 @@ def customers(ctx: AppContext, shop: str, as_of: str | None, fmt: str, limit: in
         s = get_shop(session, shop)
         scores = score_customers(session, s, parse_as_of(as_of, s.timezone), settings)
     rows = customer_rows(scores, segment=segment, lifecycle=lifecycle, tier=tier)[:limit]
+    if fmt == "table" and not scores.model_available:
+        click.echo(f"note: p_alive, expected_purchases and predicted_clv are empty: "
+                   f"{scores.model.reason}", err=True)  # type: ignore[union-attr]
     print_rows(rows, TABLE_FIELDS if fmt == "table" else CUSTOMER_FIELDS, fmt)
 
 
