@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -19,11 +20,14 @@ from datetime import UTC, datetime
 import numpy as np
 from _results import write_section
 from sqlalchemy import text
+from threadpoolctl import threadpool_limits
 
+from stammkunde.core.clv import fit_model
 from stammkunde.core.clv.simulate import simulate_orders
 from stammkunde.core.db import make_engine, session_factory, upgrade
 from stammkunde.core.metrics import build_report
 from stammkunde.core.segments import compute_scores, load_person_arrays, retention_report
+from stammkunde.core.segments.scores import customer_summary
 from stammkunde.core.settings import RetentionSettings
 from stammkunde.core.shops import create_shop
 from stammkunde.core.store import get_shop
@@ -88,13 +92,16 @@ def load(url: str, n: int) -> tuple[int, int]:
                           [f"{c}\t{shop_id}\tc{c}\t{p}\t{'false' if pg else 0}\t2021-01-01 00:00:00"
                            for c, p in zip(cid, pid, strict=True)]),
             "orders": ("id, shop_id, platform_id, customer_id, person_id, created_at, created_ts, "
-                       "created_month, status, is_test, cancelled_ts, currency, total, channel",
+                       "created_month, status, is_test, cancelled_ts, currency, total, channel, "
+                       "refunded, refund_ts",
                        [f"{o}\t{shop_id}\to{o}\t{cid[c]}\t{pid[c]}\t"
                         f"{datetime.fromtimestamp(int(t), UTC):%Y-%m-%d %H:%M:%S}\t{t}\t{mo}\t"
                         f"{'cancelled' if x else 'paid'}\t{'false' if pg else 0}\t"
-                        f"{t + 86_400 if x else null}\tEUR\t{v}\t{ch}"
-                        for o, c, t, mo, x, v, ch in zip(oid, cust, ts, order_month, cancelled,
-                                                         total, channels, strict=True)]),
+                        f"{t + 86_400 if x else null}\tEUR\t{v}\t{ch}\t"
+                        f"{v // 2 if rf else 0}\t{t + 3 * 86_400 if rf else null}"
+                        for o, c, t, mo, x, v, ch, rf in zip(oid, cust, ts, order_month,
+                                                             cancelled, total, channels, refunded,
+                                                             strict=True)]),
             "refunds": ("order_id, amount, created_ts",
                         [f"{oid[k]}\t{total[k] // 2}\t{ts[k] + 3 * 86_400}"
                          for k in np.flatnonzero(refunded)]),
@@ -142,9 +149,17 @@ def measure(url: str) -> dict[str, float]:
         t = time.perf_counter()
         people = load_person_arrays(s, shop, AS_OF, settings)
         out["per-person query"] = time.perf_counter() - t
+        summary = customer_summary(people)[0]
         t = time.perf_counter()
-        scores = compute_scores(people, settings)
-        out["scores + model fit"] = time.perf_counter() - t
+        fit_model(summary)
+        out["model fit, default BLAS threads (comparison)"] = time.perf_counter() - t
+        t = time.perf_counter()
+        with threadpool_limits(limits=1, user_api="blas"):
+            model = fit_model(summary)
+        out["model fit, one BLAS thread (as the report runs it)"] = time.perf_counter() - t
+        t = time.perf_counter()
+        scores = compute_scores(people, settings, model)
+        out["scores and predictions (numpy)"] = time.perf_counter() - t
         t = time.perf_counter()
         report = retention_report(s, shop, AS_OF, settings)
         out["full report"] = time.perf_counter() - t
@@ -179,8 +194,10 @@ def main() -> None:
         if drop_pg_database is not None:
             drop_pg_database(url)
     base = times["metrics (baseline)"]
+    load_avg = os.getloadavg()[0]
     lines = [f"{args.database}, {n:,} customers, {m:,} orders (loaded in {load_s:.0f} s), "
-             f"model fitted: {'yes' if times.pop('model') else 'no'}", "",
+             f"model fitted: {'yes' if times.pop('model') else 'no'}; machine load average "
+             f"{load_avg:.1f} on {os.cpu_count()} cores while measuring (shared machine)", "",
              "| step | seconds | × baseline | extrapolated to 5 M orders |",
              "| --- | ---: | ---: | ---: |"]
     for name, sec in times.items():

@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from threadpoolctl import threadpool_limits
 
 from stammkunde.core.clv import DAYS_PER_UNIT, CustomerSummary, FittedModel, fit_model
 from stammkunde.core.errors import UserError
+from stammkunde.core.metrics import _NET
 from stammkunde.core.models import Shop
 from stammkunde.core.money import SCALE
 from stammkunde.core.timeutil import epoch_seconds
@@ -28,22 +30,15 @@ from stammkunde.core.timeutil import epoch_seconds
 DAY = 86_400
 GROUPS = 8  # calibration repeat transactions 0 … 6 and 7+
 
-_BACKTEST = """
+_BACKTEST = f"""
     WITH o AS (
-        SELECT o.person_id, o.created_ts / 86400 AS day,
-               o.total - COALESCE(r.refunded, 0) AS net,
+        SELECT o.person_id, o.created_ts / 86400 AS day, {_NET} AS net,
                CASE WHEN o.created_ts <= :cal AND (o.cancelled_ts IS NULL OR o.cancelled_ts > :cal)
                     THEN 1 ELSE 0 END AS cal,
                CASE WHEN o.created_ts > :cal
                          AND (o.cancelled_ts IS NULL OR o.cancelled_ts > :hold)
                     THEN 1 ELSE 0 END AS hold
         FROM orders o
-        LEFT JOIN (
-            SELECT rf.order_id, SUM(rf.amount) AS refunded
-            FROM refunds rf JOIN orders ro ON ro.id = rf.order_id
-            WHERE ro.shop_id = :shop AND rf.created_ts <= :cal
-            GROUP BY rf.order_id
-        ) r ON r.order_id = o.id
         WHERE o.shop_id = :shop AND o.created_ts <= :hold AND o.is_test = :false
           AND o.deleted_at IS NULL
     ),
@@ -97,7 +92,8 @@ def run_backtest(session: Session, shop: Shop, calibration_end: datetime,
         raise UserError("--holdout-end must be after --calibration-end")
     cal, hold = epoch_seconds(calibration_end), epoch_seconds(holdout_end)
     rows = session.connection().execute(
-        text(_BACKTEST), {"shop": shop.id, "cal": cal, "hold": hold, "false": False}).all()
+        text(_BACKTEST),
+        {"shop": shop.id, "cal": cal, "hold": hold, "as_of": cal, "false": False}).all()
     if not rows:
         raise UserError("no customers with a valid order before --calibration-end")
     arr = np.array(rows, dtype=np.int64)
@@ -108,7 +104,8 @@ def run_backtest(session: Session, shop: Shop, calibration_end: datetime,
                               t_x=(last - first).astype(float),
                               T=(cal // DAY - first).astype(float),
                               mean_repeat_value=mean_repeat)
-    model = fit_model(summary)
+    with threadpool_limits(limits=1, user_api="blas"):  # see segments/scores.py
+        model = fit_model(summary)
     predicted = np.full(x.size, np.nan)
     if isinstance(model, FittedModel):
         tx = model.transactions

@@ -112,9 +112,9 @@ def render_scores(report: dict[str, Any]) -> None:
                       title=f"Predictive CLV model ({model['customers']:,} customers, "
                             f"{model['horizon_months']} months, margin {model['margin']:.0%})")
         for name in ("r", "alpha", "a", "b"):
-            table.add_row(f"BG/NBD {name}", f"{tx[name]:.4g}", f"{se_tx[name]:.2g}")
+            table.add_row(f"BG/NBD {name}", f"{tx[name]:.4g}", _num(se_tx[name], "{:.2g}"))
         for name in ("p", "q", "gamma"):
-            table.add_row(f"Gamma-Gamma {name}", f"{sp[name]:.4g}", f"{se_sp[name]:.2g}")
+            table.add_row(f"Gamma-Gamma {name}", f"{sp[name]:.4g}", _num(se_sp[name], "{:.2g}"))
         out.print(table)
     else:
         out.print(f"Predictive CLV model: not shown ({model['reason']})")
@@ -234,6 +234,9 @@ def customers(ctx: AppContext, shop: str, as_of: str | None, fmt: str, limit: in
         s = get_shop(session, shop)
         scores = score_customers(session, s, parse_as_of(as_of, s.timezone), settings)
     rows = customer_rows(scores, segment=segment, lifecycle=lifecycle, tier=tier)[:limit]
+    if fmt == "table" and not scores.model_available:
+        click.echo(f"note: p_alive, expected_purchases and predicted_clv are empty: "
+                   f"{scores.model.reason}", err=True)  # type: ignore[union-attr]
     print_rows(rows, TABLE_FIELDS if fmt == "table" else CUSTOMER_FIELDS, fmt)
 
 

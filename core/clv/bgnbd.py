@@ -170,6 +170,10 @@ def _alive_purchases(params: tuple[float, float, float, float], t: Array, x: Arr
         out = 0.5 * (lo + hi)
     else:
         out = _alive_purchases_closed_form(params, t, x, T)
+    overflow = ~np.isfinite(out)
+    if np.any(overflow):
+        out[overflow] = _alive_purchases_concentrated(params, t[overflow], x[overflow],
+                                                      T[overflow])
     # Short horizons (t << α + T) lose digits in the closed form's 1 - (...) difference; the
     # power series in w = -t/(α+T) has no such cancellation and converges fast there.
     w = -t / (alpha + T)
@@ -190,9 +194,31 @@ def _alive_purchases_closed_form(params: tuple[float, float, float, float], t: A
     # (1-z)^(r+x) ₂F₁(r+x, b+x; c; z) into (1-z)^(a-1) ₂F₁(a+b-1-r, a-1; c; z): the new series
     # has a small second parameter and no (1-z)^(-x) blow-up as z -> 1 or x grows.
     log_1mz = np.log(alpha + T) - np.log(alpha + T + t)
-    bracket = -np.expm1((a - 1.0) * log_1mz) - np.exp((a - 1.0) * log_1mz) * (
-        hyp2f1(a + b - 1.0 - r, a - 1.0, c, z) - 1.0)
+    # Overflow (0 · inf) only happens for huge a and b; the caller replaces those entries.
+    with np.errstate(over="ignore", invalid="ignore"):
+        bracket = -np.expm1((a - 1.0) * log_1mz) - np.exp((a - 1.0) * log_1mz) * (
+            hyp2f1(a + b - 1.0 - r, a - 1.0, c, z) - 1.0)
     return np.asarray(c / (a - 1.0) * bracket, dtype=float)
+
+
+def _alive_purchases_concentrated(params: tuple[float, float, float, float], t: Array,
+                                  x: Array, T: Array) -> Array:
+    """Same quantity when a and b are so large that ₂F₁ overflows (drop-out nearly constant).
+
+    Given alive, p ~ Beta(a, b+x) and λ ~ Gamma(r+x, α+T), so the quantity is
+    E_p[(1 - ((α+T)/(α+T+pt))^(r+x)) / p]; with a + b in the tens of thousands p is tightly
+    concentrated and a three-point moment-matched rule is accurate to about 1e-7.
+    """
+    r, alpha, a, b = params
+    total = a + b + x
+    mean = a / total
+    spread = np.sqrt(3.0 * mean * (1.0 - mean) / (total + 1.0))
+    k = t / (alpha + T)
+
+    def per_p(p: Array) -> Array:
+        return -np.expm1(-(r + x) * np.log1p(p * k)) / p
+
+    return (per_p(mean - spread) + 4.0 * per_p(mean) + per_p(mean + spread)) / 6.0
 
 
 def _alive_purchases_series(params: tuple[float, float, float, float], w: Array,

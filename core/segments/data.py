@@ -1,8 +1,9 @@
 """The one SQL query behind every score: per-person aggregates of a shop as of an instant.
 
-It extends the ``_PER_PERSON`` pattern of :mod:`stammkunde.core.metrics`: one window pass over
-the shop's orders (valid and cancelled, partitioned by person and validity), grouped by person,
-joined with the person's events and customer accounts. Everything else is numpy.
+It extends the per-person pattern of :mod:`stammkunde.core.metrics` (net revenue as of the
+instant from the refund totals kept on each order): one window pass over the shop's orders
+(valid and cancelled, partitioned by person and validity), grouped by person, joined with the
+person's events and customer accounts. Everything else is numpy.
 
 Who is in the result: every person the shop knew at the instant — with an order created by then
 (valid or cancelled), an event by then, or an account created by then. People without a valid
@@ -19,6 +20,7 @@ from numpy.typing import NDArray
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
+from stammkunde.core.metrics import _NET
 from stammkunde.core.models import Shop, UTCDateTime
 from stammkunde.core.settings import RetentionSettings
 from stammkunde.core.timeutil import epoch_seconds
@@ -26,19 +28,12 @@ from stammkunde.core.timeutil import epoch_seconds
 DAY = 86_400
 ACCOUNT_CREATED = "account_created"
 
-_ORDERS = """
-    SELECT o.id, o.person_id, o.created_ts, o.channel, o.total,
-           o.total - COALESCE(r.refunded, 0) AS net,
+_ORDERS = f"""
+    SELECT o.id, o.person_id, o.created_ts, o.channel, o.total, {_NET} AS net,
            CASE WHEN o.cancelled_ts IS NULL OR o.cancelled_ts > :as_of THEN 1 ELSE 0 END AS valid,
            CASE WHEN d.order_id IS NULL THEN 1 ELSE 0 END AS full_price,
            d.code, o.created_ts / 86400 AS day
     FROM orders o
-    LEFT JOIN (
-        SELECT rf.order_id, SUM(rf.amount) AS refunded
-        FROM refunds rf JOIN orders ro ON ro.id = rf.order_id
-        WHERE ro.shop_id = :shop AND rf.created_ts <= :as_of
-        GROUP BY rf.order_id
-    ) r ON r.order_id = o.id
     LEFT JOIN (
         SELECT od.order_id, MIN(od.code_key) AS code
         FROM order_discounts od JOIN orders dor ON dor.id = od.order_id

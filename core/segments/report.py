@@ -55,16 +55,21 @@ def model_section(scores: Scores) -> dict[str, Any]:
         "annual_discount_rate": s.annual_discount_rate,
         "bgnbd": {"r": tx.r, "alpha": tx.alpha, "a": tx.a, "b": tx.b,
                   "log_likelihood": tx.log_likelihood, "time_unit": tx.time_unit,
-                  "standard_errors": dict(tx.standard_errors)},
+                  "standard_errors": _finite_map(tx.standard_errors)},
         "gamma_gamma": {"p": sp.p, "q": sp.q, "gamma": sp.gamma,
                         "log_likelihood": sp.log_likelihood,
-                        "standard_errors": dict(sp.standard_errors),
+                        "standard_errors": _finite_map(sp.standard_errors),
                         "frequency_value_correlation": _finite(sp.frequency_value_correlation)},
     }
 
 
 def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
+
+
+def _finite_map(values: dict[str, float]) -> dict[str, float | None]:
+    """Standard errors for JSON: null where the information matrix gave none."""
+    return {k: _finite(v) for k, v in values.items()}
 
 
 def _money(value: float) -> Decimal:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
+from threadpoolctl import threadpool_limits
 
 from stammkunde.core.clv import (
     DAYS_PER_UNIT,
@@ -105,8 +106,9 @@ def customer_summary(people: PersonArrays) -> tuple[CustomerSummary, NDArray[np.
     return summary, idx
 
 
-def compute_scores(people: PersonArrays, settings: RetentionSettings) -> Scores:
-    """Score every person from their aggregates (pure; see the module docstrings)."""
+def compute_scores(people: PersonArrays, settings: RetentionSettings,
+                   model: FittedModel | ModelUnavailable | None = None) -> Scores:
+    """Score every person from their aggregates (pure); fits the model unless one is given."""
     n = len(people)
     buyers = people.orders > 0
     nan = np.full(n, np.nan)
@@ -123,11 +125,16 @@ def compute_scores(people: PersonArrays, settings: RetentionSettings) -> Scores:
 
     p_alive, purchases, order_value, clv = nan.copy(), nan.copy(), nan.copy(), nan.copy()
     summary, sidx = customer_summary(people)
-    model = fit_model(summary)
+    # The fit's vector products are far too small for threaded BLAS: threads only contend, and
+    # on a busy machine they made the fit 5–30 times slower (benchmarks/RESULTS.md).
+    with threadpool_limits(limits=1, user_api="blas"):
+        if model is None:
+            model = fit_model(summary)
+        if isinstance(model, FittedModel):
+            pred = model.predict(summary, settings.horizon_months * DAYS_PER_UNIT["months"],
+                                 margin=settings.margin,
+                                 annual_discount_rate=settings.annual_discount_rate)
     if isinstance(model, FittedModel):
-        pred = model.predict(summary, settings.horizon_months * DAYS_PER_UNIT["months"],
-                             margin=settings.margin,
-                             annual_discount_rate=settings.annual_discount_rate)
         p_alive[sidx] = pred["p_alive"]
         purchases[sidx] = pred["expected_purchases"]
         order_value[sidx] = pred["expected_order_value"]

@@ -146,3 +146,15 @@ def test_gradient_at_the_optimum_is_zero(cdnow):
 def test_invalid_triples_are_rejected(x, t_x, T, message):
     with pytest.raises(ValueError, match=message):
         fit_bgnbd(np.array(x), np.array(t_x), np.array(T))
+
+
+def test_nearly_constant_dropout_still_predicts():
+    # With a and b in the hundreds of thousands ₂F₁ overflows; the answer is then the limit of a
+    # fixed drop-out probability p = a/(a+b+x): (1 - ((α+T)/(α+T+p·t))^(r+x)) / p.
+    r, alpha, a, b = params = (2.39, 43.4, 2.3e5, 7.7e5)
+    x, T, t = np.array([0.0, 3.0, 40.0]), np.array([0.0, 20.0, 30.0]), 52.0
+    ours = conditional_expected_purchases(params, t, x, np.where(x > 0, T, 0), T)
+    p = a / (a + b + x)
+    limit = (1 - ((alpha + T) / (alpha + T + p * t)) ** (r + x)) / p
+    limit *= probability_alive(params, x, np.where(x > 0, T, 0), T)
+    np.testing.assert_allclose(ours, limit, rtol=1e-5)

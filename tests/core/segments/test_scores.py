@@ -197,3 +197,15 @@ def test_report_section_counts(sessions, shop) -> None:
     assert section["notes"][1].startswith(
         "With 6 customers, rates and averages move a lot with each order (the repeat rate is "
         "known to about ±38 percentage points)")
+
+
+def test_empty_shop_scores_nothing(sessions) -> None:  # type: ignore[no-untyped-def]
+    with sessions.begin() as s:
+        create_shop(s, "empty", "csv")
+    with sessions() as s:
+        sc = score_customers(s, get_shop(s, "empty"), at("2024-06-30T00:00:00Z"),
+                             RetentionSettings())
+    section = score_report(sc)
+    assert len(sc) == 0 and customer_rows(sc) == [] and targets(sc) == []
+    assert section["clv_model"]["code"] == "no_customers"
+    assert set(section["lifecycle"].values()) == {0} and section["clv_by_channel"] == {}
