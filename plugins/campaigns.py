@@ -376,15 +376,31 @@ class DueRun:
 
 
 def run_due_campaigns(
-    now: datetime | None = None, *, sessions: sessionmaker[Session], plugins: Plugins,
-    secret_key: str | None = None, progress: Progress | None = None,
+    now: datetime | None = None, *, sessions: sessionmaker[Session] | None = None,
+    plugins: Plugins | None = None, secret_key: str | None = None,
+    progress: Progress | None = None,
 ) -> list[DueRun]:
     """Create and push the instances of scheduled campaigns that are due at ``now``.
 
     Unfinished instances of earlier runs (a crash mid-push) are resumed first; an instance
     whose offer window ended before it was finished is marked ``expired``. One schedule's
-    failure does not stop the others: it is reported in its :class:`DueRun`.
+    failure does not stop the others: it is reported in its :class:`DueRun`. Without
+    ``sessions``/``plugins`` the database, key and plugins come from the environment
+    (``STAMMKUNDE_*``), so a job runner can call ``run_due_campaigns(now)``.
     """
+    if sessions is None:
+        from stammkunde.core.config import Settings
+        from stammkunde.core.db import ensure_schema, make_engine, session_factory
+
+        settings = Settings.from_env()
+        engine = make_engine(settings.database_url)
+        ensure_schema(engine)
+        sessions = session_factory(engine)
+        secret_key = secret_key or settings.secret_key
+    if plugins is None:
+        from stammkunde.plugins.manager import get_plugins
+
+        plugins = get_plugins()
     now = (now or utcnow()).replace(microsecond=0)
     load_target_kinds(plugins)
     runs: list[DueRun] = []

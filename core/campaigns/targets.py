@@ -295,9 +295,11 @@ def members_for(session: Session, shop: Shop, person_ids: Iterable[int]) -> list
     ]
 
 
-def resolve_target(session: Session, shop: Shop, target_spec: dict[str, Any],
+def resolve_target(session: Session, shop: Shop, target_spec: dict[str, Any] | str,
                    as_of: datetime) -> list[TargetMember]:
-    """Return the members a stored target spec selects in the shop as of an instant."""
+    """Return the members a target spec (stored dict or ``KIND[:ARG]``) selects as of an instant."""
+    if isinstance(target_spec, str):
+        target_spec = parse_target(target_spec)
     kind = TARGET_KINDS.get(str(target_spec.get("kind")))
     if kind is None:
         known = ", ".join(sorted(TARGET_KINDS))

@@ -277,3 +277,27 @@ def test_plugins_add_target_kinds(sessions) -> None:
     finally:
         TARGET_KINDS.pop("vip", None)
     assert [c for holders in platform.codes.values() for c in holders] == ["c1"]
+
+
+def test_only_treatment_members_are_contacted(sessions, shop) -> None:
+    with fake_plugins(FakeShopAdapter()) as plugins:
+        cid = new_campaign(sessions, plugins, holdout=0.5)
+        result = push_campaign(sessions, plugins, cid, now=NOW)
+    rows = stored(sessions, cid)
+    treated = sorted(r.person_id for r in rows if r.arm == "treatment")
+    assert result.assigned == {"treatment": len(treated), "holdout": 7 - len(treated)}
+    assert contacts(sessions, cid) == treated
+    assert all(r.code is None and r.push_status is None for r in rows if r.arm == "holdout")
+
+
+def test_run_due_campaigns_with_only_an_instant(sessions, cli_env) -> None:
+    """The job runner's call: database, key and plugins come from the environment."""
+    make_shop(sessions, "s")
+    add_people(sessions, "s", SEVEN[:2])
+    with sessions() as s, s.begin():
+        create_campaign(s, shop_of(s, "s"), CampaignSpec(
+            name="daily", target="all", percent=Decimal(5), schedule="daily", holdout=0.0), NOW)
+    platform = FakePlatform()
+    with fake_plugins(FakeShopAdapter(platform)):
+        runs = run_due_campaigns(NOW)
+    assert [r.result.created for r in runs if r.result] == [2]
