@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from stammkunde.core.campaigns import CampaignSpec, campaign_report, get_campaign
+from stammkunde.core.campaigns import CampaignSpec, campaign_report, get_campaign, holdout_draw
 from stammkunde.core.errors import UserError
-from stammkunde.core.models import Assignment, Shop
+from stammkunde.core.models import Assignment, Customer, Shop
 from stammkunde.core.shops import create_shop
 from stammkunde.plugins.campaigns import create_shop_campaign, push_campaign
 from stammkunde.plugins.ingest import sync_shop
@@ -37,7 +37,11 @@ def test_campaign_on_the_fake_store(sessions, fake: FakeWooCommerce, adapter) ->
         spec = CampaignSpec(name="Wir vermissen dich", target="lapsed:60", percent=Decimal(10),
                             minimum_order=Decimal(20), holdout=0.3,
                             ends_at=start + timedelta(days=30))
-        cid = create_shop_campaign(s, plugins, s.scalar(select(Shop)), spec, start).id
+        campaign = create_shop_campaign(s, plugins, s.scalar(select(Shop)), spec, start)
+        cid = campaign.id
+        # a holdout share between the 3rd and 4th smallest draws: exactly 3 held out
+        draws = sorted(holdout_draw(cid, p) for p in s.scalars(select(Customer.person_id)))
+        campaign.holdout = (draws[2] + draws[3]) / 2
 
     # the store fails every coupon batch after the first: the push stops with an error …
     fake.fail(500, times=None, path="POST coupons/batch", after=1)
@@ -47,7 +51,8 @@ def test_campaign_on_the_fake_store(sessions, fake: FakeWooCommerce, adapter) ->
     with sessions() as s:
         rows = list(s.scalars(select(Assignment).where(Assignment.campaign_id == cid)))
     treated = {r.customer_platform_id: r for r in rows if r.arm == "treatment"}
-    assert len(rows) == 8 and treated and len(treated) < 8
+    assert (len(rows), len(treated)) == (8, 5)
+    assert len(store.coupons) == 2  # the first batch of 2 went through
     # … and the re-run finishes without a second copy of any coupon
     fake.clear_failures()
     result = push_campaign(sessions, plugins, cid, secret_key=SECRET_KEY, batch_size=2,
