@@ -24,6 +24,10 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     app.config.update(config or {})
     app.extensions["stammkunde"] = ctx
 
+    from stammkunde.app.install_shopify import bp as install_shopify
+
+    app.register_blueprint(install_shopify)
+
     from stammkunde.app.install_woocommerce import bp as install_woocommerce
 
     app.register_blueprint(install_woocommerce)
