@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from stammkunde.app.cli import data, demo, jobs, report, shops, system, web
+from stammkunde.app.cli import (
+    campaigns,
+    data,
+    demo,
+    jobs,
+    report,
+    retention,
+    shops,
+    system,
+    web,
+)
 from stammkunde.app.cli.base import cli
 
-for module in (shops, data, report, demo, system, jobs, web):
+for module in (shops, data, report, retention, demo, system, campaigns, jobs, web):
     module.attach(cli)
 
 _plugin_commands_added = False

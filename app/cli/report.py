@@ -13,9 +13,18 @@ from rich.table import Table
 
 from stammkunde.app.cli.base import console, echo_json, parse_as_of, pass_ctx
 from stammkunde.app.context import AppContext
-from stammkunde.core.customers import list_customers
-from stammkunde.core.metrics import build_report, to_json
+from stammkunde.core.errors import UserError
+from stammkunde.core.metrics import to_json
 from stammkunde.core.money import cents
+from stammkunde.core.segments import (
+    CUSTOMER_FIELDS,
+    SEGMENTS,
+    STAGES,
+    customer_rows,
+    retention_report,
+    score_customers,
+)
+from stammkunde.core.settings import load_settings
 from stammkunde.core.store import get_shop
 
 
@@ -76,8 +85,64 @@ def render_report(report: dict[str, Any]) -> None:
             cells = [f"{r * 100:.0f}" for r in c["retention"][:width]]
             co.add_row(c["cohort"], f"{c['customers']:,}", *cells, *[""] * (width - len(cells)))
         out.print(co)
+    render_scores(report)
     for extra in report.get("notes", []):
         out.print(f"note: {extra}")
+
+
+def _count_table(title: str, counts: dict[str, int]) -> Table:
+    total = sum(counts.values())
+    table = Table(title, "customers", "share", title=None)
+    for name, n in counts.items():
+        table.add_row(name, f"{n:,}", _pct(n / total if total else None))
+    return table
+
+
+def render_scores(report: dict[str, Any]) -> None:
+    """Print the model, segment/stage/tier/type counts and CLV by group."""
+    if "clv_model" not in report:
+        return
+    out = console()
+    cur = report["currency"]
+    model = report["clv_model"]
+    if model["available"]:
+        tx, sp = model["bgnbd"], model["gamma_gamma"]
+        se_tx, se_sp = tx["standard_errors"], sp["standard_errors"]
+        table = Table("parameter", "estimate", "std. error",
+                      title=f"Predictive CLV model ({model['customers']:,} customers, "
+                            f"{model['horizon_months']} months, margin {model['margin']:.0%})")
+        for name in ("r", "alpha", "a", "b"):
+            table.add_row(f"BG/NBD {name}", f"{tx[name]:.4g}", _num(se_tx[name], "{:.2g}"))
+        for name in ("p", "q", "gamma"):
+            table.add_row(f"Gamma-Gamma {name}", f"{sp[name]:.4g}", _num(se_sp[name], "{:.2g}"))
+        out.print(table)
+    else:
+        out.print(f"Predictive CLV model: not shown ({model['reason']})")
+    grid = Table.grid(padding=(0, 2))
+    grid.add_row(_count_table("RFM segment", report["segments"]),
+                 _count_table("lifecycle stage", report["lifecycle"]))
+    grid.add_row(_count_table("tier", report["tiers"]),
+                 _count_table("loyalty type", report["loyalty_types"]))
+    out.print(grid)
+    for key, label in (("clv_by_channel", "first-order channel"),
+                       ("clv_by_first_code", "first discount code")):
+        if not report[key]:
+            continue
+        table = Table(label, "customers", "historic CLV", "predicted CLV", "predicted total",
+                      title=f"CLV by {label}")
+        for name, g in report[key].items():
+            table.add_row(name, f"{g['customers']:,}", _money(g["historic_clv"], cur),
+                          _money(g["predicted_clv"], cur),
+                          _money(g["predicted_clv_total"], cur))
+        out.print(table)
+
+
+def full_report(ctx: AppContext, shop: str, as_of: str | None) -> dict[str, Any]:
+    """The retention metrics plus the score section, with the shop's configured settings."""
+    settings = load_settings(ctx.settings.home, shop)
+    with ctx.sessions() as session:
+        s = get_shop(session, shop)
+        return retention_report(session, s, parse_as_of(as_of, s.timezone), settings)
 
 
 @click.command("report")
@@ -87,17 +152,17 @@ def render_report(report: dict[str, Any]) -> None:
 @pass_ctx
 def report(ctx: AppContext, shop: str, as_of: str | None, as_json: bool) -> None:
     """Print the retention report of SHOP."""
-    with ctx.sessions() as session:
-        s = get_shop(session, shop)
-        data = build_report(session, s, parse_as_of(as_of, s.timezone))
+    data = full_report(ctx, shop, as_of)
     if as_json:
         echo_json(to_json(data))
     else:
         render_report(data)
 
 
-FIELDS = ("customer_id", "email", "orders", "net_revenue", "first_order", "last_order",
-          "days_since_last_order", "first_channel")
+# The terminal table shows the scores; JSON and CSV carry every column (CUSTOMER_FIELDS).
+TABLE_FIELDS = ("customer_id", "orders", "net_revenue", "days_since_last_order", "r", "f", "m",
+                "segment", "lifecycle", "points_available", "points_pending", "tier",
+                "loyalty_type", "p_alive", "predicted_clv")
 
 
 def _cell(value: Any) -> str:
@@ -106,8 +171,45 @@ def _cell(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, float):
-        return f"{value:.1f}"
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"
     return "" if value is None else str(value)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _cell(value)
+    return to_json({"v": value})["v"]
+
+
+def print_rows(rows: list[dict[str, Any]], fields: tuple[str, ...], fmt: str,
+               title: str | None = None) -> None:
+    """Print rows as a table, JSON (an array of objects) or CSV with the given columns."""
+    if fmt == "json":
+        echo_json([{k: _json_value(r[k]) for k in fields} for r in rows])
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(fields)
+        for r in rows:
+            writer.writerow([_cell(r[k]) for k in fields])
+    else:
+        table = Table(*fields, title=title)
+        for r in rows:
+            table.add_row(*(_cell(r[k]) for k in fields))
+        console().print(table)
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("'", "").replace("-", " ").replace("_", " ").strip()
+
+
+def _named(value: str | None, names: tuple[str, ...], what: str) -> str | None:
+    """Match a name typed with hyphens or underscores (``at-risk``, ``cant-lose``)."""
+    if value is None:
+        return None
+    for name in names:
+        if _key(name) == _key(value):
+            return name
+    raise UserError(f"unknown {what} {value!r} (one of: {', '.join(names)})")
 
 
 @click.command("customers")
@@ -116,25 +218,26 @@ def _cell(value: Any) -> str:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Show at most N rows.")
+@click.option("--segment", callback=lambda c, p, v: _named(v, SEGMENTS, "segment"), default=None,
+              help="Only this RFM segment (e.g. champions, at-risk, cant-lose).")
+@click.option("--lifecycle", callback=lambda c, p, v: _named(v, STAGES, "lifecycle stage"),
+              default=None, help="Only this lifecycle stage (e.g. new, at-risk, lapsed).")
+@click.option("--tier", default=None, help="Only this loyalty tier.")
 @pass_ctx
-def customers(ctx: AppContext, shop: str, as_of: str | None, fmt: str, limit: int | None) -> None:
-    """List the customers of SHOP, most valuable first."""
+def customers(ctx: AppContext, shop: str, as_of: str | None, fmt: str, limit: int | None,
+              segment: str | None, lifecycle: str | None, tier: str | None) -> None:
+    """List the customers of SHOP with their scores, most valuable first."""
+    settings = load_settings(ctx.settings.home, shop)
+    if tier is not None and tier not in settings.tiers:
+        raise UserError(f"unknown tier {tier!r} (configured: {', '.join(settings.tiers)})")
     with ctx.sessions() as session:
         s = get_shop(session, shop)
-        rows = list_customers(session, s, parse_as_of(as_of, s.timezone))[:limit]
-    if fmt == "json":
-        echo_json([{k: to_json({"v": r[k]})["v"] if not isinstance(r[k], datetime)
-                    else _cell(r[k]) for k in FIELDS} for r in rows])
-    elif fmt == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(FIELDS)
-        for r in rows:
-            writer.writerow([_cell(r[k]) for k in FIELDS])
-    else:
-        table = Table(*FIELDS)
-        for r in rows:
-            table.add_row(*(_cell(r[k]) for k in FIELDS))
-        console().print(table)
+        scores = score_customers(session, s, parse_as_of(as_of, s.timezone), settings)
+    rows = customer_rows(scores, segment=segment, lifecycle=lifecycle, tier=tier)[:limit]
+    if fmt == "table" and not scores.model_available:
+        click.echo(f"note: p_alive, expected_purchases and predicted_clv are empty: "
+                   f"{scores.model.reason}", err=True)  # type: ignore[union-attr]
+    print_rows(rows, TABLE_FIELDS if fmt == "table" else CUSTOMER_FIELDS, fmt)
 
 
 def attach(cli: click.Group) -> None:
