@@ -24,11 +24,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from stammkunde.app.context import AppContext
-from stammkunde.core.cache import refresh_shop
+from stammkunde.core.cache import Refreshed, refresh_shop
 from stammkunde.core.db import transaction
 from stammkunde.core.errors import UserError
 from stammkunde.core.job_models import Job, JobState
 from stammkunde.core.models import Shop
+from stammkunde.core.settings import shop_settings
 from stammkunde.core.store import get_shop
 from stammkunde.core.timeutil import now
 
@@ -167,6 +168,14 @@ def _run(job_id: str, work: Callable[[Tracker], None]) -> None:
         tracker.fail(exc)
 
 
+def refresh_numbers(session: Session, shop: Shop, *, as_of: datetime | None = None,
+                    progress: Callable[[str, int, int], None] | None = None) -> Refreshed:
+    """Recompute a shop's cached numbers with its retention settings (file + dashboard edits)."""
+    retention = shop_settings(context().settings.home, shop.name,
+                              (shop.settings or {}).get("retention"))
+    return refresh_shop(session, shop, as_of, progress=progress, retention=retention)
+
+
 # --- historic / incremental sync ------------------------------------------------------------
 
 def _sync(tracker: Tracker, shop_name: str) -> None:
@@ -188,7 +197,7 @@ def _sync(tracker: Tracker, shop_name: str) -> None:
     stored = sum(seen.values())
     tracker.update(stored, stored, step="refresh")
     with transaction(ctx.sessions) as session:
-        refresh_shop(session, get_shop(session, shop_name))
+        refresh_numbers(session, get_shop(session, shop_name))
     ignored = sum(s.ignored for s in result.stats.values())
     tracker.finish(done=stored, total=stored, errors=ignored)
 
@@ -224,9 +233,9 @@ def _refresh(tracker: Tracker, shop_name: str) -> None:
         tracker.update(done, total, step)
 
     with ctx.sessions() as session:
-        done = refresh_shop(session, get_shop(session, shop_name), progress=progress)
+        done = refresh_numbers(session, get_shop(session, shop_name), progress=progress)
         session.commit()
-    tracker.finish(done=3, total=3)
+    tracker.finish(done=4, total=4)
     log.info("refreshed shop %s: %d customers in %.1f s", shop_name, done.customers, done.seconds)
 
 

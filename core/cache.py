@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 from sqlalchemy import asc, delete, desc, func, insert, select
 from sqlalchemy.orm import Session
 
@@ -23,12 +24,25 @@ from stammkunde.core.demo_calendar import DEMO_AS_OF
 from stammkunde.core.job_models import CachedResult, CustomerRollup
 from stammkunde.core.metrics import build_report, to_json
 from stammkunde.core.models import Shop
+from stammkunde.core.money import from_units, money_str
+from stammkunde.core.segments import (
+    SEGMENTS,
+    STAGES,
+    Scores,
+    score_customers,
+    score_report,
+    win_back_targets,
+)
+from stammkunde.core.settings import RetentionSettings
 from stammkunde.core.timeutil import epoch_seconds, now
 
 PREVIOUS_PERIOD = timedelta(days=90)
 REPORT = "report"
 REPORT_PREVIOUS = "report_previous"
 ROLLUP = "customers"
+SCORES = "scores"
+WINBACK = "winback"
+WINBACK_SHOWN = 500
 ROLLUP_BATCH = 5000
 
 #: Sort keys of the customer list → roll-up column.
@@ -75,21 +89,34 @@ class Refreshed:
 
 
 def refresh_shop(session: Session, shop: Shop, as_of: datetime | None = None,
-                 progress: Callable[[str, int, int], None] | None = None) -> Refreshed:
-    """Recompute and store the shop's report, previous-period report and customer roll-up."""
+                 progress: Callable[[str, int, int], None] | None = None,
+                 retention: RetentionSettings | None = None) -> Refreshed:
+    """Recompute and store the shop's reports, scores, win-back list and customer roll-up."""
     start = time.perf_counter()
     as_of = (as_of or report_instant(shop)).astimezone(UTC)
+    retention = retention or RetentionSettings()
     margin = margin_of(shop)
-    steps = 3
+    steps = 4
+    repeat = None
     for i, (kind, instant) in enumerate(((REPORT, as_of), (REPORT_PREVIOUS,
                                                           as_of - PREVIOUS_PERIOD))):
         t0 = time.perf_counter()
         data = to_json(build_report(session, shop, instant, margin=margin))
+        repeat = data["repeat_rate"] if kind == REPORT else repeat
         _store(session, shop, kind, data, time.perf_counter() - t0)
         if progress:
             progress(kind, i + 1, steps)
     t0 = time.perf_counter()
-    customers = _refresh_rollup(session, shop, as_of)
+    scores = score_customers(session, shop, as_of, retention)
+    section = to_json(score_report(scores, repeat))
+    section["revenue"] = _group_revenue(scores)
+    _store(session, shop, SCORES, section, time.perf_counter() - t0)
+    targets = to_json({"t": win_back_targets(scores, limit=WINBACK_SHOWN)})["t"]
+    _store(session, shop, WINBACK, {"targets": targets}, 0.0)
+    if progress:
+        progress(SCORES, 3, steps)
+    t0 = time.perf_counter()
+    customers = _refresh_rollup(session, shop, as_of, scores)
     _store(session, shop, ROLLUP, {"as_of": as_of.isoformat().replace("+00:00", "Z"),
                                    "customers": customers}, time.perf_counter() - t0)
     if progress:
@@ -97,17 +124,49 @@ def refresh_shop(session: Session, shop: Shop, as_of: datetime | None = None,
     return Refreshed(as_of, customers, time.perf_counter() - start)
 
 
-def _refresh_rollup(session: Session, shop: Shop, as_of: datetime) -> int:
+def _group_revenue(scores: Scores) -> dict[str, dict[str, str]]:
+    """Net revenue (money strings) of the customers in each segment, stage and tier."""
+    people = scores.people
+    buyers = people.orders > 0
+    out: dict[str, dict[str, str]] = {}
+    for key, index, names in (("segments", scores.segment, SEGMENTS),
+                              ("lifecycle", scores.stage, STAGES)):
+        sums = dict.fromkeys(names, 0)
+        for i, v in zip(index[buyers].tolist(), people.net[buyers].tolist(), strict=True):
+            if i >= 0:
+                sums[names[i]] += int(v)
+        out[key] = {n: money_str(from_units(v)) for n, v in sums.items()}
+    tiers = dict.fromkeys(scores.settings.tiers, 0)
+    for tier, v in zip(scores.tier[buyers].tolist(), people.net[buyers].tolist(), strict=True):
+        tiers[str(tier)] = tiers.get(str(tier), 0) + int(v)
+    out["tiers"] = {n: money_str(from_units(v)) for n, v in tiers.items()}
+    return out
+
+
+def _refresh_rollup(session: Session, shop: Shop, as_of: datetime, scores: Scores) -> int:
     session.execute(delete(CustomerRollup).where(CustomerRollup.shop_id == shop.id))
     rows = list_customers(session, shop, as_of)
+    position = {p: i for i, p in enumerate(scores.people.person_id.tolist())}
+    segment, stage = scores.segment.tolist(), scores.stage.tolist()
+    tier, points, clv = scores.tier.tolist(), scores.points.available.tolist(), scores.clv.tolist()
     for i in range(0, len(rows), ROLLUP_BATCH):
-        session.execute(insert(CustomerRollup), [
-            {"shop_id": shop.id, "person_id": r["person_id"], "customer_id": r["customer_id"],
-             "email": r["email"], "orders": r["orders"], "net_revenue": r["net_revenue"],
-             "first_ts": epoch_seconds(r["first_order"]),
-             "last_ts": epoch_seconds(r["last_order"]), "channel": r["first_channel"]}
-            for r in rows[i : i + ROLLUP_BATCH]
-        ])
+        batch = []
+        for r in rows[i : i + ROLLUP_BATCH]:
+            k = position.get(r["person_id"])
+            known = k is not None
+            value = clv[k] if known else float("nan")
+            batch.append({
+                "shop_id": shop.id, "person_id": r["person_id"], "customer_id": r["customer_id"],
+                "email": r["email"], "orders": r["orders"], "net_revenue": r["net_revenue"],
+                "first_ts": epoch_seconds(r["first_order"]),
+                "last_ts": epoch_seconds(r["last_order"]), "channel": r["first_channel"],
+                "segment": SEGMENTS[segment[k]] if known and segment[k] >= 0 else None,
+                "stage": STAGES[stage[k]] if known else None,
+                "tier": str(tier[k]) if known else None,
+                "points": int(points[k]) if known else None,
+                "predicted_clv": Decimal(f"{value:.4f}") if np.isfinite(value) else None,
+            })
+        session.execute(insert(CustomerRollup), batch)
     return len(rows)
 
 

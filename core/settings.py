@@ -236,3 +236,17 @@ def load_settings(home: Path, shop: str | None = None) -> RetentionSettings:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{FILE_NAME} is not valid TOML: {exc}") from exc
     return parse_settings(data, shop)
+
+
+def shop_settings(home: Path, shop_name: str,
+                  overrides: dict[str, Any] | None) -> RetentionSettings:
+    """Return a shop's settings: ``stammkunde.toml`` with the dashboard's edits on top.
+
+    ``overrides`` are the keys a merchant saved in the dashboard (``shop.settings["retention"]``),
+    validated like the file's.
+    """
+    settings = load_settings(home, shop_name)
+    if overrides:
+        settings = _apply(settings, dict(overrides), "dashboard: ")
+        _validate(settings, "dashboard: ")
+    return settings

@@ -41,7 +41,6 @@ from stammkunde.core.cache import (
     cached,
     customer_page,
     iter_customers,
-    refresh_shop,
     report_instant,
 )
 from stammkunde.core.job_models import JobState
@@ -90,7 +89,9 @@ def _reports() -> tuple[dict[str, Any], dict[str, Any] | None, datetime]:
     row = cached(db, shop, REPORT)
     if row is None:
         # First visit before any job ran: compute once here; afterwards jobs keep it fresh.
-        refresh_shop(db, shop, report_instant(shop, current_app.config["DASHBOARD_NOW"]))
+        from stammkunde.app.jobs import refresh_numbers
+
+        refresh_numbers(db, shop, as_of=report_instant(shop, current_app.config["DASHBOARD_NOW"]))
         db.commit()
         row = cached(db, shop, REPORT)
         assert row is not None

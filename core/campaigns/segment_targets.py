@@ -24,7 +24,7 @@ from stammkunde.core.config import Settings
 from stammkunde.core.errors import UserError
 from stammkunde.core.models import Shop
 from stammkunde.core.segments import SEGMENTS, STAGES, Scores, score_customers, win_back_targets
-from stammkunde.core.settings import RetentionSettings, load_settings
+from stammkunde.core.settings import RetentionSettings, shop_settings
 
 
 def _key(name: str) -> str:
@@ -32,8 +32,9 @@ def _key(name: str) -> str:
 
 
 def retention_settings(shop: Shop) -> RetentionSettings:
-    """Return the shop's retention settings from the configuration file (or the defaults)."""
-    return load_settings(Settings.from_env().home, shop.name)
+    """Return the shop's retention settings: the configuration file, the dashboard's edits."""
+    return shop_settings(Settings.from_env().home, shop.name,
+                         (shop.settings or {}).get("retention"))
 
 
 def _scores(session: Session, shop: Shop, as_of: datetime) -> Scores:

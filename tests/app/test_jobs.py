@@ -155,7 +155,7 @@ def test_unknown_shop_is_refused_before_queueing(ctx: AppContext) -> None:
 
 def test_refresh_job_and_nightly_refresh(ctx: AppContext, shop: str) -> None:
     job = _job(ctx.sessions, jobs.schedule_refresh(shop))
-    assert (job.kind, job.state, job.done, job.total) == ("refresh", JobState.DONE, 3, 3)
+    assert (job.kind, job.state, job.done, job.total) == ("refresh", JobState.DONE, 4, 4)
     with ctx.sessions() as s, s.begin():
         create_shop(s, "gone", "csv").uninstalled_at = datetime.now(UTC)
     jobs.nightly_refresh.call_local()

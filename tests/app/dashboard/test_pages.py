@@ -188,7 +188,7 @@ def test_refresh_button_runs_a_job_with_progress(client: FlaskClient, sessions) 
     assert data["active"] is False
     (job,) = data["jobs"]
     assert (job["kind"], job["state"], job["done"], job["total"], job["fraction"]) == (
-        "refresh", "done", 3, 3, 1.0)
+        "refresh", "done", 4, 4, 1.0)
     assert job["message"] is None and job["elapsed"] >= 0
     with sessions() as s:
         assert s.get(Job, job["id"]).state == JobState.DONE
