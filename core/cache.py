@@ -177,22 +177,29 @@ def cached(session: Session, shop: Shop, kind: str) -> CachedResult | None:
 
 def customer_page(session: Session, shop: Shop, *, sort: str = "net_revenue",
                   descending: bool = True, offset: int = 0, limit: int = 50,
-                  person_ids: list[int] | None = None) -> tuple[int, list[dict[str, Any]]]:
-    """Return (how many, one page of customers) from the roll-up, sorted by a :data:`SORTS` key."""
+                  where: dict[str, str] | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """Return (how many, one page of customers) from the roll-up, sorted by a :data:`SORTS` key.
+
+    ``where`` filters by score: ``segment``, ``stage`` and/or ``tier`` names.
+    """
     column = SORTS[sort]
-    where = [CustomerRollup.shop_id == shop.id]
-    if person_ids is not None:
-        where.append(CustomerRollup.person_id.in_(person_ids))
-    total = session.scalar(select(func.count()).select_from(CustomerRollup).where(*where)) or 0
+    filters = [CustomerRollup.shop_id == shop.id]
+    for key, value in (where or {}).items():
+        filters.append(FILTER_COLUMNS[key] == value)
+    total = session.scalar(select(func.count()).select_from(CustomerRollup).where(*filters)) or 0
     order = (desc(column), desc(CustomerRollup.person_id)) if descending else (
         asc(column), asc(CustomerRollup.person_id))
     # Page through the (shop, sort key, person) index alone, then read the page's rows: a deep
     # page skips index entries instead of whole rows.
-    ids = list(session.scalars(select(CustomerRollup.person_id).where(*where).order_by(*order)
+    ids = list(session.scalars(select(CustomerRollup.person_id).where(*filters).order_by(*order)
                                .offset(offset).limit(limit)))
     rows = {r.person_id: r for r in session.scalars(select(CustomerRollup).where(
         CustomerRollup.shop_id == shop.id, CustomerRollup.person_id.in_(ids)))}
     return total, [rollup_row(rows[i]) for i in ids]
+
+
+FILTER_COLUMNS = {"segment": CustomerRollup.segment, "stage": CustomerRollup.stage,
+                  "tier": CustomerRollup.tier}
 
 
 def iter_customers(session: Session, shop: Shop, *, sort: str = "net_revenue",
@@ -222,4 +229,9 @@ def rollup_row(r: CustomerRollup) -> dict[str, Any]:
         "first_order": datetime.fromtimestamp(r.first_ts, UTC),
         "last_order": datetime.fromtimestamp(r.last_ts, UTC),
         "first_channel": r.channel,
+        "segment": r.segment,
+        "stage": r.stage,
+        "tier": r.tier,
+        "points": r.points,
+        "predicted_clv": r.predicted_clv,
     }

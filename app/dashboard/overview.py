@@ -90,7 +90,8 @@ def _change(kind: str, now: Any, before: Any) -> tuple[str | None, str]:
     return _signed(percent(abs(diff / before_f), 1), diff >= 0), trend
 
 
-def tiles(report: dict[str, Any], previous: dict[str, Any] | None) -> list[Tile]:
+def tiles(report: dict[str, Any], previous: dict[str, Any] | None,
+          predicted: tuple[Decimal, int] | None = None) -> list[Tile]:
     """Return the KPI tiles, each with its change against the previous-period report."""
     currency = report["currency"]
     out = []
@@ -100,6 +101,12 @@ def tiles(report: dict[str, Any], previous: dict[str, Any] | None) -> list[Tile]
         good = None if trend == "flat" or change is None else ((trend == "up") == higher_better)
         out.append(Tile(key, str(label), _fmt(kind, value, currency), change, trend, good,
                         str(hint)))
+    if predicted is not None:
+        value, months = predicted
+        out.append(Tile("predicted_clv", _("Predicted CLV (%(months)s months)", months=months),
+                        money(value, currency), None, "flat", None,
+                        _("Expected margin per customer over the horizon, from the fitted "
+                          "BG/NBD and Gamma-Gamma models (discounted).")))
     return out
 
 

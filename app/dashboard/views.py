@@ -32,12 +32,15 @@ from stammkunde.app.dashboard import auth, i18n
 from stammkunde.app.dashboard.charts import bar_chart
 from stammkunde.app.dashboard.i18n import LANGUAGES
 from stammkunde.app.dashboard.overview import channel_bars, cohort_rows, tiles
+from stammkunde.app.dashboard.scores import FILTERS, group_rows, label, predicted_clv
 from stammkunde.app.dashboard.settings_form import SettingsSchema, current, form_values
 from stammkunde.core.cache import (
     REPORT,
     REPORT_PREVIOUS,
     ROLLUP,
+    SCORES,
     SORTS,
+    WINBACK,
     cached,
     customer_page,
     iter_customers,
@@ -163,8 +166,10 @@ def overview(name: str) -> Any:
     report, previous, computed_at = _reports()
     months, cohorts = cohort_rows(report)
     chart = bar_chart(channel_bars(report), title=_("Historic CLV by acquisition channel"))
+    scores = cached(g.db, g.shop, SCORES)
+    kpis = tiles(report, previous, predicted_clv(scores.data if scores else None))
     return render_template(
-        "dashboard/overview.html", report=report, tiles=tiles(report, previous),
+        "dashboard/overview.html", report=report, tiles=kpis,
         months=months, cohorts=cohorts, channel_chart=chart, computed_at=computed_at,
         jobs=_jobs_json(g.shop.id), can_sync=g.shop.platform != "csv", nav="overview",
     )
@@ -180,15 +185,17 @@ def customers(name: str) -> Any:
         sort = "net_revenue"
     descending = request.args.get("dir", "desc") != "asc"
     page = max(request.args.get("page", 1, type=int) or 1, 1)
+    where = {k: request.args[k] for k in FILTERS if request.args.get(k)}
     total, rows = customer_page(g.db, g.shop, sort=sort, descending=descending,
-                                offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
+                                offset=(page - 1) * PER_PAGE, limit=PER_PAGE, where=where)
     pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
     if page > pages:
         return redirect(url_for("dashboard.customers", name=name, sort=sort,
-                                dir="desc" if descending else "asc", page=pages))
+                                dir="desc" if descending else "asc", page=pages, **where))
     roll = cached(g.db, g.shop, ROLLUP)
     return render_template("dashboard/customers.html", rows=rows, total=total, page=page,
                            pages=pages, sort=sort, descending=descending, nav="customers",
+                           where=where, label=label,
                            as_of=roll.data.get("as_of") if roll else None)
 
 
@@ -228,6 +235,32 @@ def customers_csv(name: str) -> Response:
     return Response(stream_with_context(generate()), mimetype="text/csv",
                     headers={"Content-Disposition":
                              f'attachment; filename="{shop.name}-customers.csv"'})
+
+
+@bp.get("/shops/<name>/segments")
+@auth.shop_required
+def segments(name: str) -> Any:
+    """RFM segments, lifecycle stages and loyalty tiers: customers and revenue, each clickable."""
+    _reports()
+    row = cached(g.db, g.shop, SCORES)
+    data = row.data if row else {}
+    sections = [(key, title, group_rows(data, section)) for key, section, title in (
+        ("segment", "segments", _("RFM segments")),
+        ("stage", "lifecycle", _("Lifecycle stages")),
+        ("tier", "tiers", _("Loyalty tiers")))]
+    return render_template("dashboard/segments.html", sections=sections,
+                           model=data.get("clv_model", {}), nav="segments")
+
+
+@bp.get("/shops/<name>/win-back")
+@auth.shop_required
+def win_back(name: str) -> Any:
+    """Lapsed and lost customers ranked by what winning them back is worth, with an incentive."""
+    _reports()
+    row = cached(g.db, g.shop, WINBACK)
+    targets = row.data["targets"] if row else []
+    return render_template("dashboard/winback.html", targets=targets[:100],
+                           total=len(targets), label=label, nav="winback")
 
 
 @bp.get("/shops/<name>/jobs")
