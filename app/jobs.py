@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 SYNC = "sync"
 REFRESH = "refresh"
+PUSH = "push"
 #: Progress is written at most this often (seconds) unless a step or the total changes.
 WRITE_EVERY = 0.5
 
@@ -260,6 +261,48 @@ def nightly_refresh() -> None:
                                      .order_by(Shop.name)))
     for name in names:
         schedule_refresh(name)
+
+
+# --- campaigns ----------------------------------------------------------------------------------
+
+def _push(tracker: Tracker, campaign_id: int) -> None:
+    from stammkunde.plugins.campaigns import push_campaign
+
+    ctx = context()
+
+    def progress(done: int, total: int | None = None) -> None:
+        tracker.update(done, total, step="codes")
+
+    result = push_campaign(ctx.sessions, ctx.plugins, campaign_id,
+                           secret_key=ctx.settings.secret_key, progress=progress)
+    tracker.finish(done=result.created + result.exists, errors=result.failed,
+                   message=None if result.status == "pushed" else
+                   f"{result.pending} codes still pending: push again to resume")
+
+
+@huey.task()
+def push_task(job_id: str, campaign_id: int) -> None:
+    """Assign a campaign's members and create their codes in the shop (resumable)."""
+    _run(job_id, lambda tracker: _push(tracker, campaign_id))
+
+
+def schedule_push(shop_name: str, campaign_id: int) -> str:
+    """Queue the push of a campaign of the shop; return the job id."""
+    job_id = _queue_job(PUSH, shop_name)
+    push_task(job_id, campaign_id)
+    return job_id
+
+
+@huey.periodic_task(crontab(minute="5"))
+def due_campaigns() -> None:
+    """Every hour, create and push the instances of scheduled campaigns that are due."""
+    from stammkunde.plugins.campaigns import run_due_campaigns
+
+    ctx = context()
+    for run in run_due_campaigns(now(), sessions=ctx.sessions, plugins=ctx.plugins,
+                                 secret_key=ctx.settings.secret_key):
+        if run.error:
+            log.warning("scheduled campaign %s: %s", run.schedule, run.error)
 
 
 # --- reading progress ---------------------------------------------------------------------------

@@ -8,8 +8,9 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
+from markupsafe import Markup
 
-from stammkunde.app.dashboard.charts import Bar, heat_bucket
+from stammkunde.app.dashboard.charts import Bar, Interval, heat_bucket, interval_chart
 from stammkunde.app.dashboard.i18n import money, money_short, number, percent
 
 COHORTS_SHOWN = 13
@@ -137,3 +138,31 @@ def channel_bars(report: dict[str, Any]) -> list[Bar]:
         bars.append(Bar(name, float(mean or 0), money_short(mean, currency),
                         _("%(n)s customers", n=number(k["customers"], 0))))
     return bars
+
+
+def uplift_chart(report: dict[str, Any]) -> Markup:
+    """Return the campaign's uplift (treatment − holdout) with its 95 % interval as SVG."""
+    up = report["uplift"]
+    currency = report["currency"]
+    items = []
+    conv = up["conversion_rate"]
+    if conv["estimate"] is not None:
+        items.append(("conversion", Interval(str(_("Conversion rate")), conv["estimate"],
+                                             conv["low"] if conv["low"] is not None
+                                             else conv["estimate"],
+                                             conv["high"] if conv["high"] is not None
+                                             else conv["estimate"])))
+    charts = []
+    if items:
+        charts.append(interval_chart([i for _k, i in items],
+                                     lambda v: _signed(number(abs(v) * 100, 1) + " pp", v >= 0),
+                                     title=str(_("Uplift in conversion rate"))))
+    rpm = up["revenue_per_member"]
+    if rpm["estimate"] is not None:
+        low = rpm["low"] if rpm["low"] is not None else rpm["estimate"]
+        high = rpm["high"] if rpm["high"] is not None else rpm["estimate"]
+        charts.append(interval_chart(
+            [Interval(str(_("Revenue per member")), rpm["estimate"], low, high)],
+            lambda v: _signed(money(Decimal(str(abs(v))), currency), v >= 0),
+            title=str(_("Uplift in revenue per member"))))
+    return Markup("".join(charts))

@@ -31,7 +31,7 @@ from marshmallow import ValidationError
 from stammkunde.app.dashboard import auth, i18n
 from stammkunde.app.dashboard.charts import bar_chart
 from stammkunde.app.dashboard.i18n import LANGUAGES
-from stammkunde.app.dashboard.overview import channel_bars, cohort_rows, tiles
+from stammkunde.app.dashboard.overview import channel_bars, cohort_rows, tiles, uplift_chart
 from stammkunde.app.dashboard.scores import FILTERS, group_rows, label, predicted_clv
 from stammkunde.app.dashboard.settings_form import SettingsSchema, current, form_values
 from stammkunde.core.cache import (
@@ -46,6 +46,7 @@ from stammkunde.core.cache import (
     iter_customers,
     report_instant,
 )
+from stammkunde.core.errors import UserError
 from stammkunde.core.job_models import JobState
 from stammkunde.core.money import cents
 
@@ -261,6 +262,70 @@ def win_back(name: str) -> Any:
     targets = row.data["targets"] if row else []
     return render_template("dashboard/winback.html", targets=targets[:100],
                            total=len(targets), label=label, nav="winback")
+
+
+def _campaign(cid: int) -> Any:
+    from stammkunde.core.models import Campaign
+
+    campaign = g.db.get(Campaign, cid)
+    if campaign is None or campaign.shop_id != g.shop.id:
+        abort(404)
+    return campaign
+
+
+def _can_push() -> bool:
+    from stammkunde.plugins.adapter import Capability
+
+    try:
+        adapter = _ctx().plugins.platform(g.shop.platform)
+    except UserError:
+        return False
+    return Capability.DISCOUNTS in adapter.capabilities
+
+
+@bp.get("/shops/<name>/campaigns")
+@auth.shop_required
+def campaigns(name: str) -> Any:
+    """The shop's campaigns with their status."""
+    from stammkunde.core.campaigns import format_target, list_campaigns
+
+    rows = [{"c": c, "target": format_target(c.target)} for c in list_campaigns(g.db, g.shop)]
+    return render_template("dashboard/campaigns.html", rows=rows, can_push=_can_push(),
+                           nav="campaigns")
+
+
+@bp.get("/shops/<name>/campaigns/<int:cid>")
+@auth.shop_required
+def campaign(name: str, cid: int) -> Any:
+    """One campaign: its dry-run plan before the push, its measured effect after."""
+    from stammkunde.core.campaigns import campaign_plan, campaign_report
+
+    c = _campaign(cid)
+    plan = campaign_plan(g.db, c)
+    report = chart = None
+    if c.pushed_at is not None or c.assigned_at is not None:
+        try:
+            report = campaign_report(g.db, c)
+        except UserError:
+            report = None
+    if report is not None:
+        chart = uplift_chart(report)
+    return render_template("dashboard/campaign.html", c=c, plan=plan, report=report,
+                           chart=chart, can_push=_can_push(), nav="campaigns")
+
+
+@bp.post("/shops/<name>/campaigns/<int:cid>/push")
+@auth.shop_required
+def push(name: str, cid: int) -> Any:
+    """Queue the push of the campaign's codes to the shop."""
+    from stammkunde.app.jobs import schedule_push
+
+    c = _campaign(cid)
+    if not _can_push() or c.schedule or c.status not in ("draft", "pushing"):
+        abort(400)
+    schedule_push(name, c.id)
+    flash(_("Push queued. Progress appears below."), "info")
+    return redirect(url_for("dashboard.jobs", name=name))
 
 
 @bp.get("/shops/<name>/jobs")

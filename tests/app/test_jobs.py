@@ -25,7 +25,7 @@ from stammkunde.core.records import Batch, CustomerRecord
 from stammkunde.core.shops import create_shop
 from stammkunde.core.store import get_shop
 from stammkunde.plugins import PlatformAdapter, hookimpl
-from stammkunde.plugins.adapter import Capability
+from stammkunde.plugins.adapter import Capability, DiscountResult
 from stammkunde.plugins.manager import plugins_for_test
 from tests.factories import at, order
 
@@ -35,8 +35,18 @@ class FakePlatform(PlatformAdapter):
 
     name = "fakeplat"
     display_name = "Fake platform"
-    capabilities = frozenset({Capability.SYNC})
+    capabilities = frozenset({Capability.SYNC, Capability.DISCOUNTS})
     fail_after: bool = False
+
+    def __init__(self) -> None:
+        self.codes: list[str] = []
+
+    def push_discounts(self, shop, offer, targets):  # type: ignore[no-untyped-def]
+        """Create every code (once)."""
+        for t in targets:
+            status = "exists" if t.code in self.codes else "created"
+            self.codes.append(t.code)
+            yield DiscountResult(customer_id=t.customer_id, code=t.code, status=status)
 
     def fetch_customers(self, shop, since=None, cursor=None):  # type: ignore[no-untyped-def]
         """Yield the two customers in one page."""

@@ -1,0 +1,71 @@
+"""Campaign pages: the list, the dry-run plan, the push as a job, the effect with its interval."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from flask import Flask
+
+from stammkunde.core.campaigns import CampaignSpec, create_campaign
+from stammkunde.core.models import Assignment
+from stammkunde.core.shops import create_shop
+from stammkunde.core.store import get_shop, store_records
+from stammkunde.plugins.manager import plugins_for_test
+from tests.app.dashboard.conftest import csrf_token, login
+from tests.app.test_jobs import FakePlugin
+from tests.factories import order
+
+
+def _shop_with_campaign(sessions) -> int:  # type: ignore[no-untyped-def]
+    with sessions() as s, s.begin():
+        shop = create_shop(s, "fake", "fakeplat", currency="EUR")
+        store_records(s, shop, [order(f"f{i}", "2024-01-05T00:00:00Z", "30.00",
+                                      customer=f"k{i}", email=f"k{i}@example.com")
+                                for i in range(10)])
+        campaign = create_campaign(s, get_shop(s, "fake"), CampaignSpec(
+            name="Come back", target="all", percent=Decimal(10), holdout=0.2))
+        return campaign.id
+
+
+def test_plan_push_and_effect(app: Flask, sessions) -> None:  # type: ignore[no-untyped-def]
+    plugin = FakePlugin()
+    with plugins_for_test(plugin):
+        cid = _shop_with_campaign(sessions)
+        c = app.test_client()
+        login(c, "fake")
+        listing = c.get("/shops/fake/campaigns").get_data(as_text=True)
+        assert "Come back" in listing and "10%" in listing
+        page = c.get(f"/shops/fake/campaigns/{cid}").get_data(as_text=True)
+        treatment = int(re.search(r'id="plan-treatment">(\d+)<', page).group(1))  # type: ignore[union-attr]
+        holdout = int(re.search(r'id="plan-holdout">(\d+)<', page).group(1))  # type: ignore[union-attr]
+        assert treatment + holdout == 10 and holdout >= 1
+        assert "Push codes to the shop" in page
+        token = csrf_token(c, f"/shops/fake/campaigns/{cid}")
+        assert c.post(f"/shops/fake/campaigns/{cid}/push",
+                      data={"csrf_token": token}).status_code == 302
+        (job,) = c.get("/shops/fake/jobs.json").get_json()["jobs"]
+        assert (job["kind"], job["state"], job["done"], job["errors"]) == (
+            "push", "done", treatment, 0)
+        assert len(plugin.adapter.codes) == treatment
+        with sessions() as s:
+            assert s.query(Assignment).filter_by(campaign_id=cid).count() == 10
+        after = c.get(f"/shops/fake/campaigns/{cid}").get_data(as_text=True)
+        assert "Push codes to the shop" not in after
+        assert 'class="chart"' in after  # the uplift with its interval
+        # a pushed campaign cannot be pushed again; another shop's campaign is not found
+        assert c.post(f"/shops/fake/campaigns/{cid}/push",
+                      data={"csrf_token": token}).status_code == 400
+        assert c.get("/shops/fake/campaigns/9999").status_code == 404
+
+
+def test_a_csv_shop_plans_but_cannot_push(client, sessions) -> None:  # type: ignore[no-untyped-def]
+    with sessions() as s, s.begin():
+        cid = create_campaign(s, get_shop(s, "till"), CampaignSpec(
+            name="Thanks", target="all", percent=Decimal(5))).id
+    page = client.get(f"/shops/till/campaigns/{cid}").get_data(as_text=True)
+    assert "Push codes to the shop" not in page
+    token = csrf_token(client, "/shops/till/jobs")
+    assert client.post(f"/shops/till/campaigns/{cid}/push",
+                       data={"csrf_token": token}).status_code == 400
+    assert client.get(f"/shops/other/campaigns/{cid}").status_code == 403
