@@ -7,8 +7,8 @@
 
 The shop is generated column-wise with numpy and bulk-inserted (persons, customers, orders;
 ~2.9 orders per customer over two years, four channels, some refunds). The refresh job then
-computes and caches the heavy numbers (report, previous-period report, customer roll-up), as the
-nightly job does. Each page is requested through Flask's test client and timed server-side
+computes and caches the heavy numbers (report, previous-period report, scores with the CLV model,
+win-back list, customer roll-up), as the nightly job does. Each page is requested through Flask's test client and timed server-side
 (median of several requests, signed in as the shop). The baseline is what a page would cost
 without the cache: computing the report on the request (``build_report`` now and 90 days earlier).
 """
@@ -153,6 +153,10 @@ def main() -> int:
          f"/shops/bench/customers?sort=last_order&dir=asc&page={min(1000, last_page)}"),
         ("customers by orders, last page",
          f"/shops/bench/customers?sort=orders&page={last_page}"),
+        ("segments, stages, tiers", "/shops/bench/segments"),
+        ("customers in a segment", "/shops/bench/customers?segment=champions"),
+        ("win-back", "/shops/bench/win-back"),
+        ("campaigns", "/shops/bench/campaigns"),
         ("jobs", "/shops/bench/jobs"),
         ("jobs.json (polled)", "/shops/bench/jobs.json"),
         ("settings", "/shops/bench/settings"),
@@ -189,7 +193,8 @@ def main() -> int:
         "| other | seconds |",
         "| --- | ---: |",
         f"| bulk load (generate + insert) | {load_s:.1f} |",
-        f"| refresh job (report, previous report, customer roll-up) | {refresh_s:.2f} |",
+        f"| refresh job (report, previous report, scores and model fit, win-back, customer "
+        f"roll-up) | {refresh_s:.2f} |",
         f"| CSV download of all customers | {csv_s:.2f} |",
         f"| baseline: the overview's two reports computed on the request | {baseline_s:.2f} |",
         "",

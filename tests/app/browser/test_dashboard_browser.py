@@ -24,8 +24,10 @@ def sign_in(page: Any, server: str, shop: str = "demo") -> None:
 
 def test_login_link_to_every_page(page: Any, server: str) -> None:
     sign_in(page, server)
-    # Overview: eight KPI tiles with their changes, the cohort heatmap and the channel chart.
-    assert page.locator(".tile").count() == 8
+    # Overview: eight KPI tiles with their changes, the predicted CLV (the model fits this shop),
+    # the cohort heatmap and the channel chart.
+    assert page.locator(".tile").count() == 9
+    assert page.locator("#kpi-predicted_clv .tile-value").inner_text().startswith("€")
     assert re.fullmatch(r"[\d,]+", page.locator("#kpi-customers .tile-value").inner_text())
     assert page.locator("#kpi-aov .tile-value").inner_text().startswith("€")
     assert page.locator("#kpi-repeat_rate .tile-change").inner_text().endswith("pp")
@@ -112,3 +114,58 @@ def test_another_shops_pages_are_refused(page: Any, server: str) -> None:
     page.goto(f"{server}/login?token={token}")
     page.goto(f"{server}/login?token={token}")
     assert "already used" in page.locator(".flash.error").inner_text()
+
+
+def test_segments_link_to_their_customers_and_win_back(page: Any, server: str) -> None:
+    sign_in(page, server)
+    page.get_by_role("link", name="Segments", exact=True).click()
+    assert page.locator("section.card h2").all_inner_texts() == [
+        "RFM segments", "Lifecycle stages", "Loyalty tiers"]
+    first = page.locator("section.card").first.locator("tbody tr").first
+    label = first.locator("td a").inner_text()
+    count = int(first.locator("td").nth(1).inner_text().replace(",", ""))
+    first.locator("td a").click()
+    assert page.locator(".chip").inner_text() == f"Segment: {label}"
+    assert f"· {count:,} customers ·" in page.locator(".sub").inner_text()
+    assert set(page.locator("table.list tbody tr td:nth-child(8)").all_inner_texts()) == {label}
+    page.get_by_role("link", name="Win-back", exact=True).click()
+    assert page.locator("table.list tbody tr").count() > 0
+    ranks = page.locator("table.list tbody tr td:first-child").all_inner_texts()
+    assert ranks[:3] == ["1", "2", "3"]
+    assert page.console_errors == []
+
+
+def test_campaign_plan_and_push(page: Any, server: str, sessions: sessionmaker[Session]) -> None:
+    from decimal import Decimal
+
+    from stammkunde.core.campaigns import CampaignSpec, create_campaign
+    from stammkunde.core.shops import create_shop
+    from stammkunde.core.store import store_records
+    from stammkunde.plugins.manager import plugins_for_test
+    from tests.app.test_jobs import FakePlugin
+    from tests.factories import order
+
+    plugin = FakePlugin()
+    with plugins_for_test(plugin):
+        with sessions() as s, s.begin():
+            shop = create_shop(s, "fake", "fakeplat", currency="EUR")
+            store_records(s, shop, [order(f"f{i}", "2024-01-05T00:00:00Z", "30.00",
+                                          customer=f"k{i}", email=f"k{i}@example.com")
+                                    for i in range(20)])
+            create_campaign(s, shop, CampaignSpec(name="Come back", target="all",
+                                                  percent=Decimal(10), holdout=0.25))
+        sign_in(page, server, "fake")
+        page.get_by_role("link", name="Campaigns", exact=True).click()
+        page.get_by_role("link", name="Come back").click()
+        treatment = int(page.locator("#plan-treatment").inner_text())
+        holdout = int(page.locator("#plan-holdout").inner_text())
+        assert treatment + holdout == 20
+        page.get_by_role("button", name="Push codes to the shop").click()
+        assert page.locator(".flash").inner_text().startswith("Push queued")
+        assert page.locator(".job.done .jobkind").first.inner_text() == "Code push"
+        assert len(plugin.adapter.codes) == treatment
+        page.go_back()
+        page.reload()
+        assert not page.get_by_role("button", name="Push codes to the shop").is_visible()
+        assert page.locator("#effect svg.chart").count() >= 1
+    assert page.console_errors == []
