@@ -8,9 +8,10 @@
 The shop is generated column-wise with numpy and bulk-inserted (persons, customers, orders;
 ~2.9 orders per customer over two years, four channels, some refunds). The refresh job then
 computes and caches the heavy numbers (report, previous-period report, scores with the CLV model,
-win-back list, customer roll-up), as the nightly job does. Each page is requested through Flask's test client and timed server-side
-(median of several requests, signed in as the shop). The baseline is what a page would cost
-without the cache: computing the report on the request (``build_report`` now and 90 days earlier).
+win-back list, customer roll-up), as the nightly job does. Each page is requested through
+Flask's test client and timed server-side (median of several requests, signed in as the shop).
+The baseline is what a page would cost without the cache: computing the report on the request
+(``build_report`` now and 90 days earlier).
 """
 
 from __future__ import annotations

@@ -22,7 +22,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 PAGES = (
     ("overview", "/shops/demo/", "en"),
     ("overview-de", "/shops/demo/", "de"),
+    ("segments", "/shops/demo/segments", "en"),
     ("customers", "/shops/demo/customers", "en"),
+    ("win-back", "/shops/demo/win-back", "en"),
     ("jobs", "/shops/demo/jobs", "en"),
     ("settings", "/shops/demo/settings", "de"),
 )
