@@ -229,3 +229,7 @@ class SyncState(Base):
     high_water: Mapped[datetime | None] = mapped_column(UTCDateTime)
     done: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+# Tables of the webhook inbox, privacy audit and out-of-order changes (kept in their own module).
+from stammkunde.core import inbox_models as _inbox_models  # noqa: E402, F401

@@ -95,6 +95,20 @@ class EventRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class RefundRecord:
+    """A refund reported on its own (e.g. a ``refunds/create`` webhook), maybe before its order.
+
+    ``order_id`` is the platform id of the order. The core attaches the refund when the order is
+    stored, however late it arrives; ``platform_id`` makes a repeated report a no-op.
+    """
+
+    order_id: str
+    amount: Decimal
+    created_at: datetime
+    platform_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OrderDeleted:
     """The platform deleted an order (it no longer counts anywhere)."""
 
@@ -141,6 +155,7 @@ Record = (
     OrderRecord
     | CustomerRecord
     | EventRecord
+    | RefundRecord
     | OrderDeleted
     | CustomerDeleted
     | CustomerDataRequest

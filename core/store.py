@@ -5,7 +5,12 @@ Rules (tested in ``tests/core/test_store.py``):
   nothing, and a version with an older ``updated_at`` than the stored one is ignored;
 - a record without ``updated_at`` (a file import has no versions) replaces the stored version;
 - a customer with an e-mail belongs to the Person with that normalised e-mail, in every shop;
-  a guest (e-mail, no account) is a customer with the platform id ``guest:<e-mail>``.
+  a guest (e-mail, no account) is a customer with the platform id ``guest:<e-mail>``;
+- refunds are a union by platform id: a refund reported on its own (:class:`RefundRecord`) or by
+  an earlier version of the order is kept when a version without it arrives, and a refund or a
+  deletion that arrives before its order is applied when the order arrives
+  (:mod:`stammkunde.core.pending`); a deleted order stays deleted unless a version newer than the
+  deletion arrives.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from stammkunde.core.models import (
     Shop,
     SyncState,
 )
+from stammkunde.core.pending import apply_pending, store_refunds, tombstone, tombstones_for
 from stammkunde.core.records import (
     CustomerRecord,
     EventRecord,
@@ -39,6 +45,7 @@ from stammkunde.core.records import (
     OrderRecord,
     OrderStatus,
     Record,
+    RefundRecord,
 )
 from stammkunde.core.timeutil import epoch_seconds, month_index, now
 
@@ -55,6 +62,7 @@ class UpsertStats:
     stale: int = 0
     deleted: int = 0
     ignored: int = 0
+    pending: int = 0
 
     def __iadd__(self, other: UpsertStats) -> UpsertStats:
         for f in fields(self):
@@ -204,14 +212,19 @@ def _apply_order(order: Order, rec: OrderRecord, shop: Shop, cust: Customer) -> 
     if rec.status == OrderStatus.CANCELLED and cancelled is None:
         cancelled = rec.updated_at or rec.created_at
     order.cancelled_ts = epoch_seconds(cancelled) if cancelled else None
-    order.deleted_at = None
+    if order.deleted_at is not None and (
+        rec.updated_at is None or rec.updated_at > order.deleted_at
+    ):
+        order.deleted_at = None
     order.currency = rec.currency.upper()
     order.total = rec.total
     order.channel = (rec.channel or "online").strip().lower() or "online"
+    reported = {r.platform_id for r in rec.refunds if r.platform_id}
+    kept = [r for r in order.refunds if r.platform_id and r.platform_id not in reported]
     order.refunds = [
         Refund(platform_id=r.platform_id, amount=r.amount, created_ts=epoch_seconds(r.created_at))
         for r in rec.refunds
-    ]
+    ] + kept
     order.discounts = [
         OrderDiscount(code=c.strip(), code_key=c.strip().casefold())
         for c in dict.fromkeys(rec.discount_codes) if c.strip()
@@ -249,6 +262,9 @@ def upsert_orders(session: Session, shop: Shop, records: Sequence[OrderRecord]) 
                 )
             )
         }
+        deleted = tombstones_for(session, shop, [r.platform_id for r in chunk if
+                                                 r.platform_id not in existing])
+        created: list[Order] = []
         todo: list[OrderRecord] = []
         for rec in chunk:
             order = existing.get(rec.platform_id)
@@ -265,12 +281,15 @@ def upsert_orders(session: Session, shop: Shop, records: Sequence[OrderRecord]) 
             order = existing.get(rec.platform_id)
             cust = resolver.customer(rec.customer_id, rec.email)
             if order is None:
-                order = Order(shop_id=shop.id, platform_id=rec.platform_id)
+                order = Order(shop_id=shop.id, platform_id=rec.platform_id,
+                              deleted_at=deleted.get(rec.platform_id))
                 session.add(order)
+                created.append(order)
                 stats.inserted += 1
             else:
                 stats.updated += 1
             _apply_order(order, rec, shop, cust)
+        apply_pending(session, shop, created)
         session.flush()
     return stats
 
@@ -348,7 +367,10 @@ def upsert_events(session: Session, shop: Shop, records: Sequence[EventRecord]) 
 
 
 def delete_orders(session: Session, shop: Shop, records: Sequence[OrderDeleted]) -> UpsertStats:
-    """Mark orders deleted on the platform; they stop counting but are kept for audit."""
+    """Mark orders deleted on the platform; they stop counting but are kept for audit.
+
+    Deleting an order that is not stored yet leaves a tombstone, so it arrives already deleted.
+    """
     stats = UpsertStats()
     for rec in records:
         when = rec.deleted_at or now()
@@ -357,9 +379,19 @@ def delete_orders(session: Session, shop: Shop, records: Sequence[OrderDeleted])
             .where(Order.shop_id == shop.id, Order.platform_id == rec.platform_id)
             .values(deleted_at=when)
         )
-        stats.deleted += result.rowcount or 0  # type: ignore[attr-defined]
-        stats.ignored += not result.rowcount  # type: ignore[attr-defined]
+        if result.rowcount:  # type: ignore[attr-defined]
+            stats.deleted += result.rowcount  # type: ignore[attr-defined]
+        else:
+            tombstone(session, shop, rec.platform_id, when)
+            stats.pending += 1
+    session.flush()
     return stats
+
+
+def refund_orders(session: Session, shop: Shop, records: Sequence[RefundRecord]) -> UpsertStats:
+    """Store refunds reported on their own; one whose order is not stored yet waits for it."""
+    attached, known, pending = store_refunds(session, shop, records)
+    return UpsertStats(updated=attached, unchanged=known, pending=pending)
 
 
 def store_records(session: Session, shop: Shop, records: Iterable[Record]) -> UpsertStats:
@@ -371,6 +403,7 @@ def store_records(session: Session, shop: Shop, records: Iterable[Record]) -> Up
     stats += upsert_customers(session, shop, groups.pop(CustomerRecord, []))  # type: ignore[arg-type]
     stats += upsert_orders(session, shop, groups.pop(OrderRecord, []))  # type: ignore[arg-type]
     stats += upsert_events(session, shop, groups.pop(EventRecord, []))  # type: ignore[arg-type]
+    stats += refund_orders(session, shop, groups.pop(RefundRecord, []))  # type: ignore[arg-type]
     stats += delete_orders(session, shop, groups.pop(OrderDeleted, []))  # type: ignore[arg-type]
     stats.ignored += sum(len(v) for v in groups.values())
     return stats

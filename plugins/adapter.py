@@ -43,6 +43,10 @@ class WebhookRejected(Exception):
         self.status = status
 
 
+class InstallRejected(Exception):
+    """An install (OAuth) callback that must not be trusted: bad signature, shop or state."""
+
+
 class Secret(str):
     """A credential string that never shows itself in repr, logs or tracebacks."""
 
@@ -71,7 +75,14 @@ class ShopConnection:
 
 @dataclass(frozen=True)
 class WebhookEnvelope:
-    """A delivery whose signature checked out: who sent what, and the untouched body."""
+    """A delivery whose signature checked out: who sent what, and the untouched body.
+
+    ``delivery_id`` must stay the same across redeliveries of one event (the receiver stores a
+    delivery once per platform, shop domain and delivery id). ``shop_domain`` is what
+    ``Shop.domain`` holds for the sending shop. ``is_ping`` marks a delivery that only tests the
+    endpoint (WooCommerce's creation ping): it is answered 200 and nothing is stored. ``headers``
+    are the ones ``parse_webhook`` needs later; they are stored with the body.
+    """
 
     platform: str
     topic: str
@@ -144,6 +155,11 @@ class PlatformAdapter:
     display_name: ClassVar[str] = ""
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     file_formats: ClassVar[tuple[str, ...]] = ()
+    #: Environment variable holding an app-wide webhook secret (e.g. a Shopify public app's
+    #: ``STAMMKUNDE_SHOPIFY_API_SECRET``); ``None`` when every shop has its own secret.
+    webhook_secret_env: ClassVar[str | None] = None
+    #: Key in a shop's stored credentials that holds its own webhook secret.
+    webhook_secret_key: ClassVar[str] = "webhook_secret"
 
     def configure_shop(self, options: Mapping[str, str | None]) -> ShopSetup:
         """Check the options given to ``shops add`` (domain, url, token, ...) and return the setup.
@@ -162,14 +178,61 @@ class PlatformAdapter:
         """Read an export file into batches of canonical records."""
         raise Unsupported(f"{self.name} cannot import files")
 
+    # Webhooks: how the receiver (``POST /webhooks/<platform>``) uses an adapter, in order:
+    #  1. ``shop_domain_from_headers(headers)``: the shop the delivery claims to come from
+    #     (unverified); the receiver looks the shop up by it (``Shop.domain``) for its secret;
+    #  2. ``webhook_secrets(shop, env)``: the secrets to try, in order (rotation: old and new);
+    #  3. ``verify_webhook(headers, raw_body, secret)`` with each until one accepts: the envelope;
+    #  4. the delivery is stored and acknowledged; later ``parse_webhook(envelope)`` gives records.
+    # ``headers`` is case-insensitive (``headers.get("x-shopify-topic")`` works).
+
+    def shop_domain_from_headers(self, headers: Mapping[str, str]) -> str | None:
+        """Return the shop domain a delivery names in its headers (unverified), or None.
+
+        Adapters whose signature can only be checked with the shop's own secret must override
+        this (WooCommerce: ``X-WC-Webhook-Source``), so the receiver can find the shop before
+        verifying. The value must match ``Shop.domain`` up to case, scheme and trailing slash.
+        The default None means: no per-shop lookup before verification.
+        """
+        return None
+
+    def webhook_secrets(self, shop: ShopConnection | None, env: Mapping[str, str]) -> list[str]:
+        """Return the secrets a delivery may be signed with, in the order to try them.
+
+        ``shop`` is the shop found by :meth:`shop_domain_from_headers` (None if unknown), with
+        decrypted credentials. The default offers the shop's ``webhook_secret`` credential, then
+        the app-wide secret from the environment variable named by ``webhook_secret_env``.
+        Override to add e.g. a previous secret during rotation. An empty list rejects the
+        delivery (401).
+        """
+        secrets: list[str] = []
+        if shop is not None:
+            value = shop.credentials.get(self.webhook_secret_key)
+            if value:
+                secrets.append(value.reveal() if isinstance(value, Secret) else str(value))
+        if self.webhook_secret_env:
+            value = env.get(self.webhook_secret_env)
+            if value and value not in secrets:
+                secrets.append(value)
+        return secrets
+
     def verify_webhook(
         self, headers: Mapping[str, str], raw_body: bytes, secret: str
     ) -> WebhookEnvelope:
-        """Check a delivery's signature and return its envelope, or raise WebhookRejected."""
+        """Check a delivery's signature and return its envelope, or raise WebhookRejected.
+
+        The check runs on the raw body in constant time (``hmac.compare_digest``) before anything
+        is parsed. A ping that the platform sends unsigned may be returned with ``is_ping=True``.
+        """
         raise Unsupported(f"{self.name} has no webhooks")
 
     def parse_webhook(self, envelope: WebhookEnvelope) -> list[Record]:
-        """Turn a verified delivery into canonical records (empty for topics it ignores)."""
+        """Turn a verified delivery into canonical records (empty for topics it ignores).
+
+        Called after the delivery is stored, possibly much later (replay); it must not call the
+        platform. A payload it cannot read raises an exception whose message names no person
+        (no e-mail, name or address): the message is stored with the failed delivery.
+        """
         raise Unsupported(f"{self.name} has no webhooks")
 
     def fetch_orders(
@@ -199,3 +262,23 @@ class PlatformAdapter:
     def subscribe_webhooks(self, shop: ShopConnection, base_url: str) -> list[str]:
         """Create the platform's webhook subscriptions pointing at ``base_url``; return topics."""
         raise Unsupported(f"{self.name} has no webhooks")
+
+    def install_url(self, shop_domain: str, redirect_uri: str, state: str, api_key: str) -> str:
+        """Return the URL that asks the merchant to grant the app access (OAuth authorize).
+
+        Raises :class:`InstallRejected` for a shop domain the platform does not serve.
+        """
+        raise Unsupported(f"{self.name} has no install flow")
+
+    def verify_install_query(self, query: Mapping[str, str], api_secret: str) -> str:
+        """Check the signature of an install callback's query; return the verified shop domain.
+
+        Raises :class:`InstallRejected` when the signature or the shop domain is bad.
+        """
+        raise Unsupported(f"{self.name} has no install flow")
+
+    def exchange_install_code(
+        self, shop_domain: str, code: str, api_key: str, api_secret: str
+    ) -> ShopSetup:
+        """Trade the callback's authorization code for credentials; return the shop's setup."""
+        raise Unsupported(f"{self.name} has no install flow")

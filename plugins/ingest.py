@@ -58,6 +58,21 @@ class ImportRejected(UserError):
         )
 
 
+def file_platform(plugins: Plugins, shop_platform: str, fmt: str | None) -> str:
+    """Return the platform whose adapter reads ``fmt``: the shop's own if it can, else any."""
+    own = plugins.platform(shop_platform)
+    if fmt is None and own.file_formats:
+        return shop_platform
+    if fmt is not None and fmt in own.file_formats:
+        return shop_platform
+    readers = {f: name for name, a in plugins.platforms().items() for f in a.file_formats}
+    if fmt is None:
+        fmt = "stammkunde-csv"
+    if fmt not in readers:
+        raise UserError(f"unknown format {fmt!r} (known: {', '.join(sorted(readers))})")
+    return readers[fmt]
+
+
 def import_file(
     factory: sessionmaker[Session],
     plugins: Plugins,
@@ -73,9 +88,10 @@ def import_file(
     result = ImportResult()
     with factory() as session, session.begin():
         shop = get_shop(session, shop_name)
-        adapter: PlatformAdapter = plugins.platform(shop.platform)
+        platform = file_platform(plugins, shop.platform, fmt)
+        adapter: PlatformAdapter = plugins.platform(platform)
         conn = connection_for(shop, secret_key)
-        batches = plugins.call(plugins.plugin_of(shop.platform), "import_file",
+        batches = plugins.call(plugins.plugin_of(platform), "import_file",
                                adapter.import_file, path, fmt, conn)
         storing = True
         for batch in batches:

@@ -92,21 +92,7 @@ class Plugins:
             self.call(plugin_name, "register_platforms", impl.function, register)
 
     def _add_platform(self, adapter: Any, plugin_name: str) -> None:
-        if not isinstance(adapter, PlatformAdapter):
-            raise PluginError(
-                f"plugin {plugin_name!r} (register_platforms) registered {adapter!r}, "
-                "which is not a PlatformAdapter instance"
-            )
-        if not adapter.name or not adapter.name.isidentifier():
-            raise PluginError(
-                f"plugin {plugin_name!r} (register_platforms) registered an adapter without a "
-                "valid name (set the class attribute `name`, e.g. name = 'myshop')"
-            )
-        unknown = set(adapter.capabilities) - set(Capability)
-        if unknown:
-            raise PluginError(
-                f"plugin {plugin_name!r} (register_platforms): unknown capabilities {unknown}"
-            )
+        validate_adapter(adapter, plugin_name)
         if adapter.name in self._platforms:
             other = self._platforms[adapter.name][1]
             raise PluginError(
@@ -165,6 +151,25 @@ class Plugins:
         """Return pluggy's hook relay (for hooks other than the platform registry)."""
         self._load()
         return self.pm.hook
+
+
+def validate_adapter(adapter: Any, plugin_name: str) -> None:
+    """Raise PluginError naming the plugin unless ``adapter`` is a well-formed PlatformAdapter."""
+    if not isinstance(adapter, PlatformAdapter):
+        raise PluginError(
+            f"plugin {plugin_name!r} (register_platforms) registered {adapter!r}, "
+            "which is not a PlatformAdapter instance"
+        )
+    if not adapter.name or not adapter.name.isidentifier():
+        raise PluginError(
+            f"plugin {plugin_name!r} (register_platforms) registered an adapter without a "
+            "valid name (set the class attribute `name`, e.g. name = 'myshop')"
+        )
+    unknown = set(adapter.capabilities) - set(Capability)
+    if unknown:
+        raise PluginError(
+            f"plugin {plugin_name!r} (register_platforms): unknown capabilities {unknown}"
+        )
 
 
 def _own_version(name: str) -> str | None:

@@ -14,7 +14,8 @@ from stammkunde.core.shops import create_shop
 from stammkunde.plugins import get_plugins
 from stammkunde.plugins.ingest import ImportRejected, import_file
 
-HEADER = "order_id,customer_id,email,created_at,currency,total,refunded,status,channel,discount_codes"
+HEADER = ("order_id,customer_id,email,created_at,currency,total,refunded,status,channel,"
+          "discount_codes")
 
 
 def write(tmp_path: Path, *lines: str, name: str = "orders.csv", header: str = HEADER) -> Path:
@@ -140,7 +141,8 @@ def test_unknown_format_is_refused(sessions, shop, tmp_path) -> None:
 
 
 def test_count_is_exact_after_big_file(sessions, shop, tmp_path) -> None:
-    rows = [f"{i},c{i % 97},,2024-01-01T00:00:{i % 60:02d}Z,EUR,{i}.50,,paid,," for i in range(2500)]
+    rows = [f"{i},c{i % 97},,2024-01-01T00:00:{i % 60:02d}Z,EUR,{i}.50,,paid,,"
+            for i in range(2500)]
     assert run(sessions, write(tmp_path, *rows)).stats.inserted == 2500
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Order)) == 2500
