@@ -23,6 +23,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import resource
 import sqlite3
 import subprocess
@@ -33,13 +34,15 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psycopg
-from sqlalchemy import make_url, text
+from sqlalchemy import event, make_url, text
 
+from stammkunde.core import metrics
 from stammkunde.core.db import make_engine, session_factory, upgrade
 from stammkunde.core.metrics import build_report
 from stammkunde.core.shops import create_shop
@@ -277,24 +280,79 @@ def bulk_load(url: str, shop: Shop) -> dict[str, float]:
     return {"load_s": t1 - t0, "index_s": t2 - t1}
 
 
-def run_report(url: str) -> dict[str, Any]:
-    """Time one full scan of the shop's orders (baseline) and then ``build_report``."""
+def _shape(sql: str) -> str:
+    """Return SQL with bind parameters (``:x``, ``%(x)s``, ``?``) and spacing made uniform."""
+    return " ".join(re.sub(r"%\(\w+\)s|(?<!:):\w+|\?", "?", sql).split())
+
+
+def _statement_name(statement: str) -> str:
+    """Name a metrics SQL statement by the module constant it came from."""
+    shape = _shape(statement)
+    for name, value in vars(metrics).items():
+        if name.startswith("_") and isinstance(value, str) and _shape(value) == shape:
+            return name.lstrip("_")
+    return shape[:40]
+
+
+def run_report(url: str, explain: Path | None = None) -> dict[str, Any]:
+    """Time one full scan of the shop's orders (baseline) and then ``build_report``.
+
+    Every SQL statement of the report is timed through engine events, at no extra cost; with
+    ``explain`` their query plans (EXPLAIN QUERY PLAN / EXPLAIN, not executed) go to that file.
+    """
     engine = make_engine(url)
+    statements: list[tuple[str, str, Any, float]] = []
+
+    def before(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+               many: bool) -> None:
+        conn.info["t0"] = time.perf_counter()
+
+    def after(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+              many: bool) -> None:
+        statements.append((_statement_name(statement), statement, params,
+                           time.perf_counter() - conn.info["t0"]))
+
     with session_factory(engine)() as session:
         shop = get_shop(session, SHOP)
         t0 = time.perf_counter()
         session.execute(text("SELECT COUNT(*), SUM(total) FROM orders WHERE shop_id = :s"),
                         {"s": shop.id}).one()
         t1 = time.perf_counter()
+        event.listen(engine, "before_cursor_execute", before)
+        event.listen(engine, "after_cursor_execute", after)
         report = build_report(session, shop, AS_OF)
         t2 = time.perf_counter()
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+        if explain is not None:
+            _explain(session, statements, explain, url.startswith("sqlite"))
     engine.dispose()
     return {"baseline_s": t1 - t0, "report_s": t2 - t1, "customers": report["customers"],
             "orders": report["orders"], "net_revenue": str(report["net_revenue"]),
-            "cohorts": len(report["cohorts"]), "channels": len(report["channels"])}
+            "cohorts": len(report["cohorts"]), "channels": len(report["channels"]),
+            "statements": [[name, round(seconds, 3)] for name, _, _, seconds in statements]}
 
 
-def phase(name: str, url: str, customers: int, orders: int, seed: int) -> dict[str, Any]:
+def _explain(session: Any, statements: list[tuple[str, str, Any, float]], path: Path,
+             sqlite: bool) -> None:
+    """Write the plan of every timed statement to ``path``."""
+    out: list[str] = []
+    raw = session.connection().connection.driver_connection
+    for name, statement, params, seconds in statements:
+        out.append(f"## {name} ({seconds:.2f} s)")
+        cur = raw.cursor()
+        if sqlite:
+            cur.execute("EXPLAIN QUERY PLAN " + statement, params)
+            out += [f"    {row[0]:>3} {row[1]:>3} {row[3]}" for row in cur.fetchall()]
+        else:
+            cur.execute("EXPLAIN " + statement, params)
+            out += [f"    {row[0]}" for row in cur.fetchall()]
+        out.append("")
+    path.write_text("\n".join(out), encoding="utf-8")
+
+
+def phase(name: str, url: str, customers: int, orders: int, seed: int,
+          explain: Path | None = None) -> dict[str, Any]:
     """Run one phase in this process and return its measurements (peak RSS included)."""
     if name == "load":
         t0 = time.perf_counter()
@@ -302,20 +360,29 @@ def phase(name: str, url: str, customers: int, orders: int, seed: int) -> dict[s
         result: dict[str, Any] = {"generate_s": time.perf_counter() - t0, **shop.expected()}
         result.update(bulk_load(url, shop))
     else:
-        result = run_report(url)
+        result = run_report(url, explain)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
 
 def run_phase(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
     """Run a phase in a fresh interpreter (its own peak memory) or in-process."""
+    explain = None
+    if args.explain is not None and name == "report":
+        explain = Path(args.explain) / f"report_scale_plans_{backend_of(url)}.txt"
     if not args.isolate:
-        return phase(name, url, args.customers, args.orders, args.seed)
-    out = subprocess.run(
-        [sys.executable, __file__, "--phase", name, "--url", url, "--customers",
-         str(args.customers), "--orders", str(args.orders), "--seed", str(args.seed)],
-        check=True, capture_output=True, text=True)
+        return phase(name, url, args.customers, args.orders, args.seed, explain)
+    command = [sys.executable, __file__, "--phase", name, "--url", url, "--customers",
+               str(args.customers), "--orders", str(args.orders), "--seed", str(args.seed)]
+    if explain is not None:
+        command += ["--explain-file", str(explain)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def backend_of(url: str) -> str:
+    """Return "sqlite" or "postgresql" for a database URL."""
+    return "sqlite" if url.startswith("sqlite") else "postgresql"
 
 
 def _create_pg(base: str) -> str:
@@ -358,8 +425,9 @@ def _versions() -> str:
 def table(results: dict[str, Any], customers: int, orders: int) -> str:
     """Return the results as a Markdown table."""
     lines = ["| backend | rows loaded | generate s | load s | rows/s | index s | report s | "
-             "scan s | report/scan | peak RSS load MB | peak RSS report MB | < 8 s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "scan s | report/scan | peak RSS load MB | peak RSS report MB | counts match | "
+             "< 8 s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for backend, r in results.items():
         load, rep = r["load"], r["report"]
         lines.append(
@@ -368,8 +436,22 @@ def table(results: dict[str, Any], customers: int, orders: int) -> str:
             f"{rep['report_s']:.2f} | {rep['baseline_s']:.2f} | "
             f"{rep['report_s'] / max(rep['baseline_s'], 1e-9):.1f}x | "
             f"{load['peak_rss_mb']:,.0f} | {rep['peak_rss_mb']:,.0f} | "
+            f"{'yes' if matches(load, rep) else 'NO'} | "
             f"{'yes' if rep['report_s'] < TARGET_S else 'NO'} |")
+    lines += ["", "Time per SQL statement of the report (seconds):", "",
+              "| backend | " + " | ".join(n for n, _ in next(iter(results.values()))["report"]
+                                           ["statements"]) + " |",
+              "|---|" + "---:|" * len(next(iter(results.values()))["report"]["statements"])]
+    for backend, r in results.items():
+        lines.append(f"| {backend} | " + " | ".join(f"{sec:.2f}" for _, sec in
+                                                   r["report"]["statements"]) + " |")
     return "\n".join(lines)
+
+
+def matches(load: dict[str, Any], report: dict[str, Any]) -> bool:
+    """Return True when the report counts exactly the generated customers, orders and revenue."""
+    return (report["customers"], report["orders"], Decimal(report["net_revenue"])) == (
+        load["customers"], load["orders"], Decimal(load["net_units"]) / 10_000)
 
 
 def _write(body: str) -> None:
@@ -393,7 +475,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="Run each phase in its own process (default) to measure its memory.")
     p.add_argument("--write", action=argparse.BooleanOptionalAction, default=None,
                    help="Rewrite the RESULTS.md section (default: only at full size).")
+    p.add_argument("--explain", metavar="DIR", default=None,
+                   help="Write the query plans of the report's statements into DIR.")
     p.add_argument("--phase", choices=("load", "report"), help=argparse.SUPPRESS)
+    p.add_argument("--explain-file", help=argparse.SUPPRESS)
     p.add_argument("--url", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -402,7 +487,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; return the measurements per backend."""
     args = parse(argv)
     if args.phase:
-        result = phase(args.phase, args.url, args.customers, args.orders, args.seed)
+        result = phase(args.phase, args.url, args.customers, args.orders, args.seed,
+                       Path(args.explain_file) if args.explain_file else None)
         print(json.dumps(result))
         return result
     results = {b: run_backend(b, args) for b in args.backends.split(",") if b}
