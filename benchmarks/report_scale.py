@@ -491,11 +491,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                        Path(args.explain_file) if args.explain_file else None)
         print(json.dumps(result))
         return result
+    load_before = os.getloadavg()[0]
     results = {b: run_backend(b, args) for b in args.backends.split(",") if b}
     body = "\n".join([
         f"{args.customers:,} customers, {args.orders:,} orders (seed {args.seed}); "
-        f"{_versions()}. Report = `build_report` (KPIs, cohorts, channel breakdown) as of the "
-        "end of the data; scan = `SELECT COUNT(*), SUM(total)` over the shop's orders.",
+        f"{_versions()}; 1-minute load average {load_before:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end (the cores are shared). Report = `build_report` "
+        "(KPIs, cohorts, channel breakdown) as of the end of the data; scan = "
+        "`SELECT COUNT(*), SUM(total)` over the shop's orders.",
         "",
         table(results, args.customers, args.orders),
     ])
