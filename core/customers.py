@@ -5,28 +5,30 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
+import numpy as np
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stammkunde.core.metrics import _PER_PERSON, DAY
-from stammkunde.core.models import Shop
+from stammkunde.core.metrics import DAY, order_history
+from stammkunde.core.models import Customer, Shop
 from stammkunde.core.money import from_units
 from stammkunde.core.timeutil import epoch_seconds, now
 
-_LIST = f"""
-    WITH p AS ({_PER_PERSON}),
-    c AS (
-        SELECT person_id,
-               COALESCE(MIN(CASE WHEN is_guest THEN NULL ELSE platform_id END),
-                        MIN(platform_id)) AS customer_id,
-               MAX(email) AS email,
-               COUNT(*) AS accounts
-        FROM customers WHERE shop_id = :shop GROUP BY person_id
+
+def identities(session: Session, shop: Shop) -> dict[int, tuple[str, str | None]]:
+    """Return person id -> (customer id to show, e-mail): an account's id wins over a guest's."""
+    out: dict[int, tuple[str, str | None]] = {}
+    rows = session.execute(
+        select(Customer.person_id, Customer.platform_id, Customer.is_guest, Customer.email)
+        .where(Customer.shop_id == shop.id)
+        .order_by(Customer.person_id, Customer.is_guest, Customer.platform_id)
     )
-    SELECT p.person_id, c.customer_id, c.email, p.n, p.net, p.first_ts, p.last_ts, p.channel
-    FROM p JOIN c ON c.person_id = p.person_id
-    ORDER BY p.net DESC, p.person_id
-"""
+    for person_id, platform_id, _guest, email in rows:
+        if person_id not in out:
+            out[person_id] = (platform_id, email)
+        elif out[person_id][1] is None and email:
+            out[person_id] = (out[person_id][0], email)
+    return out
 
 
 def list_customers(
@@ -35,19 +37,24 @@ def list_customers(
     """Return every customer with a valid order: orders, net revenue, first/last order, recency."""
     as_of = (as_of or now()).astimezone(UTC)
     t = epoch_seconds(as_of)
-    params = {"shop": shop.id, "as_of": t, "false": False, "year_ago": t - 365 * DAY}
-    rows = session.connection().execute(text(_LIST), params).all()
-    return [
-        {
-            "person_id": r[0],
-            "customer_id": r[1],
-            "email": r[2],
-            "orders": int(r[3]),
-            "net_revenue": from_units(int(r[4])),
-            "first_order": datetime.fromtimestamp(int(r[5]), UTC),
-            "last_order": datetime.fromtimestamp(int(r[6]), UTC),
-            "days_since_last_order": (t - int(r[6])) / DAY,
-            "first_channel": r[7],
-        }
-        for r in rows
-    ]
+    h = order_history(session.connection(), shop, as_of)
+    ids = identities(session, shop)
+    net = h.per_person(h.net)
+    first, last = h.ts[h.starts], h.ts[h.last]
+    order = np.lexsort((h.persons, -net))  # most valuable first, then by person id
+    rows = []
+    for i in order.tolist():
+        person = int(h.persons[i])
+        customer_id, email = ids.get(person, (None, None))
+        rows.append({
+            "person_id": person,
+            "customer_id": customer_id,
+            "email": email,
+            "orders": int(h.counts[i]),
+            "net_revenue": from_units(int(net[i])),
+            "first_order": datetime.fromtimestamp(int(first[i]), UTC),
+            "last_order": datetime.fromtimestamp(int(last[i]), UTC),
+            "days_since_last_order": (t - int(last[i])) / DAY,
+            "first_channel": h.channels[int(h.channel[h.starts[i]])],
+        })
+    return rows

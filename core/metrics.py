@@ -21,6 +21,12 @@ Definitions (also in README, "Metric definitions"):
   the share of the cohort with a valid order in month k after it (k = 0 is always 1).
 - *Channels*: the same KPIs for customers grouped by the sales channel of their first order
   (all their orders count, whatever channel later orders came through).
+
+How: one SQL pass selects the shop's valid orders with their net revenue, in (person, time)
+order, read from a covering index (``ix_orders_history``); per-customer aggregates, gaps, medians
+and cohorts are then computed with vectorised numpy on those arrays (:class:`OrderHistory`). The
+same numbers from SQL window functions took about five times as long on SQLite (measured in
+``benchmarks/report_scale.py``), and this way SQLite and PostgreSQL run identical arithmetic.
 """
 
 from __future__ import annotations
@@ -30,7 +36,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+import numpy as np
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from stammkunde.core.models import Shop
@@ -39,142 +46,170 @@ from stammkunde.core.timeutil import epoch_seconds, month_index, month_label, no
 
 DAY = 86_400
 MAX_LIFETIME_YEARS = 10
-ALL = " ALL"  # group key of the whole shop in the median queries (channels are stripped)
+MAX_CODED_CHANNELS = 64
 
-_VALID = """
-    SELECT o.id, o.person_id, o.created_ts, o.created_month, o.channel,
-           o.total - COALESCE(r.refunded, 0) AS net
-    FROM orders o
-    LEFT JOIN (
-        SELECT rf.order_id, SUM(rf.amount) AS refunded
-        FROM refunds rf JOIN orders ro ON ro.id = rf.order_id
-        WHERE ro.shop_id = :shop AND rf.created_ts <= :as_of
-        GROUP BY rf.order_id
-    ) r ON r.order_id = o.id
-    WHERE o.shop_id = :shop AND o.created_ts <= :as_of AND o.is_test = :false
-      AND o.deleted_at IS NULL AND (o.cancelled_ts IS NULL OR o.cancelled_ts > :as_of)
+# A valid order as of :as_of, with its net revenue as of then. ``refunded``/``refund_ts`` hold the
+# sum and latest instant of the order's refunds; only an order refunded after :as_of needs the
+# refunds table.
+_NET = """
+    CAST(o.total - CASE
+        WHEN o.refund_ts IS NULL THEN 0
+        WHEN o.refund_ts <= :as_of THEN o.refunded
+        ELSE COALESCE((SELECT SUM(rf.amount) FROM refunds rf
+                       WHERE rf.order_id = o.id AND rf.created_ts <= :as_of), 0)
+    END AS BIGINT)
 """
-
-_PER_PERSON = f"""
-    WITH v AS ({_VALID}),
-    ranked AS (
-        SELECT v.*, ROW_NUMBER() OVER (PARTITION BY person_id ORDER BY created_ts, id) AS rn
-        FROM v
-    )
-    SELECT person_id,
-           COUNT(*) AS n,
-           SUM(net) AS net,
-           MIN(created_ts) AS first_ts,
-           MAX(created_ts) AS last_ts,
-           MAX(CASE WHEN rn = 1 THEN net END) AS first_net,
-           MAX(CASE WHEN rn = 1 THEN channel END) AS channel,
-           MIN(created_month) AS first_month,
-           SUM(CASE WHEN created_ts > :year_ago THEN 1 ELSE 0 END) AS n_year
-    FROM ranked GROUP BY person_id
+VALID_WHERE = """
+    o.shop_id = :shop AND o.created_ts <= :as_of AND o.is_test = :false
+    AND o.deleted_at IS NULL AND (o.cancelled_ts IS NULL OR o.cancelled_ts > :as_of)
 """
+_CHANNELS = "SELECT DISTINCT channel FROM orders WHERE shop_id = :shop ORDER BY channel"
 
-_KPIS = f"""
-    WITH p AS ({_PER_PERSON})
-    SELECT channel, COUNT(*), SUM(n), SUM(net), SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END),
-           SUM(last_ts - first_ts), SUM(n - 1), SUM(first_net), SUM(n_year),
-           SUM(CASE WHEN n_year > 0 THEN 1 ELSE 0 END)
-    FROM p GROUP BY channel
-"""
 
-# Median via row numbers: rows (n+1)/2 and (n+2)/2 are the middle one or two (integer division
-# in both SQLite and PostgreSQL), so both databases return the same value.
-_MEDIAN = """
-    , x AS ({values}),
-    r AS (
-        SELECT grp, val, ROW_NUMBER() OVER (PARTITION BY grp ORDER BY val) AS rn,
-               COUNT(*) OVER (PARTITION BY grp) AS cnt
-        FROM x
-    )
-    SELECT grp, SUM(val), COUNT(*) FROM r
-    WHERE rn = (cnt + 1) / 2 OR rn = (cnt + 2) / 2
-    GROUP BY grp
-"""
+@dataclass(frozen=True)
+class OrderHistory:
+    """A shop's valid orders as of an instant, sorted by (person, time), as numpy arrays.
 
-_CLV_VALUES = "SELECT channel AS grp, net AS val FROM p UNION ALL SELECT :all, net FROM p"
-_MEDIAN_CLV = f"WITH p AS ({_PER_PERSON})" + _MEDIAN.format(values=_CLV_VALUES)
+    Per-order arrays: ``person`` (person id), ``ts`` (epoch seconds), ``month`` (month index in
+    the shop's time zone), ``net`` (net revenue in 1/10,000 units), ``channel`` (index into
+    ``channels``). ``starts`` are the positions where each person's orders begin, so
+    ``np.add.reduceat(x, starts)`` aggregates per person.
+    """
 
-_GAPS = f"""
-    WITH v AS ({_VALID}),
-    g AS (
-        SELECT person_id,
-               created_ts - LAG(created_ts) OVER (PARTITION BY person_id
-                                                  ORDER BY created_ts, id) AS gap,
-               FIRST_VALUE(channel) OVER (PARTITION BY person_id
-                                          ORDER BY created_ts, id) AS channel
-        FROM v
-    ),
-    gg AS (SELECT channel, gap FROM g WHERE gap IS NOT NULL)
-"""
-_MEDIAN_GAP = _GAPS + _MEDIAN.format(
-    values="SELECT channel AS grp, gap AS val FROM gg UNION ALL SELECT :all, gap FROM gg"
-)
+    person: np.ndarray
+    ts: np.ndarray
+    month: np.ndarray
+    net: np.ndarray
+    channel: np.ndarray
+    channels: tuple[str, ...]
+    starts: np.ndarray
 
-_COHORTS = f"""
-    WITH v AS ({_VALID}),
-    f AS (SELECT person_id, MIN(created_month) AS m0 FROM v GROUP BY person_id)
-    SELECT f.m0, v.created_month - f.m0 AS k, COUNT(DISTINCT v.person_id)
-    FROM v JOIN f ON f.person_id = v.person_id
-    GROUP BY f.m0, v.created_month - f.m0
-"""
+    @property
+    def persons(self) -> np.ndarray:
+        """Return the person id of each customer (one per person with a valid order)."""
+        return self.person[self.starts]
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Return each customer's number of valid orders."""
+        return np.diff(np.append(self.starts, len(self.person)))
+
+    def per_person(self, values: np.ndarray) -> np.ndarray:
+        """Return the per-customer sums of a per-order array."""
+        if len(self.starts) == 0:
+            return np.zeros(0, dtype=values.dtype)
+        return np.add.reduceat(values, self.starts)
+
+    @property
+    def last(self) -> np.ndarray:
+        """Return the position of each customer's last order."""
+        if len(self.starts) == 0:
+            return self.starts
+        return np.append(self.starts[1:], len(self.person)) - 1
+
+    def gaps(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the gaps (seconds) between consecutive orders of a customer, and whose they are.
+
+        The second array holds, for each gap, the customer's index (position in ``starts``).
+        """
+        same = self.person[1:] == self.person[:-1]
+        owner = np.repeat(np.arange(len(self.starts)), self.counts)
+        return np.diff(self.ts)[same], owner[1:][same]
+
+
+def order_history(conn: Connection, shop: Shop, as_of: datetime) -> OrderHistory:
+    """Read the shop's valid orders as of ``as_of`` in one pass over the covering index."""
+    params = {"shop": shop.id, "as_of": epoch_seconds(as_of), "false": False}
+    channels = tuple(r[0] for r in conn.execute(text(_CHANNELS), params))
+    if len(channels) <= MAX_CODED_CHANNELS:
+        code = "CASE o.channel " + " ".join(
+            f"WHEN :ch{i} THEN {i}" for i in range(len(channels))) + " ELSE -1 END"
+        params.update({f"ch{i}": c for i, c in enumerate(channels)})
+        mapper = None
+    else:  # very many channels: fetch names and code them here
+        code, mapper = "o.channel", {c: i for i, c in enumerate(channels)}
+    if not channels:
+        code = "-1"
+    sql = text(f"""
+        SELECT o.person_id, o.created_ts, o.created_month, {_NET} AS net, {code}
+        FROM orders o
+        WHERE {VALID_WHERE}
+        ORDER BY o.person_id, o.created_ts, o.id
+    """)
+    rows = conn.execute(sql, params)
+    if mapper is None:
+        flat = np.fromiter((v for row in rows for v in row), dtype=np.int64)
+        data = flat.reshape(-1, 5)
+    else:
+        data = np.array([(p, t, m, int(n), mapper[c]) for p, t, m, n, c in rows],
+                        dtype=np.int64).reshape(-1, 5)
+    person = data[:, 0]
+    starts = np.flatnonzero(np.r_[True, person[1:] != person[:-1]]) if len(person) else \
+        np.zeros(0, dtype=np.int64)
+    return OrderHistory(person=person, ts=data[:, 1], month=data[:, 2], net=data[:, 3],
+                        channel=data[:, 4], channels=channels, starts=starts)
 
 
 @dataclass
-class _Sums:
-    customers: int = 0
-    orders: int = 0
-    net_units: int = 0
-    repeaters: int = 0
-    span_seconds: int = 0
-    gaps: int = 0
-    first_net_units: int = 0
-    orders_year: int = 0
-    customers_year: int = 0
+class _Group:
+    """Per-customer figures of one group of customers (the shop, or one channel)."""
 
-    def add(self, other: _Sums) -> None:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+    orders: np.ndarray  # valid orders per customer
+    net: np.ndarray  # net units per customer
+    first_net: np.ndarray
+    orders_year: np.ndarray
+    gaps: np.ndarray  # pooled gaps (seconds)
+    span: int  # sum of (last - first) order time (seconds)
 
 
-def _ratio(num: int, den: int) -> float | None:
+def _ratio(num: int | float, den: int | float) -> float | None:
     return num / den if den else None
 
 
-def _median_map(rows: list[Any]) -> dict[str, Decimal]:
-    """Turn (group, sum of the middle one or two values, how many) rows into medians."""
-    return {grp: Decimal(int(total)) / int(count) for grp, total, count in rows}
+def _median_units(values: np.ndarray) -> Decimal | None:
+    """Return the exact median of integer values as a Decimal (mean of the middle two)."""
+    if len(values) == 0:
+        return None
+    ordered = np.sort(values)
+    mid = len(ordered) // 2
+    if len(ordered) % 2:
+        return Decimal(int(ordered[mid]))
+    return Decimal(int(ordered[mid - 1]) + int(ordered[mid])) / 2
 
 
-def _kpis(s: _Sums, median_clv: Decimal | None, median_gap: Decimal | None,
-          margin: Decimal) -> dict[str, Any]:
-    net = from_units(s.net_units)
-    aov = net / s.orders if s.orders else None
-    repeat = _ratio(s.repeaters, s.customers)
-    per_year = _ratio(s.orders_year, s.customers_year)
+def _kpis(g: _Group, margin: Decimal) -> dict[str, Any]:
+    customers = len(g.orders)
+    orders = int(g.orders.sum())
+    net_units = int(g.net.sum())
+    net = from_units(net_units)
+    aov = net / orders if orders else None
+    repeaters = int((g.orders >= 2).sum())
+    repeat = _ratio(repeaters, customers)
+    orders_year = int(g.orders_year.sum())
+    per_year = _ratio(orders_year, int((g.orders_year > 0).sum()))
     lifetime = None
     if repeat is not None:
         lifetime = MAX_LIFETIME_YEARS if repeat >= 1 else min(1 / (1 - repeat), MAX_LIFETIME_YEARS)
     formula = None
     if aov is not None and per_year is not None and lifetime is not None:
         formula = aov * Decimal(str(per_year)) * Decimal(str(lifetime)) * margin
+    median_gap = _median_units(g.gaps)
+    median_clv = _median_units(g.net)
+    first_units = int(g.first_net.sum())
     return {
-        "customers": s.customers,
-        "orders": s.orders,
+        "customers": customers,
+        "orders": orders,
         "net_revenue": net,
         "repeat_rate": repeat,
-        "orders_per_customer": _ratio(s.orders, s.customers),
+        "orders_per_customer": _ratio(orders, customers),
         "days_between_orders": {
-            "mean": s.span_seconds / s.gaps / DAY if s.gaps else None,
+            "mean": g.span / len(g.gaps) / DAY if len(g.gaps) else None,
             "median": float(median_gap) / DAY if median_gap is not None else None,
-            "gaps": s.gaps,
+            "gaps": len(g.gaps),
         },
         "aov": aov,
         "historic_clv": {
-            "mean": net / s.customers if s.customers else None,
+            "mean": net / customers if customers else None,
             "median": median_clv / SCALE if median_clv is not None else None,
         },
         "formula_clv": {
@@ -185,8 +220,7 @@ def _kpis(s: _Sums, median_clv: Decimal | None, median_gap: Decimal | None,
             "margin": float(margin),
         },
         "returning_revenue_share": (
-            float(Decimal(s.net_units - s.first_net_units) / s.net_units)
-            if s.net_units else None
+            float(Decimal(net_units - first_units) / net_units) if net_units else None
         ),
     }
 
@@ -195,48 +229,53 @@ def build_report(session: Session, shop: Shop, as_of: datetime | None = None,
                  *, margin: Decimal = Decimal(1)) -> dict[str, Any]:
     """Compute the shop's retention KPIs, cohorts and channel breakdown as of an instant."""
     as_of = (as_of or now()).astimezone(UTC)
-    params = {
-        "shop": shop.id, "as_of": epoch_seconds(as_of), "false": False, "all": ALL,
-        "year_ago": epoch_seconds(as_of - timedelta(days=365)),
-    }
-    conn = session.connection()
-    by_channel: dict[str, _Sums] = {}
-    for row in conn.execute(text(_KPIS), params):
-        by_channel[row[0]] = _Sums(*(int(v or 0) for v in row[1:]))
-    total = _Sums()
-    for sums in by_channel.values():
-        total.add(sums)
-    median_clv = _median_map(conn.execute(text(_MEDIAN_CLV), params).all())
-    median_gap = _median_map(conn.execute(text(_MEDIAN_GAP), params).all())
-    cohorts = _cohorts(conn.execute(text(_COHORTS), params).all(),
-                       month_index(as_of, shop.timezone))
-    report: dict[str, Any] = {
+    h = order_history(session.connection(), shop, as_of)
+    year_ago = epoch_seconds(as_of - timedelta(days=365))
+    orders = h.counts
+    net = h.per_person(h.net)
+    first_net = h.net[h.starts]
+    orders_year = h.per_person((h.ts > year_ago).astype(np.int64))
+    span = h.ts[h.last] - h.ts[h.starts]
+    gaps, gap_owner = h.gaps()
+    first_channel = h.channel[h.starts]
+
+    def group(mask: np.ndarray) -> _Group:
+        return _Group(orders=orders[mask], net=net[mask], first_net=first_net[mask],
+                      orders_year=orders_year[mask], gaps=gaps[mask[gap_owner]],
+                      span=int(span[mask].sum()))
+
+    everyone = np.ones(len(h.starts), dtype=bool)
+    return {
         "shop": shop.name,
         "as_of": as_of.isoformat().replace("+00:00", "Z"),
         "currency": shop.currency,
-        **_kpis(total, median_clv.get(ALL), median_gap.get(ALL), margin),
-        "cohorts": cohorts,
+        **_kpis(group(everyone), margin),
+        "cohorts": cohorts(h, month_index(as_of, shop.timezone)),
         "channels": {
-            ch: _kpis(s, median_clv.get(ch), median_gap.get(ch), margin)
-            for ch, s in sorted(by_channel.items())
+            h.channels[code]: _kpis(group(first_channel == code), margin)
+            for code in sorted(set(first_channel.tolist()), key=lambda c: h.channels[c])
         },
     }
-    return report
 
 
-def _cohorts(rows: list[Any], last_month: int) -> list[dict[str, Any]]:
-    counts: dict[int, dict[int, int]] = {}
-    for m0, k, n in rows:
-        counts.setdefault(int(m0), {})[int(k)] = int(n)
+def cohorts(h: OrderHistory, last_month: int) -> list[dict[str, Any]]:
+    """Return the monthly cohort retention table of an order history."""
+    if len(h.person) == 0:
+        return []
+    # months are non-decreasing within a person, so a new (person, month) starts where either
+    # changes; each such start is one customer active in that month
+    new = np.r_[True, (h.person[1:] != h.person[:-1]) | (h.month[1:] != h.month[:-1])]
+    first_month = np.repeat(h.month[h.starts], h.counts)
+    cohort = first_month[new]
+    k = (h.month - first_month)[new]
     out = []
-    for m0 in sorted(counts):
-        size = counts[m0].get(0, 0)
-        months = max(last_month - m0, max(counts[m0])) + 1
-        out.append({
-            "cohort": month_label(m0),
-            "customers": size,
-            "retention": [counts[m0].get(k, 0) / size if size else 0.0 for k in range(months)],
-        })
+    for m0 in np.unique(cohort).tolist():
+        ks = k[cohort == m0]
+        active = np.bincount(ks)
+        size = int(active[0])
+        months = max(last_month - m0, len(active) - 1) + 1
+        retention = [float(active[i]) / size if i < len(active) else 0.0 for i in range(months)]
+        out.append({"cohort": month_label(m0), "customers": size, "retention": retention})
     return out
 
 

@@ -26,8 +26,9 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from stammkunde.core.money import from_units, to_units
 
@@ -139,7 +140,12 @@ class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("shop_id", "platform_id"),
-        Index("ix_orders_shop_person_ts", "shop_id", "person_id", "created_ts"),
+        # Covers the metrics' one pass over a shop's orders in (person, time) order, so the
+        # database reads the index alone, sequentially (core/metrics.py).
+        Index("ix_orders_history", "shop_id", "person_id", "created_ts", "id", "created_month",
+              "total", "refunded", "refund_ts", "cancelled_ts", "is_test", "deleted_at",
+              "channel"),
+        Index("ix_orders_shop_channel", "shop_id", "channel"),
         Index("ix_orders_shop_ts", "shop_id", "created_ts"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -159,6 +165,10 @@ class Order(Base):
     total: Mapped[Decimal] = mapped_column(Money)
     channel: Mapped[str] = mapped_column(String(64), default="online")
     fingerprint: Mapped[str | None] = mapped_column(String(32))
+    # Sum and latest instant of the refunds below, kept by a flush hook (see end of module),
+    # so a report as of now subtracts refunds without touching the refunds table.
+    refunded: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    refund_ts: Mapped[int | None] = mapped_column(BigInteger)
 
     refunds: Mapped[list[Refund]] = relationship(cascade="all, delete-orphan", lazy="selectin")
     discounts: Mapped[list[OrderDiscount]] = relationship(
@@ -229,6 +239,29 @@ class SyncState(Base):
     high_water: Mapped[datetime | None] = mapped_column(UTCDateTime)
     done: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class InstallNonce(Base):
+    """A pending app installation: the single-use nonce sent to the platform, stored hashed."""
+
+    __tablename__ = "install_nonces"
+    nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(40))
+    store_url: Mapped[str] = mapped_column(String(255))
+    shop_name: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+@event.listens_for(Session, "before_flush")
+def _refund_totals(session: Session, _context: Any, _instances: Any) -> None:
+    """Keep ``Order.refunded`` / ``Order.refund_ts`` equal to the order's refunds."""
+    for obj in (*session.new, *session.dirty):
+        if isinstance(obj, Order):
+            refunds = obj.refunds
+            obj.refunded = sum((r.amount for r in refunds), Decimal(0))
+            obj.refund_ts = max((r.created_ts for r in refunds), default=None)
 
 
 # Tables of the webhook inbox, privacy audit and out-of-order changes (kept in their own module).
