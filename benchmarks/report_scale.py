@@ -76,8 +76,8 @@ class Shop:
     cancelled_ts: np.ndarray  # -1 when not cancelled
     is_test: np.ndarray
     refunded: np.ndarray  # per order, units refunded (0 for none)
+    refund_ts: np.ndarray  # per order, epoch seconds of its refund (-1 for none)
     refund_order: np.ndarray  # order ids with a refund
-    refund_ts: np.ndarray
     discount_order: np.ndarray
     discount_code: np.ndarray
 
@@ -130,8 +130,8 @@ def generate(customers: int, orders: int, seed: int) -> Shop:
     return Shop(
         acquired=acquired, guest=rng.random(customers) < 0.1, order_customer=cust + 1,
         order_ts=ts, total_units=total, channel=channel, cancelled_ts=cancelled_ts,
-        is_test=is_test, refunded=refunded, refund_order=ids[has_refund],
-        refund_ts=refund_ts[has_refund], discount_order=ids[coded], discount_code=code[coded],
+        is_test=is_test, refunded=refunded, refund_ts=np.where(has_refund, refund_ts, -1),
+        refund_order=ids[has_refund], discount_order=ids[coded], discount_code=code[coded],
     )
 
 
@@ -197,15 +197,17 @@ def table_rows(shop: Shop, shop_id: int, table: str) -> tuple[list[str], Iterato
                        month_index[lo:hi].tolist(), status.tolist(), shop.is_test[lo:hi].tolist(),
                        [None if c < 0 else c for c in cancelled.tolist()],
                        ["EUR"] * (hi - lo), shop.total_units[lo:hi].tolist(),
-                       names[shop.channel[lo:hi]].tolist(), strict=True)
+                       names[shop.channel[lo:hi]].tolist(), shop.refunded[lo:hi].tolist(),
+                       [None if t < 0 else t for t in shop.refund_ts[lo:hi].tolist()],
+                       strict=True)
         return (["id", "shop_id", "platform_id", "customer_id", "person_id", "created_at",
                  "created_ts", "created_month", "status", "is_test", "cancelled_ts", "currency",
-                 "total", "channel"], chunks(shop.order_ts.size, make))
+                 "total", "channel", "refunded", "refund_ts"], chunks(shop.order_ts.size, make))
     if table == "refunds":
         def make(lo: int, hi: int) -> Any:
             order = shop.refund_order[lo:hi]
             return zip(range(lo + 1, hi + 1), order.tolist(),
-                       shop.refunded[order - 1].tolist(), shop.refund_ts[lo:hi].tolist(),
+                       shop.refunded[order - 1].tolist(), shop.refund_ts[order - 1].tolist(),
                        strict=True)
         return ["id", "order_id", "amount", "created_ts"], chunks(shop.refund_order.size, make)
     codes = np.array(CODES, dtype=object)

@@ -43,7 +43,9 @@ def test_generated_shop_has_the_asked_sizes_and_valid_columns(bench: ModuleType)
     assert ((shop.order_ts >= bench.START) & (shop.order_ts < bench.END)).all()
     assert (shop.refunded <= shop.total_units).all() and (shop.total_units % 100 == 0).all()
     assert not ((shop.refunded > 0) & (shop.cancelled_ts >= 0)).any()
-    assert (shop.refund_ts > shop.order_ts[shop.refund_order - 1]).all()
+    refunded = shop.refund_order - 1
+    assert (shop.refund_ts[refunded] > shop.order_ts[refunded]).all()
+    assert ((shop.refund_ts >= 0) == (shop.refunded > 0)).all()
 
 
 def test_timestamps_are_formatted_like_the_datetime_column(bench: ModuleType) -> None:
