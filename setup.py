@@ -1,4 +1,4 @@
-"""Map the repository's top-level folders onto the ``stammkunde`` namespace (DESIGN.md, "Layout")."""
+"""Map the repository's top-level folders onto the ``stammkunde`` namespace (DESIGN.md)."""
 
 from setuptools import find_packages, setup
 

@@ -1,0 +1,98 @@
+"""The root command group and helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from stammkunde.app.context import AppContext
+from stammkunde.core.errors import UserError
+from stammkunde.core.timeutil import parse_instant
+
+pass_ctx = click.make_pass_decorator(AppContext, ensure=True)
+
+
+class OneLineError(click.ClickException):
+    """A user-facing error printed as one line ("error: ...")."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: Any = None) -> None:
+        """Print the one line on stderr."""
+        click.echo(f"error: {self.message}", err=True)
+
+
+class StammkundeGroup(click.Group):
+    """The root group: turns UserError (and crashes) into one line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand, translating errors for the terminal."""
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except UserError as exc:
+            raise OneLineError(str(exc).replace("\n", " ")) from None
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except Exception as exc:
+            if os.environ.get("STAMMKUNDE_DEBUG"):
+                raise
+            raise OneLineError(
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(STAMMKUNDE_DEBUG=1 shows the traceback)", exit_code=1
+            ) from None
+
+
+@click.group(cls=StammkundeGroup)
+@click.version_option(package_name="stammkunde")
+def cli() -> None:
+    """Stammkunde: retention numbers and measured campaigns from a shop's own orders."""
+
+
+def console() -> Console:
+    """Return a console for tables on stdout."""
+    import sys
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+
+
+def echo_json(data: Any) -> None:
+    """Print data as stable, indented JSON."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False))
+
+
+def parse_as_of(value: str | None, tz: str) -> datetime | None:
+    """Parse ``--as-of``: a bare date means the end of that day in the shop's time zone."""
+    if value is None:
+        return None
+    try:
+        return parse_instant(value, tz, end_of_day=True)
+    except UserError as exc:
+        raise UserError(f"--as-of: {exc}") from exc
+
+
+@contextmanager
+def progress_bar(label: str, enabled: bool = True) -> Iterator[Any]:
+    """Yield a callback(done, total) that draws a progress bar on stderr."""
+    if not enabled:
+        yield lambda done, total=None: None
+        return
+    prog = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=Console(stderr=True), transient=True)
+    task = prog.add_task(label, total=None)
+    with prog:
+        def update(done: int, total: int | None = None) -> None:
+            prog.update(task, completed=done, total=total)
+
+        yield update

@@ -1,0 +1,37 @@
+"""The wiring every entry point shares: settings, database, plugins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from stammkunde.core.config import Settings
+from stammkunde.core.db import ensure_schema, make_engine, session_factory
+from stammkunde.plugins.manager import Plugins, get_plugins
+
+
+@dataclass
+class AppContext:
+    """Lazily opened database and plugin manager for one process."""
+
+    settings: Settings = field(default_factory=Settings.from_env)
+
+    @cached_property
+    def engine(self) -> Engine:
+        """Return the engine, upgrading an empty or older database first."""
+        engine = make_engine(self.settings.database_url)
+        ensure_schema(engine)
+        return engine
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """Return the session factory."""
+        return session_factory(self.engine)
+
+    @property
+    def plugins(self) -> Plugins:
+        """Return the process-wide plugin manager."""
+        return get_plugins()

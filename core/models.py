@@ -1,0 +1,255 @@
+"""The canonical model as SQLAlchemy tables; every row is scoped by shop.
+
+Money columns hold exact integers of 1/10,000 of a currency unit (see :mod:`money`), so SQLite and
+PostgreSQL sum them identically. Times are stored as naive UTC and returned aware. Orders also carry
+``created_ts`` (epoch seconds) and ``created_month`` (month in the shop's time zone): the metrics
+aggregate over them in SQL without dialect-specific date functions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+from stammkunde.core.money import from_units, to_units
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Money(TypeDecorator[Decimal]):
+    """Decimal in Python, exact integer of 1/10,000 units in the database."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Any) -> int | None:
+        """Convert a Decimal to stored units."""
+        return None if value is None else to_units(Decimal(value))
+
+    def process_result_value(self, value: int | None, dialect: Any) -> Decimal | None:
+        """Convert stored units back to a Decimal."""
+        return None if value is None else from_units(value)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetime in Python, naive UTC in the database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Store as naive UTC; refuse naive input."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: times must be timezone-aware")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Return as aware UTC."""
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a stable constraint naming convention for migrations."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Shop(Base):
+    """A connected store (or a CSV-fed till): the scope of every other row."""
+
+    __tablename__ = "shops"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    platform: Mapped[str] = mapped_column(String(40))
+    domain: Mapped[str | None] = mapped_column(String(255))
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    locale: Mapped[str | None] = mapped_column(String(16))
+    credentials: Mapped[bytes | None] = mapped_column(LargeBinary)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    installed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    uninstalled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Person(Base):
+    """One human across shops and sources, merged by normalised e-mail."""
+
+    __tablename__ = "persons"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class Customer(Base):
+    """A person as one shop knows them: an account, or a guest known only by e-mail."""
+
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("shop_id", "platform_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    platform_id: Mapped[str] = mapped_column(String(255))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    is_guest: Mapped[bool] = mapped_column(Boolean, default=False)
+    email: Mapped[str | None] = mapped_column(String(320))
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    accepts_marketing: Mapped[bool | None] = mapped_column(Boolean)
+    tags: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    redacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    person: Mapped[Person] = relationship()
+
+
+class Order(Base):
+    """An order; ``person_id`` is copied from the customer so metrics group without a join."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "platform_id"),
+        # Covers the metrics' one pass over a shop's orders in (person, time) order, so the
+        # database reads the index alone, sequentially (core/metrics.py).
+        Index("ix_orders_history", "shop_id", "person_id", "created_ts", "id", "created_month",
+              "total", "refunded", "refund_ts", "cancelled_ts", "is_test", "deleted_at",
+              "channel"),
+        Index("ix_orders_shop_channel", "shop_id", "channel"),
+        Index("ix_orders_shop_ts", "shop_id", "created_ts"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    platform_id: Mapped[str] = mapped_column(String(255))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_ts: Mapped[int] = mapped_column(BigInteger)
+    created_month: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancelled_ts: Mapped[int | None] = mapped_column(BigInteger)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    currency: Mapped[str] = mapped_column(String(3))
+    total: Mapped[Decimal] = mapped_column(Money)
+    channel: Mapped[str] = mapped_column(String(64), default="online")
+    fingerprint: Mapped[str | None] = mapped_column(String(32))
+    # Sum and latest instant of the refunds below, kept by a flush hook (see end of module),
+    # so a report as of now subtracts refunds without touching the refunds table.
+    refunded: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    refund_ts: Mapped[int | None] = mapped_column(BigInteger)
+
+    refunds: Mapped[list[Refund]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    discounts: Mapped[list[OrderDiscount]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin"
+    )
+    lines: Mapped[list[OrderLine]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class Refund(Base):
+    """Money returned on an order; ``created_ts`` lets point-in-time reports ignore later ones."""
+
+    __tablename__ = "refunds"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    platform_id: Mapped[str | None] = mapped_column(String(255))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    created_ts: Mapped[int] = mapped_column(BigInteger)
+
+
+class OrderDiscount(Base):
+    """A discount code used on an order (``code_key`` is its case-folded match form)."""
+
+    __tablename__ = "order_discounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(255))
+    code_key: Mapped[str] = mapped_column(String(255), index=True)
+
+
+class OrderLine(Base):
+    """A line item of an order."""
+
+    __tablename__ = "order_lines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    price: Mapped[Decimal] = mapped_column(Money)
+    sku: Mapped[str | None] = mapped_column(String(255))
+    product_id: Mapped[str | None] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(Text)
+
+
+class Event(Base):
+    """Non-purchase activity (sign-up, review, newsletter, referral) for loyalty points."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("shop_id", "platform_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    platform_id: Mapped[str] = mapped_column(String(255))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    kind: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    occurred_ts: Mapped[int] = mapped_column(BigInteger)
+    points: Mapped[int | None] = mapped_column(Integer)
+
+
+class SyncState(Base):
+    """A resumable checkpoint: the adapter's cursor after the last stored batch."""
+
+    __tablename__ = "sync_state"
+    shop_id: Mapped[int] = mapped_column(
+        ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
+    )
+    resource: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(Text)
+    high_water: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+@event.listens_for(Session, "before_flush")
+def _refund_totals(session: Session, _context: Any, _instances: Any) -> None:
+    """Keep ``Order.refunded`` / ``Order.refund_ts`` equal to the order's refunds."""
+    for obj in (*session.new, *session.dirty):
+        if isinstance(obj, Order):
+            refunds = obj.refunds
+            obj.refunded = sum((r.amount for r in refunds), Decimal(0))
+            obj.refund_ts = max((r.created_ts for r in refunds), default=None)
+
+
+# Tables of the webhook inbox, privacy audit and out-of-order changes (kept in their own module).
+from stammkunde.core import inbox_models as _inbox_models  # noqa: E402, F401

@@ -1,0 +1,65 @@
+"""Shops: create, list, and open an adapter connection with decrypted credentials."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from stammkunde.core.crypto import decrypt_json, encrypt_json
+from stammkunde.core.errors import UserError
+from stammkunde.core.models import Shop
+from stammkunde.core.timeutil import now, zone
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def create_shop(
+    session: Session,
+    name: str,
+    platform: str,
+    *,
+    domain: str | None = None,
+    currency: str = "EUR",
+    timezone: str = "UTC",
+    locale: str | None = None,
+    credentials: Mapping[str, str] | None = None,
+    secret_key: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> Shop:
+    """Add a shop; refuses a taken name, a bad currency or an unknown time zone."""
+    if not NAME.match(name):
+        raise UserError(f"invalid shop name {name!r} (letters, digits, '.', '_', '-')")
+    if session.scalar(select(Shop.id).where(Shop.name == name)) is not None:
+        raise UserError(f"shop {name!r} already exists")
+    currency = currency.upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise UserError(f"currency must be a 3-letter ISO code, not {currency!r}")
+    zone(timezone)
+    shop = Shop(
+        name=name, platform=platform, domain=domain, currency=currency, timezone=timezone,
+        locale=locale, settings=dict(settings or {}), installed_at=now(),
+    )
+    if credentials:
+        shop.credentials = encrypt_json(dict(credentials), secret_key)
+    session.add(shop)
+    session.flush()
+    return shop
+
+
+def set_credentials(shop: Shop, credentials: Mapping[str, str], secret_key: str | None) -> None:
+    """Replace a shop's stored credentials (encrypted)."""
+    shop.credentials = encrypt_json(dict(credentials), secret_key)
+
+
+def credentials(shop: Shop, secret_key: str | None) -> dict[str, str]:
+    """Return a shop's decrypted credentials (empty when none are stored)."""
+    return decrypt_json(shop.credentials, secret_key) if shop.credentials else {}
+
+
+def list_shops(session: Session) -> list[Shop]:
+    """Return all shops by name."""
+    return list(session.scalars(select(Shop).order_by(Shop.name)))

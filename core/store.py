@@ -1,0 +1,430 @@
+"""Idempotent upserts of canonical records: the only way data enters the core.
+
+Rules (tested in ``tests/core/test_store.py``):
+- an order or customer is identified by (shop, platform id); storing the same record twice changes
+  nothing, and a version with an older ``updated_at`` than the stored one is ignored;
+- a record without ``updated_at`` (a file import has no versions) replaces the stored version;
+- a customer with an e-mail belongs to the Person with that normalised e-mail, in every shop;
+  a guest (e-mail, no account) is a customer with the platform id ``guest:<e-mail>``;
+- refunds are a union by platform id: a refund reported on its own (:class:`RefundRecord`) or by
+  an earlier version of the order is kept when a version without it arrives, and a refund or a
+  deletion that arrives before its order is applied when the order arrives
+  (:mod:`stammkunde.core.pending`); a deleted order stays deleted unless a version newer than the
+  deletion arrives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from stammkunde.core.errors import InvalidRecord, NotFound
+from stammkunde.core.identity import normalize_email
+from stammkunde.core.models import (
+    Customer,
+    Event,
+    Order,
+    OrderDiscount,
+    OrderLine,
+    Person,
+    Refund,
+    Shop,
+    SyncState,
+)
+from stammkunde.core.pending import apply_pending, store_refunds, tombstone, tombstones_for
+from stammkunde.core.records import (
+    CustomerRecord,
+    EventRecord,
+    OrderDeleted,
+    OrderRecord,
+    OrderStatus,
+    Record,
+    RefundRecord,
+)
+from stammkunde.core.timeutil import epoch_seconds, month_index, now
+
+CHUNK = 500
+
+
+@dataclass
+class UpsertStats:
+    """What one upsert call did, by kind of change."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: int = 0
+    deleted: int = 0
+    ignored: int = 0
+    pending: int = 0
+
+    def __iadd__(self, other: UpsertStats) -> UpsertStats:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
+
+
+def get_shop(session: Session, name: str) -> Shop:
+    """Return the shop with this name or raise NotFound naming it."""
+    shop = session.scalar(select(Shop).where(Shop.name == name))
+    if shop is None:
+        raise NotFound(f"unknown shop {name!r} (see `stammkunde shops list`)")
+    return shop
+
+
+def _aware(value: datetime | None, what: str, pid: str) -> None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise InvalidRecord(f"{what} of {pid!r} is a naive datetime; times must be aware UTC")
+
+
+def validate_order(rec: OrderRecord) -> None:
+    """Raise InvalidRecord when an order breaks the canonical model's rules."""
+    pid = rec.platform_id
+    if not pid:
+        raise InvalidRecord("order without platform id")
+    for what, value in (("created_at", rec.created_at), ("updated_at", rec.updated_at),
+                        ("cancelled_at", rec.cancelled_at)):
+        _aware(value, what, pid)
+    if not isinstance(rec.total, Decimal) or not rec.total.is_finite():
+        raise InvalidRecord(f"total of order {pid!r} must be a finite Decimal")
+    if rec.total < 0:
+        raise InvalidRecord(f"total of order {pid!r} is negative ({rec.total})")
+    refunded = Decimal(0)
+    for refund in rec.refunds:
+        _aware(refund.created_at, "refund created_at", pid)
+        if not isinstance(refund.amount, Decimal) or refund.amount < 0:
+            raise InvalidRecord(f"refund of order {pid!r} must be a non-negative Decimal")
+        refunded += refund.amount
+    if refunded > rec.total:
+        raise InvalidRecord(f"order {pid!r} refunds {refunded} of a total of {rec.total}")
+    if not rec.customer_id and not normalize_email(rec.email):
+        raise InvalidRecord(f"order {pid!r} has neither a customer id nor an e-mail")
+    if OrderStatus(rec.status) is None:  # pragma: no cover - StrEnum raises first
+        raise InvalidRecord(f"order {pid!r} has an unknown status")
+
+
+def _is_newer(incoming: datetime | None, stored: datetime | None) -> bool:
+    """Incoming wins unless both are versioned and the stored one is as new or newer."""
+    return incoming is None or stored is None or incoming > stored
+
+
+class _Resolver:
+    """Find or create persons and customers for a batch, with one query per chunk."""
+
+    def __init__(self, session: Session, shop: Shop) -> None:
+        self.session = session
+        self.shop = shop
+        self.customers: dict[str, Customer] = {}
+        self.persons: dict[str, Person] = {}
+
+    def preload(self, keys: set[str], emails: set[str]) -> None:
+        new_keys = sorted(keys - self.customers.keys())
+        for i in range(0, len(new_keys), CHUNK):
+            rows = self.session.scalars(
+                select(Customer).where(
+                    Customer.shop_id == self.shop.id,
+                    Customer.platform_id.in_(new_keys[i : i + CHUNK]),
+                )
+            )
+            self.customers.update({c.platform_id: c for c in rows})
+        new_emails = sorted(emails - self.persons.keys())
+        for i in range(0, len(new_emails), CHUNK):
+            rows = self.session.scalars(
+                select(Person).where(Person.email.in_(new_emails[i : i + CHUNK]))
+            )
+            self.persons.update({p.email: p for p in rows if p.email})
+
+    def person_for(self, email: str | None) -> Person:
+        if email is None:
+            person = Person()
+            self.session.add(person)
+            return person
+        person = self.persons.get(email)
+        if person is None:
+            person = Person(email=email)
+            self.session.add(person)
+            self.persons[email] = person
+        return person
+
+    def customer(self, platform_id: str | None, email_raw: str | None, *,
+                 flush: bool = True) -> Customer:
+        """Find or create the customer; ``flush=False`` leaves new rows for one later flush."""
+        email = normalize_email(email_raw)
+        key = platform_id or f"guest:{email}"
+        cust = self.customers.get(key)
+        if cust is None:
+            cust = Customer(
+                shop_id=self.shop.id, platform_id=key, is_guest=platform_id is None,
+                email=email_raw.strip() if email_raw else None,
+            )
+            cust.person = self.person_for(email)
+            self.session.add(cust)
+            if flush:
+                self.session.flush()
+            self.customers[key] = cust
+        elif email and (cust.email is None or normalize_email(cust.email) != email):
+            self.move(cust, email, email_raw)
+        return cust
+
+    def move(self, cust: Customer, email: str, email_raw: str | None) -> None:
+        """Re-home a customer whose e-mail changed onto the person with that e-mail."""
+        person = self.person_for(email)
+        self.session.flush()
+        old = cust.person_id
+        cust.email = email_raw.strip() if email_raw else email
+        cust.person_id = person.id
+        for table in (Order, Event):
+            self.session.execute(
+                update(table).where(table.customer_id == cust.id).values(person_id=person.id)
+            )
+        self.session.flush()
+        others = self.session.scalar(
+            select(Customer.id).where(Customer.person_id == old).limit(1)
+        )
+        if others is None:
+            orphan = self.session.get(Person, old)
+            if orphan is not None and orphan.email is None:
+                self.session.delete(orphan)
+
+
+def fingerprint(rec: OrderRecord) -> str:
+    """Return a digest of everything an order record says, to recognise an unchanged re-delivery."""
+    return hashlib.blake2b(repr(rec).encode(), digest_size=16).hexdigest()
+
+
+def _apply_order(order: Order, rec: OrderRecord, shop: Shop, cust: Customer) -> None:
+    order.fingerprint = fingerprint(rec)
+    order.customer_id = cust.id
+    order.person_id = cust.person_id
+    order.created_at = rec.created_at
+    order.created_ts = epoch_seconds(rec.created_at)
+    order.created_month = month_index(rec.created_at, shop.timezone)
+    order.updated_at = rec.updated_at
+    order.status = OrderStatus(rec.status).value
+    order.is_test = rec.is_test
+    cancelled = rec.cancelled_at
+    if rec.status == OrderStatus.CANCELLED and cancelled is None:
+        cancelled = rec.updated_at or rec.created_at
+    order.cancelled_ts = epoch_seconds(cancelled) if cancelled else None
+    if order.deleted_at is not None and (
+        rec.updated_at is None or rec.updated_at > order.deleted_at
+    ):
+        order.deleted_at = None
+    order.currency = rec.currency.upper()
+    order.total = rec.total
+    order.channel = (rec.channel or "online").strip().lower() or "online"
+    reported = {r.platform_id for r in rec.refunds if r.platform_id}
+    kept = [r for r in order.refunds if r.platform_id and r.platform_id not in reported]
+    order.refunds = [
+        Refund(platform_id=r.platform_id, amount=r.amount, created_ts=epoch_seconds(r.created_at))
+        for r in rec.refunds
+    ] + kept
+    order.discounts = [
+        OrderDiscount(code=c.strip(), code_key=c.strip().casefold())
+        for c in dict.fromkeys(rec.discount_codes) if c.strip()
+    ]
+    order.lines = [
+        OrderLine(quantity=li.quantity, price=li.price, sku=li.sku, product_id=li.product_id,
+                  title=li.title)
+        for li in rec.line_items
+    ]
+
+
+def upsert_orders(session: Session, shop: Shop, records: Sequence[OrderRecord]) -> UpsertStats:
+    """Store orders idempotently; the newest platform ``updated_at`` wins."""
+    stats = UpsertStats()
+    for rec in records:
+        validate_order(rec)
+    latest: dict[str, OrderRecord] = {}
+    for rec in records:  # a batch may itself hold two versions of one order
+        seen = latest.get(rec.platform_id)
+        if seen is None or _is_newer(rec.updated_at, seen.updated_at):
+            latest[rec.platform_id] = rec
+    resolver = _Resolver(session, shop)
+    for i in range(0, len(latest), CHUNK):
+        chunk = list(latest.values())[i : i + CHUNK]
+        resolver.preload(
+            {r.customer_id or f"guest:{normalize_email(r.email)}" for r in chunk},
+            {e for r in chunk if (e := normalize_email(r.email))},
+        )
+        existing = {
+            o.platform_id: o
+            for o in session.scalars(
+                select(Order).where(
+                    Order.shop_id == shop.id,
+                    Order.platform_id.in_([r.platform_id for r in chunk]),
+                )
+            )
+        }
+        deleted = tombstones_for(session, shop, [r.platform_id for r in chunk if
+                                                 r.platform_id not in existing])
+        created: list[Order] = []
+        todo: list[OrderRecord] = []
+        for rec in chunk:
+            order = existing.get(rec.platform_id)
+            if order is not None and order.fingerprint == fingerprint(rec):
+                stats.unchanged += 1
+            elif order is not None and not _is_newer(rec.updated_at, order.updated_at):
+                stats.stale += 1
+            else:
+                todo.append(rec)
+        for rec in todo:  # new customers of the chunk are inserted in one flush
+            resolver.customer(rec.customer_id, rec.email, flush=False)
+        session.flush()
+        for rec in todo:
+            order = existing.get(rec.platform_id)
+            cust = resolver.customer(rec.customer_id, rec.email)
+            if order is None:
+                order = Order(shop_id=shop.id, platform_id=rec.platform_id,
+                              deleted_at=deleted.get(rec.platform_id))
+                session.add(order)
+                created.append(order)
+                stats.inserted += 1
+            else:
+                stats.updated += 1
+            _apply_order(order, rec, shop, cust)
+        apply_pending(session, shop, created)
+        session.flush()
+    return stats
+
+
+def upsert_customers(
+    session: Session, shop: Shop, records: Sequence[CustomerRecord]
+) -> UpsertStats:
+    """Store customer accounts idempotently; the newest ``updated_at`` wins."""
+    stats = UpsertStats()
+    resolver = _Resolver(session, shop)
+    resolver.preload({r.platform_id for r in records},
+                     {e for r in records if (e := normalize_email(r.email))})
+    existed_before = {r.platform_id for r in records if r.platform_id in resolver.customers}
+    for rec in records:
+        for what, value in (("created_at", rec.created_at), ("updated_at", rec.updated_at)):
+            _aware(value, what, rec.platform_id)
+        resolver.customer(rec.platform_id, rec.email, flush=False)
+    session.flush()
+    seen: set[str] = set()
+    for rec in records:
+        cust = resolver.customer(rec.platform_id, rec.email)
+        existed = rec.platform_id in existed_before or rec.platform_id in seen
+        seen.add(rec.platform_id)
+        if existed and not _is_newer(rec.updated_at, cust.updated_at):
+            stats.stale += 1
+            continue
+        cust.first_name = rec.first_name
+        cust.last_name = rec.last_name
+        cust.accepts_marketing = rec.accepts_marketing
+        cust.tags = ",".join(rec.tags) if rec.tags else None
+        cust.created_at = rec.created_at or cust.created_at
+        cust.updated_at = rec.updated_at
+        cust.is_guest = False
+        stats.updated += existed
+        stats.inserted += not existed
+    session.flush()
+    return stats
+
+
+def upsert_events(session: Session, shop: Shop, records: Sequence[EventRecord]) -> UpsertStats:
+    """Store loyalty-relevant events idempotently by (shop, platform id)."""
+    stats = UpsertStats()
+    resolver = _Resolver(session, shop)
+    resolver.preload({r.customer_id or f"guest:{normalize_email(r.email)}" for r in records},
+                     {e for r in records if (e := normalize_email(r.email))})
+    for rec in records:
+        _aware(rec.occurred_at, "occurred_at", rec.platform_id)
+        if not rec.customer_id and not normalize_email(rec.email):
+            raise InvalidRecord(f"event {rec.platform_id!r} has neither customer id nor e-mail")
+        resolver.customer(rec.customer_id, rec.email, flush=False)
+    session.flush()
+    ids = sorted({r.platform_id for r in records})
+    existing: dict[str, Event] = {}
+    for i in range(0, len(ids), CHUNK):
+        existing.update((e.platform_id, e) for e in session.scalars(
+            select(Event).where(Event.shop_id == shop.id, Event.platform_id.in_(ids[i : i + CHUNK]))
+        ))
+    for rec in records:
+        cust = resolver.customer(rec.customer_id, rec.email)
+        event = existing.get(rec.platform_id)
+        if event is None:
+            event = Event(shop_id=shop.id, platform_id=rec.platform_id)
+            session.add(event)
+            existing[rec.platform_id] = event
+            stats.inserted += 1
+        else:
+            stats.unchanged += 1
+        event.customer_id, event.person_id = cust.id, cust.person_id
+        event.kind = rec.kind.strip().lower()
+        event.occurred_at = rec.occurred_at
+        event.occurred_ts = epoch_seconds(rec.occurred_at)
+        event.points = rec.points
+    session.flush()
+    return stats
+
+
+def delete_orders(session: Session, shop: Shop, records: Sequence[OrderDeleted]) -> UpsertStats:
+    """Mark orders deleted on the platform; they stop counting but are kept for audit.
+
+    Deleting an order that is not stored yet leaves a tombstone, so it arrives already deleted.
+    """
+    stats = UpsertStats()
+    for rec in records:
+        when = rec.deleted_at or now()
+        result = session.execute(
+            update(Order)
+            .where(Order.shop_id == shop.id, Order.platform_id == rec.platform_id)
+            .values(deleted_at=when)
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            stats.deleted += result.rowcount  # type: ignore[attr-defined]
+        else:
+            tombstone(session, shop, rec.platform_id, when)
+            stats.pending += 1
+    session.flush()
+    return stats
+
+
+def refund_orders(session: Session, shop: Shop, records: Sequence[RefundRecord]) -> UpsertStats:
+    """Store refunds reported on their own; one whose order is not stored yet waits for it."""
+    attached, known, pending = store_refunds(session, shop, records)
+    return UpsertStats(updated=attached, unchanged=known, pending=pending)
+
+
+def store_records(session: Session, shop: Shop, records: Iterable[Record]) -> UpsertStats:
+    """Store a mixed batch of canonical records; kinds the store does not keep are counted."""
+    groups: dict[type, list[Record]] = {}
+    for rec in records:
+        groups.setdefault(type(rec), []).append(rec)
+    stats = UpsertStats()
+    stats += upsert_customers(session, shop, groups.pop(CustomerRecord, []))  # type: ignore[arg-type]
+    stats += upsert_orders(session, shop, groups.pop(OrderRecord, []))  # type: ignore[arg-type]
+    stats += upsert_events(session, shop, groups.pop(EventRecord, []))  # type: ignore[arg-type]
+    stats += refund_orders(session, shop, groups.pop(RefundRecord, []))  # type: ignore[arg-type]
+    stats += delete_orders(session, shop, groups.pop(OrderDeleted, []))  # type: ignore[arg-type]
+    stats.ignored += sum(len(v) for v in groups.values())
+    return stats
+
+
+def load_cursor(session: Session, shop: Shop, resource: str) -> SyncState | None:
+    """Return the stored checkpoint of a sync, if any."""
+    return session.get(SyncState, (shop.id, resource))
+
+
+def save_cursor(
+    session: Session, shop: Shop, resource: str, cursor: str | None, *, done: int = 0,
+    high_water: datetime | None = None,
+) -> None:
+    """Store the checkpoint reached by a sync, in the same transaction as its data."""
+    state = session.get(SyncState, (shop.id, resource))
+    if state is None:
+        state = SyncState(shop_id=shop.id, resource=resource, done=0)
+        session.add(state)
+    state.cursor = cursor
+    state.done = (state.done or 0) + done
+    if high_water is not None:
+        state.high_water = high_water
+    state.updated_at = now()

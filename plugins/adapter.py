@@ -1,0 +1,284 @@
+"""The adapter interface: what a platform plugin implements and what the core calls.
+
+An adapter turns one platform's API and webhooks into canonical records
+(:mod:`stammkunde.core.records`) and carries offers back to the platform. It knows nothing of
+Flask or the database. Methods an adapter does not support raise :class:`Unsupported`; the
+``capabilities`` set says up front which ones it has, so the CLI can refuse early.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar
+
+from stammkunde.core.records import Batch, Record
+
+
+class Capability(StrEnum):
+    """What an adapter can do."""
+
+    IMPORT_FILE = "import_file"
+    SYNC = "sync"
+    WEBHOOKS = "webhooks"
+    DISCOUNTS = "discounts"
+    TAGS = "tags"
+    INSTALL = "install"
+
+
+class Unsupported(Exception):
+    """The adapter does not offer this operation."""
+
+
+class WebhookRejected(Exception):
+    """A delivery that must not be stored; ``status`` is the HTTP answer (401, 400, ...)."""
+
+    def __init__(self, reason: str, status: int = 401) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class InstallRejected(Exception):
+    """An install (OAuth) callback that must not be trusted: bad signature, shop or state."""
+
+
+class Secret(str):
+    """A credential string that never shows itself in repr, logs or tracebacks."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def reveal(self) -> str:
+        """Return the plain value (only where it is sent to the platform)."""
+        return str.__str__(self)
+
+
+@dataclass(frozen=True)
+class ShopConnection:
+    """Everything an adapter needs to talk to one shop: an explicit client per shop, no globals."""
+
+    name: str
+    platform: str
+    domain: str | None = None
+    currency: str = "EUR"
+    timezone: str = "UTC"
+    credentials: Mapping[str, Secret] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WebhookEnvelope:
+    """A delivery whose signature checked out: who sent what, and the untouched body.
+
+    ``delivery_id`` must stay the same across redeliveries of one event (the receiver stores a
+    delivery once per platform, shop domain and delivery id). ``shop_domain`` is what
+    ``Shop.domain`` holds for the sending shop. ``is_ping`` marks a delivery that only tests the
+    endpoint (WooCommerce's creation ping): it is answered 200 and nothing is stored. ``headers``
+    are the ones ``parse_webhook`` needs later; they are stored with the body.
+    """
+
+    platform: str
+    topic: str
+    shop_domain: str | None
+    delivery_id: str
+    raw_body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    triggered_at: datetime | None = None
+    is_ping: bool = False
+
+
+@dataclass(frozen=True)
+class DiscountOffer:
+    """What to give: a percentage or fixed amount, with its conditions and validity window."""
+
+    title: str
+    kind: str  # "percentage" or "fixed_amount"
+    value: Decimal
+    starts_at: datetime
+    ends_at: datetime | None = None
+    minimum_order: Decimal | None = None
+    code_prefix: str = "SK"
+    shared_code: str | None = None  # one code for all targeted customers instead of one each
+    usage_limit_per_customer: int = 1
+
+
+@dataclass(frozen=True)
+class DiscountTarget:
+    """One customer an offer goes to; the caller picks ``code`` so re-runs are idempotent."""
+
+    customer_id: str
+    email: str | None
+    code: str
+
+
+@dataclass(frozen=True)
+class DiscountResult:
+    """The outcome for one target: created, already existed, or failed with a reason."""
+
+    customer_id: str
+    code: str
+    status: str  # "created", "exists", "failed"
+    reason: str | None = None
+    platform_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ShopSetup:
+    """What ``stammkunde shops add`` stores for a shop: domain, credentials, settings."""
+
+    domain: str | None = None
+    credentials: Mapping[str, str] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+class PlatformAdapter:
+    """Base class of platform adapters; override what the platform supports.
+
+    Contract (checked by :mod:`stammkunde.plugins.testing`):
+    - ``verify_webhook`` checks the signature over the *raw* body in constant time before parsing
+      and raises :class:`WebhookRejected` for anything unsigned or wrongly signed;
+    - ``parse_webhook`` and the fetch methods return canonical records only;
+    - ``fetch_*`` yield :class:`Batch` objects whose ``cursor`` resumes right after the batch;
+      calling again with that cursor never repeats or skips a record;
+    - ``push_discounts`` is idempotent by code: a target whose code already exists is reported
+      ``exists`` and not created again.
+    """
+
+    name: ClassVar[str] = ""
+    display_name: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    file_formats: ClassVar[tuple[str, ...]] = ()
+    #: Environment variable holding an app-wide webhook secret (e.g. a Shopify public app's
+    #: ``STAMMKUNDE_SHOPIFY_API_SECRET``); ``None`` when every shop has its own secret.
+    webhook_secret_env: ClassVar[str | None] = None
+    #: Key in a shop's stored credentials that holds its own webhook secret.
+    webhook_secret_key: ClassVar[str] = "webhook_secret"
+
+    def configure_shop(self, options: Mapping[str, str | None]) -> ShopSetup:
+        """Check the options given to ``shops add`` (domain, url, token, ...) and return the setup.
+
+        The default accepts no credentials; adapters that need some override this and raise
+        ``UserError`` naming a missing or malformed option.
+        """
+        given = sorted(k for k, v in options.items() if v and k not in ("domain", "url"))
+        if given:
+            from stammkunde.core.errors import UserError
+
+            raise UserError(f"platform {self.name!r} takes no option(s): {', '.join(given)}")
+        return ShopSetup(domain=options.get("domain") or options.get("url"))
+
+    def import_file(self, path: Path, fmt: str | None, shop: ShopConnection) -> Iterator[Batch]:
+        """Read an export file into batches of canonical records."""
+        raise Unsupported(f"{self.name} cannot import files")
+
+    # Webhooks: how the receiver (``POST /webhooks/<platform>``) uses an adapter, in order:
+    #  1. ``shop_domain_from_headers(headers)``: the shop the delivery claims to come from
+    #     (unverified); the receiver looks the shop up by it (``Shop.domain``) for its secret;
+    #  2. ``webhook_secrets(shop, env)``: the secrets to try, in order (rotation: old and new);
+    #  3. ``verify_webhook(headers, raw_body, secret)`` with each until one accepts: the envelope;
+    #  4. the delivery is stored and acknowledged; later ``parse_webhook(envelope)`` gives records.
+    # ``headers`` is case-insensitive (``headers.get("x-shopify-topic")`` works).
+
+    def shop_domain_from_headers(self, headers: Mapping[str, str]) -> str | None:
+        """Return the shop domain a delivery names in its headers (unverified), or None.
+
+        Adapters whose signature can only be checked with the shop's own secret must override
+        this (WooCommerce: ``X-WC-Webhook-Source``), so the receiver can find the shop before
+        verifying. The value must match ``Shop.domain`` up to case, scheme and trailing slash.
+        The default None means: no per-shop lookup before verification.
+        """
+        return None
+
+    def webhook_secrets(self, shop: ShopConnection | None, env: Mapping[str, str]) -> list[str]:
+        """Return the secrets a delivery may be signed with, in the order to try them.
+
+        ``shop`` is the shop found by :meth:`shop_domain_from_headers` (None if unknown), with
+        decrypted credentials. The default offers the shop's ``webhook_secret`` credential, then
+        the app-wide secret from the environment variable named by ``webhook_secret_env``.
+        Override to add e.g. a previous secret during rotation. An empty list rejects the
+        delivery (401).
+        """
+        secrets: list[str] = []
+        if shop is not None:
+            value = shop.credentials.get(self.webhook_secret_key)
+            if value:
+                secrets.append(value.reveal() if isinstance(value, Secret) else str(value))
+        if self.webhook_secret_env:
+            value = env.get(self.webhook_secret_env)
+            if value and value not in secrets:
+                secrets.append(value)
+        return secrets
+
+    def verify_webhook(
+        self, headers: Mapping[str, str], raw_body: bytes, secret: str
+    ) -> WebhookEnvelope:
+        """Check a delivery's signature and return its envelope, or raise WebhookRejected.
+
+        The check runs on the raw body in constant time (``hmac.compare_digest``) before anything
+        is parsed. A ping that the platform sends unsigned may be returned with ``is_ping=True``.
+        """
+        raise Unsupported(f"{self.name} has no webhooks")
+
+    def parse_webhook(self, envelope: WebhookEnvelope) -> list[Record]:
+        """Turn a verified delivery into canonical records (empty for topics it ignores).
+
+        Called after the delivery is stored, possibly much later (replay); it must not call the
+        platform. A payload it cannot read raises an exception whose message names no person
+        (no e-mail, name or address): the message is stored with the failed delivery.
+        """
+        raise Unsupported(f"{self.name} has no webhooks")
+
+    def fetch_orders(
+        self, shop: ShopConnection, since: datetime | None = None, cursor: str | None = None
+    ) -> Iterator[Batch]:
+        """Yield orders updated since ``since`` (all when None), resuming after ``cursor``."""
+        raise Unsupported(f"{self.name} cannot sync orders")
+
+    def fetch_customers(
+        self, shop: ShopConnection, since: datetime | None = None, cursor: str | None = None
+    ) -> Iterator[Batch]:
+        """Yield customers updated since ``since`` (all when None), resuming after ``cursor``."""
+        raise Unsupported(f"{self.name} cannot sync customers")
+
+    def push_discounts(
+        self, shop: ShopConnection, offer: DiscountOffer, targets: Sequence[DiscountTarget]
+    ) -> Iterator[DiscountResult]:
+        """Create the offer's codes in the shop; one result per target."""
+        raise Unsupported(f"{self.name} cannot create discounts")
+
+    def tag_customers(
+        self, shop: ShopConnection, tag: str, customer_ids: Iterable[str], *, remove: bool = False
+    ) -> dict[str, str]:
+        """Add (or remove) a tag on customers; returns customer id -> "ok" or a failure reason."""
+        raise Unsupported(f"{self.name} cannot tag customers")
+
+    def subscribe_webhooks(self, shop: ShopConnection, base_url: str) -> list[str]:
+        """Create the platform's webhook subscriptions pointing at ``base_url``; return topics."""
+        raise Unsupported(f"{self.name} has no webhooks")
+
+    def install_url(self, shop_domain: str, redirect_uri: str, state: str, api_key: str) -> str:
+        """Return the URL that asks the merchant to grant the app access (OAuth authorize).
+
+        Raises :class:`InstallRejected` for a shop domain the platform does not serve.
+        """
+        raise Unsupported(f"{self.name} has no install flow")
+
+    def verify_install_query(self, query: Mapping[str, str], api_secret: str) -> str:
+        """Check the signature of an install callback's query; return the verified shop domain.
+
+        Raises :class:`InstallRejected` when the signature or the shop domain is bad.
+        """
+        raise Unsupported(f"{self.name} has no install flow")
+
+    def exchange_install_code(
+        self, shop_domain: str, code: str, api_key: str, api_secret: str
+    ) -> ShopSetup:
+        """Trade the callback's authorization code for credentials; return the shop's setup."""
+        raise Unsupported(f"{self.name} has no install flow")

@@ -1,0 +1,206 @@
+"""The plugin manager: finds plugins once, and owns the registry of platform adapters."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, TypeVar
+
+import pluggy
+
+from stammkunde.core.errors import UserError
+from stammkunde.plugins import hookspecs
+from stammkunde.plugins.adapter import Capability, PlatformAdapter
+
+GROUP = "stammkunde"
+DEFAULT_PLUGINS = (
+    "stammkunde.plugins.csvfile",
+)
+T = TypeVar("T")
+
+
+class PluginError(UserError):
+    """A plugin broke the contract; the message names the plugin and the hook."""
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What ``stammkunde plugins`` shows for one plugin."""
+
+    name: str
+    version: str | None
+    hooks: tuple[str, ...]
+    platforms: tuple[str, ...]
+
+
+class Plugins:
+    """A pluggy manager plus the validated registry of what the plugins registered."""
+
+    def __init__(self, *, load_entry_points: bool = True) -> None:
+        self.pm = pluggy.PluginManager(GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self._platforms: dict[str, tuple[PlatformAdapter, str]] = {}
+        self._loaded = False
+        self._load_entry_points = load_entry_points
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for module_name in DEFAULT_PLUGINS:
+            module = __import__(module_name, fromlist=["_"])
+            if not self.pm.is_registered(module):
+                self.pm.register(module, name=module_name)
+        if self._load_entry_points:
+            allow = os.environ.get("STAMMKUNDE_LOAD_PLUGINS")
+            allowed = None if allow is None else {p.strip() for p in allow.split(",") if p}
+            for ep in metadata.entry_points(group=GROUP):
+                if ep.value in DEFAULT_PLUGINS or (allowed is not None and ep.name not in allowed):
+                    continue
+                if self.pm.get_plugin(ep.name) is not None:
+                    continue
+                try:
+                    plugin = ep.load()
+                except Exception as exc:
+                    raise PluginError(f"plugin {ep.name!r} failed to load: {exc}") from exc
+                self.pm.register(plugin, name=ep.name)
+        self._collect_platforms()
+
+    def register(self, plugin: object, name: str | None = None) -> None:
+        """Register a plugin object by hand (tests, embedding) and refresh the registry."""
+        self.pm.register(plugin, name=name)
+        if self._loaded:
+            self._collect_platforms()
+
+    def unregister(self, plugin: object) -> None:
+        """Remove a plugin registered by hand and refresh the registry."""
+        self.pm.unregister(plugin)
+        if self._loaded:
+            self._collect_platforms()
+
+    def _collect_platforms(self) -> None:
+        self._platforms = {}
+        for impl in self.pm.hook.register_platforms.get_hookimpls():
+            plugin_name = impl.plugin_name
+
+            def register(adapter: Any, _plugin: str = plugin_name) -> None:
+                self._add_platform(adapter, _plugin)
+
+            self.call(plugin_name, "register_platforms", impl.function, register)
+
+    def _add_platform(self, adapter: Any, plugin_name: str) -> None:
+        validate_adapter(adapter, plugin_name)
+        if adapter.name in self._platforms:
+            other = self._platforms[adapter.name][1]
+            raise PluginError(
+                f"plugin {plugin_name!r} (register_platforms) registered platform "
+                f"{adapter.name!r}, which plugin {other!r} already registered"
+            )
+        self._platforms[adapter.name] = (adapter, plugin_name)
+
+    @staticmethod
+    def call(plugin_name: str, hook: str, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """Call a plugin's function, turning its crash into an error naming plugin and hook."""
+        try:
+            return fn(*args, **kw)
+        except PluginError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"plugin {plugin_name!r} failed in {hook}: {exc}") from exc
+
+    def platforms(self) -> dict[str, PlatformAdapter]:
+        """Return every registered adapter by platform name."""
+        self._load()
+        return {name: adapter for name, (adapter, _) in self._platforms.items()}
+
+    def platform(self, name: str) -> PlatformAdapter:
+        """Return the adapter for a platform or a one-line error listing the known ones."""
+        platforms = self.platforms()
+        if name not in platforms:
+            known = ", ".join(sorted(platforms)) or "none"
+            raise UserError(f"unknown platform {name!r} (installed: {known})")
+        return platforms[name]
+
+    def plugin_of(self, platform: str) -> str:
+        """Return the name of the plugin that registered a platform."""
+        self._load()
+        return self._platforms[platform][1]
+
+    def infos(self) -> list[PluginInfo]:
+        """Describe every loaded plugin: name, version, hooks and platforms."""
+        self._load()
+        dists = {}
+        for dist, plugin in self.pm.list_plugin_distinfo():
+            dists[id(plugin)] = dist
+        out = []
+        for name, plugin in self.pm.list_name_plugin():
+            if plugin is None:
+                continue
+            hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or []))
+            dist = dists.get(id(plugin))
+            version = dist.version if dist is not None else _own_version(name)
+            platforms = tuple(sorted(p for p, (_, owner) in self._platforms.items()
+                                     if owner == name))
+            out.append(PluginInfo(name=name, version=version, hooks=hooks, platforms=platforms))
+        return sorted(out, key=lambda i: i.name)
+
+    def hook(self) -> Any:
+        """Return pluggy's hook relay (for hooks other than the platform registry)."""
+        self._load()
+        return self.pm.hook
+
+
+def validate_adapter(adapter: Any, plugin_name: str) -> None:
+    """Raise PluginError naming the plugin unless ``adapter`` is a well-formed PlatformAdapter."""
+    if not isinstance(adapter, PlatformAdapter):
+        raise PluginError(
+            f"plugin {plugin_name!r} (register_platforms) registered {adapter!r}, "
+            "which is not a PlatformAdapter instance"
+        )
+    if not adapter.name or not adapter.name.isidentifier():
+        raise PluginError(
+            f"plugin {plugin_name!r} (register_platforms) registered an adapter without a "
+            "valid name (set the class attribute `name`, e.g. name = 'myshop')"
+        )
+    unknown = set(adapter.capabilities) - set(Capability)
+    if unknown:
+        raise PluginError(
+            f"plugin {plugin_name!r} (register_platforms): unknown capabilities {unknown}"
+        )
+
+
+def _own_version(name: str) -> str | None:
+    if name.startswith("stammkunde."):
+        try:
+            return metadata.version("stammkunde")
+        except metadata.PackageNotFoundError:
+            return None
+    return None
+
+
+_PLUGINS: Plugins | None = None
+
+
+def get_plugins() -> Plugins:
+    """Return the process-wide plugin manager, created on first use."""
+    global _PLUGINS
+    if _PLUGINS is None:
+        _PLUGINS = Plugins()
+    return _PLUGINS
+
+
+@contextmanager
+def plugins_for_test(*extra: object, load_entry_points: bool = False) -> Iterator[Plugins]:
+    """Swap in a fresh manager with only built-ins (and ``extra`` plugins) for a test."""
+    global _PLUGINS
+    saved = _PLUGINS
+    _PLUGINS = Plugins(load_entry_points=load_entry_points)
+    try:
+        for plugin in extra:
+            _PLUGINS.register(plugin)
+        yield _PLUGINS
+    finally:
+        _PLUGINS = saved
