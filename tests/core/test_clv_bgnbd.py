@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from stammkunde.core.clv import (
     compress,
     conditional_expected_purchases,

@@ -3,6 +3,7 @@
 
 import numpy as np
 import pytest
+
 from stammkunde.core.clv import (
     CustomerSummary,
     FittedModel,

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from scipy.special import gammaln
+
 from stammkunde.core.clv import expected_order_value, fit_gamma_gamma, frequency_value_correlation
 from stammkunde.core.clv.gamma_gamma import log_likelihood, log_likelihood_and_gradient
 from stammkunde.core.clv.simulate import simulate_mean_values

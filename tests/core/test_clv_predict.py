@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from stammkunde.core.clv import (
     DEFAULT_HORIZON_DAYS,
     CustomerSummary,

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from stammkunde.core.clv import compress, days_to_unit, summary_from_orders, unit_to_days
 
 
