@@ -53,9 +53,15 @@ def numerical_hessian(grad: Callable[[NDArray[np.float64]], NDArray[np.float64]]
 
 
 def maximise(loglik: LogLikAndGrad, theta0: NDArray[np.float64], n: float,
-             names: tuple[str, ...]) -> MLResult:
-    """Maximise a log-likelihood over log-parameters; report SEs on the natural scale."""
+             names: tuple[str, ...], *, start: NDArray[np.float64] | None = None) -> MLResult:
+    """Maximise a log-likelihood over log-parameters; report SEs on the natural scale.
+
+    ``theta0`` is the data-based reference point that the allowed range is centred on;
+    ``start`` (default ``theta0``) is where the search begins.
+    """
     theta0 = np.asarray(theta0, dtype=float)
+    theta_start = theta0 if start is None else np.clip(start, theta0 - LOG_BOUND + 1.0,
+                                                        theta0 + LOG_BOUND - 1.0)
 
     def objective(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
         value, grad = loglik(theta)
@@ -68,7 +74,7 @@ def maximise(loglik: LogLikAndGrad, theta0: NDArray[np.float64], n: float,
 
     bounds = [(t - LOG_BOUND, t + LOG_BOUND) for t in theta0]
     with np.errstate(all="ignore"):
-        res = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
+        res = minimize(objective, theta_start, jac=True, method="L-BFGS-B", bounds=bounds,
                        options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-8, "maxcor": 20})
     theta = res.x
     value, grad = loglik(theta)
