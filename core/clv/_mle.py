@@ -59,7 +59,12 @@ def maximise(loglik: LogLikAndGrad, theta0: NDArray[np.float64], n: float,
     ``theta0`` is the data-based reference point that the allowed range is centred on;
     ``start`` (default ``theta0``) is where the search begins.
     """
-    theta0 = np.asarray(theta0, dtype=float)
+    with np.errstate(all="ignore"):
+        return _maximise(loglik, np.asarray(theta0, dtype=float), n, names, start)
+
+
+def _maximise(loglik: LogLikAndGrad, theta0: NDArray[np.float64], n: float,
+              names: tuple[str, ...], start: NDArray[np.float64] | None) -> MLResult:
     theta_start = theta0 if start is None else np.clip(start, theta0 - LOG_BOUND + 1.0,
                                                         theta0 + LOG_BOUND - 1.0)
 
@@ -73,9 +78,8 @@ def maximise(loglik: LogLikAndGrad, theta0: NDArray[np.float64], n: float,
         return loglik(theta)[1] / n
 
     bounds = [(t - LOG_BOUND, t + LOG_BOUND) for t in theta0]
-    with np.errstate(all="ignore"):
-        res = minimize(objective, theta_start, jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-8, "maxcor": 20})
+    res = minimize(objective, theta_start, jac=True, method="L-BFGS-B", bounds=bounds,
+                   options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-8, "maxcor": 20})
     theta = res.x
     value, grad = loglik(theta)
     hess = numerical_hessian(grad_only, theta)
@@ -112,15 +116,9 @@ def maximise(loglik: LogLikAndGrad, theta0: NDArray[np.float64], n: float,
     # Covariance of log-parameters is the inverse of the negative Hessian of the total
     # log-likelihood; the delta method maps it to the natural scale (d exp(t) = exp(t) dt).
     ses = np.full(theta.size, np.nan)
-    with np.errstate(all="ignore"):
-        try:
-            cov = np.linalg.inv(-hess * n)
-            diag = np.diag(cov)
-            if np.all(diag > 0):
-                ses = params * np.sqrt(diag)
-            elif converged:
-                converged, message = False, "likelihood is not concave at the optimum"
-        except np.linalg.LinAlgError:
-            if converged:
-                converged, message = False, "Hessian is singular at the optimum"
+    concave = bool(np.all(np.isfinite(hess))) and np.linalg.eigvalsh(-hess).min() > 0
+    if concave:
+        ses = params * np.sqrt(np.diag(np.linalg.inv(-hess * n)))
+    elif converged:
+        converged, message = False, "likelihood is not concave at the optimum"
     return MLResult(params, float(value), ses, converged, message)

@@ -155,7 +155,8 @@ def expected_order_value(params: tuple[float, float, float], x: ArrayLike,
     """E[M | x, m̄] = p(γ + x m̄)/(px + q - 1): the population mean pγ/(q-1) when x = 0."""
     p, q, g = params
     xa, ma = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(mean_value, dtype=float))
-    ma = np.where(xa > 0, ma, 0.0)
+    # Refunds can leave a repeat buyer's net mean at or below zero; count it as zero spend.
+    ma = np.where(xa > 0, np.maximum(ma, 0.0), 0.0)
     denom = p * xa + q - 1.0
     with np.errstate(divide="ignore"):
         return np.where(denom > 0, p * (g + xa * ma) / np.where(denom > 0, denom, 1.0), np.inf)
