@@ -79,7 +79,7 @@ def _maximise(loglik: LogLikAndGrad, theta0: NDArray[np.float64], n: float,
 
     bounds = [(t - LOG_BOUND, t + LOG_BOUND) for t in theta0]
     res = minimize(objective, theta_start, jac=True, method="L-BFGS-B", bounds=bounds,
-                   options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-8, "maxcor": 20})
+                   options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-6, "maxcor": 10})
     theta = res.x
     value, grad = loglik(theta)
     hess = numerical_hessian(grad_only, theta)
