@@ -21,6 +21,7 @@ test orders, see DESIGN.md "Metric definitions") or a ``valid`` mask.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Literal
 
 import numpy as np
@@ -79,9 +80,17 @@ class CustomerSummary:
         return replace(self, t_x=self.t_x * factor, T=self.T * factor, time_unit=unit)
 
 
-def to_days(times: ArrayLike) -> NDArray[np.float64]:
-    """Convert datetime64 values (or floats already in days since the epoch) to float days."""
+def to_days(times: ArrayLike | datetime) -> NDArray[np.float64]:
+    """Convert datetime64 values, floats in days since the epoch, or a datetime to float days."""
+    if isinstance(times, datetime):
+        # An aware datetime is taken at its UTC instant; a naive one is read as UTC.
+        if times.tzinfo is not None:
+            times = times.astimezone(UTC).replace(tzinfo=None)
+        times = np.datetime64(times, "us")
     arr = np.asarray(times)
+    if arr.dtype == object:
+        raise TypeError("pass times as numpy datetime64 or float days since the epoch "
+                        "(convert Python datetimes with np.array(..., dtype='datetime64[us]'))")
     if np.issubdtype(arr.dtype, np.datetime64):
         seconds = arr.astype("datetime64[s]").astype(np.int64)
         return seconds.astype(float) / _SECONDS_PER_DAY
@@ -92,7 +101,7 @@ def summary_from_orders(
     customer_idx: ArrayLike,
     order_times: ArrayLike,
     values: ArrayLike,
-    as_of: ArrayLike,
+    as_of: ArrayLike | datetime,
     *,
     day_offset: float = 0.0,
     valid: ArrayLike | None = None,
