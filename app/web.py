@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -12,7 +13,7 @@ from stammkunde.core.config import Settings
 
 def create_app(config: dict[str, Any] | None = None, settings: Settings | None = None) -> Flask:
     """Build the web app; ``config`` overrides Flask settings (tests pass TESTING etc.)."""
-    app = Flask("stammkunde")
+    app = Flask("stammkunde", root_path=str(Path(__file__).parent))
     ctx = AppContext(settings or Settings.from_env())
     app.config.update(
         SECRET_KEY=ctx.settings.secret_key or "",
@@ -22,6 +23,14 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     )
     app.config.update(config or {})
     app.extensions["stammkunde"] = ctx
+
+    from stammkunde.app.install_shopify import bp as install_shopify
+
+    app.register_blueprint(install_shopify)
+
+    from stammkunde.app.install_woocommerce import bp as install_woocommerce
+
+    app.register_blueprint(install_woocommerce)
 
     @app.get("/healthz")
     def healthz() -> tuple[dict[str, str], int]:

@@ -1,20 +1,32 @@
-"""Shared helper: each benchmark rewrites only its own ``## title`` section of RESULTS.md."""
+"""Rewrite one ``## …`` section of ``benchmarks/RESULTS.md``, leaving the others alone."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
-def write_section(title: str, body: str) -> None:
-    """Replace (or append) the section ``## title`` of benchmarks/RESULTS.md with body."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    section = f"## {title}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + section
-    RESULTS.write_text(text, encoding="utf-8")
+def write_section(title: str, body: str, path: Path = RESULTS) -> None:
+    """Replace (or append) the section headed ``## title`` with ``body``."""
+    heading = f"## {title}"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    lines = text.splitlines()
+    out: list[str] = []
+    i = 0
+    replaced = False
+    while i < len(lines):
+        if lines[i].strip() == heading:
+            out += [heading, "", body.strip(), ""]
+            i += 1
+            while i < len(lines) and not lines[i].startswith("## "):
+                i += 1
+            replaced = True
+            continue
+        out.append(lines[i])
+        i += 1
+    if not replaced:
+        if out and out[-1].strip():
+            out.append("")
+        out += [heading, "", body.strip(), ""]
+    path.write_text("\n".join(out).rstrip() + "\n", encoding="utf-8")

@@ -241,6 +241,19 @@ class SyncState(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
 
 
+class InstallNonce(Base):
+    """A pending app installation: the single-use nonce sent to the platform, stored hashed."""
+
+    __tablename__ = "install_nonces"
+    nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(40))
+    store_url: Mapped[str] = mapped_column(String(255))
+    shop_name: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 @event.listens_for(Session, "before_flush")
 def _refund_totals(session: Session, _context: Any, _instances: Any) -> None:
     """Keep ``Order.refunded`` / ``Order.refund_ts`` equal to the order's refunds."""

@@ -1,4 +1,4 @@
-"""The hooks a Stammkunde plugin can implement (documented for authors in README, "Plugins").
+"""The hooks a Stammkunde plugin can implement (documented for authors in docs/adapters.md).
 
 Every hook is 1:N: each plugin that implements it is called. Hooks receive a ``register``
 callback; the core owns the registry, checks what is registered and reports clashes.

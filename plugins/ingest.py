@@ -149,7 +149,8 @@ def sync_shop(
 
     Without ``since`` an incremental sync continues from the last completed sync's high-water
     mark; an interrupted sync resumes from its stored cursor. ``max_batches`` stops early (tests
-    use it to simulate a crash between batches).
+    use it to simulate a crash between batches). The high-water mark is the sync's start, or the
+    ``high_water`` an adapter reports in ``Batch.meta`` (the upper bound of a resumed window).
     """
     result = SyncResult()
     with factory() as session:
@@ -168,9 +169,15 @@ def sync_shop(
         result.resumed[resource] = cursor is not None
         stats = UpsertStats()
         done = 0
+        high_water = started
         batches = plugins.call(plugin_name, f"fetch_{resource}", fetch, conn,
                                effective_since, cursor)
         for count, batch in enumerate(_guarded(batches, plugin_name, f"fetch_{resource}")):
+            # An adapter whose cursor snapshots the sync window (so a resumed sync reads the
+            # window of the first attempt) says up to when it has seen changes.
+            reported = batch.meta.get("high_water")
+            if isinstance(reported, datetime):
+                high_water = reported
             with factory() as session, session.begin():
                 shop = session.get(Shop, shop_id)
                 stats += store_records(session, shop, batch.records)  # type: ignore[arg-type]
@@ -184,7 +191,7 @@ def sync_shop(
                 return result
         with factory() as session, session.begin():
             save_cursor(session, session.get(Shop, shop_id), resource, None,  # type: ignore[arg-type]
-                        high_water=started)
+                        high_water=high_water)
         result.stats[resource] = stats
     return result
 

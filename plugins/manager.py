@@ -18,6 +18,8 @@ from stammkunde.plugins.adapter import Capability, PlatformAdapter
 GROUP = "stammkunde"
 DEFAULT_PLUGINS = (
     "stammkunde.plugins.csvfile",
+    "stammkunde.plugins.shopify",
+    "stammkunde.plugins.woocommerce",
 )
 T = TypeVar("T")
 
@@ -45,6 +47,7 @@ class Plugins:
         self._platforms: dict[str, tuple[PlatformAdapter, str]] = {}
         self._loaded = False
         self._load_entry_points = load_entry_points
+        self._versions: dict[str, str] = {}
 
     def _load(self) -> None:
         if self._loaded:
@@ -67,6 +70,8 @@ class Plugins:
                 except Exception as exc:
                     raise PluginError(f"plugin {ep.name!r} failed to load: {exc}") from exc
                 self.pm.register(plugin, name=ep.name)
+                if ep.dist is not None:
+                    self._versions[ep.name] = ep.dist.version
         self._collect_platforms()
 
     def register(self, plugin: object, name: str | None = None) -> None:
@@ -141,7 +146,8 @@ class Plugins:
                 continue
             hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or []))
             dist = dists.get(id(plugin))
-            version = dist.version if dist is not None else _own_version(name)
+            version = (dist.version if dist is not None
+                       else self._versions.get(name) or _own_version(name))
             platforms = tuple(sorted(p for p, (_, owner) in self._platforms.items()
                                      if owner == name))
             out.append(PluginInfo(name=name, version=version, hooks=hooks, platforms=platforms))

@@ -17,10 +17,9 @@ Stammkunde installed. See ``docs/adapters.md`` for a worked example.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,10 +28,9 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from stammkunde.core import records as rec
-from stammkunde.core.db import make_engine, session_factory, upgrade
 from stammkunde.core.records import Batch, Record
 from stammkunde.core.shops import create_shop
-from stammkunde.core.store import store_records, validate_order
+from stammkunde.core.store import store_records
 from stammkunde.plugins.adapter import (
     Capability,
     DiscountOffer,
@@ -45,13 +43,20 @@ from stammkunde.plugins.adapter import (
 )
 from stammkunde.plugins.manager import validate_adapter
 
-CANONICAL: tuple[type, ...] = tuple(
-    t for t in vars(rec).values()
-    if isinstance(t, type) and t.__module__ == rec.__name__ and t.__name__.endswith(
-        ("Record", "Deleted", "Request", "Redact", "Uninstalled"))
+pytest.register_assert_rewrite("stammkunde.plugins.contract_checks")
+
+from stammkunde.plugins.contract_checks import (  # noqa: E402
+    call_with_samples,
+    check_record,
+    collect,
+    del_header,
+    header,
+    record_key,
+    set_header,
+    temporary_sessions,
 )
+
 F = TypeVar("F", bound=Callable[..., Any])
-MONEY_FIELDS = frozenset({"total", "amount", "price"})
 
 # Which adapter methods each capability promises (called with the kit's sample arguments).
 CAPABILITY_METHODS: dict[Capability, tuple[str, ...]] = {
@@ -72,56 +77,6 @@ class WebhookSample:
     body: bytes
     topic: str | None = None
     expect_records: bool = True
-
-
-def check_record(record: object) -> None:
-    """Fail unless ``record`` is a canonical record with aware UTC times and Decimal money."""
-    assert isinstance(record, CANONICAL), (
-        f"{type(record).__name__} is not a canonical record (stammkunde.core.records)"
-    )
-    _check_values(record, type(record).__name__)
-    if isinstance(record, rec.OrderRecord):
-        validate_order(record)
-
-
-def _check_values(obj: object, where: str) -> None:
-    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
-        value = getattr(obj, f.name)
-        label = f"{where}.{f.name}"
-        if isinstance(value, datetime):
-            assert value.tzinfo is not None and value.utcoffset() == timedelta(0), (
-                f"{label} = {value!r} must be timezone-aware UTC"
-            )
-        elif f.name in MONEY_FIELDS and value is not None:
-            assert isinstance(value, Decimal), f"{label} must be a Decimal, not {type(value)}"
-            assert value.is_finite(), f"{label} must be finite"
-        elif isinstance(value, tuple):
-            for i, item in enumerate(value):
-                if dataclasses.is_dataclass(item):
-                    _check_values(item, f"{label}[{i}]")
-
-
-def record_key(record: Record) -> tuple[str, str]:
-    """Return (kind, platform id) identifying a record across fetches."""
-    return type(record).__name__, str(getattr(record, "platform_id", repr(record)))
-
-
-def collect(batches: Iterable[Batch]) -> list[Batch]:
-    """Exhaust a fetch, checking that it yields Batch objects of canonical records."""
-    out = []
-    for batch in batches:
-        assert isinstance(batch, Batch), f"fetch yielded {type(batch).__name__}, not a Batch"
-        for record in batch.records:
-            check_record(record)
-        out.append(batch)
-    return out
-
-
-def temporary_sessions(directory: Path) -> sessionmaker[Session]:
-    """Return a session factory on a fresh SQLite database in ``directory``."""
-    engine = make_engine(f"sqlite:///{directory / 'contract.db'}")
-    upgrade(engine)
-    return session_factory(engine)
 
 
 @pytest.fixture
@@ -157,7 +112,8 @@ class AdapterContract:
     Required: ``adapter``. Per declared capability: ``shop`` (a connection to your fake
     platform: sync, discounts, tags), ``webhook_samples`` + ``webhook_secret`` +
     ``signature_header`` (webhooks), ``sample_file`` (file import), ``install_query`` (install).
-    Optional: ``discount_targets``, ``tag_customer_ids``, ``count_discounts``.
+    Optional: ``discount_targets``, ``tag_customer_ids``, ``count_discounts``,
+    ``platform_counts``.
     """
 
     # --- fixtures an adapter author overrides -------------------------------------------------
@@ -223,6 +179,11 @@ class AdapterContract:
         """A function counting the discount codes on your fake platform (None: trust results)."""
         return None
 
+    @pytest.fixture
+    def platform_counts(self) -> Mapping[str, int] | None:
+        """How many orders and customers your fake holds, to catch skipped records (optional)."""
+        return None
+
     @pytest.fixture(autouse=True)
     def _capability_gate(self, request: pytest.FixtureRequest, adapter: PlatformAdapter) -> None:
         """Skip a test before its fixtures are built when the adapter lacks its capability."""
@@ -247,7 +208,7 @@ class AdapterContract:
                     assert own, f"{adapter.name} declares {capability.value} but lacks {method}"
                 else:
                     with pytest.raises(Unsupported):
-                        _call_with_samples(adapter, method)
+                        call_with_samples(adapter, method)
 
     # --- webhooks -----------------------------------------------------------------------------
 
@@ -277,19 +238,19 @@ class AdapterContract:
         sample = webhook_samples[0]
         headers = dict(sample.headers)
         body, secret = sample.body, webhook_secret
-        real = _header(headers, signature_header)
+        real = header(headers, signature_header)
         assert real is not None, f"sample lacks the {signature_header} header"
         if tamper == "body":
             body = body + b" "
         elif tamper == "signature":
-            _set_header(headers, signature_header, real[:-4] + ("AAAA" if real[-4:] != "AAAA"
+            set_header(headers, signature_header, real[:-4] + ("AAAA" if real[-4:] != "AAAA"
                                                                 else "BBBB"))
         elif tamper == "missing":
-            _del_header(headers, signature_header)
+            del_header(headers, signature_header)
         elif tamper == "secret":
             secret = webhook_secret + "-wrong"
         else:
-            _set_header(headers, signature_header, "")
+            set_header(headers, signature_header, "")
         with pytest.raises(WebhookRejected) as info:
             adapter.verify_webhook(headers, body, secret)
         assert info.value.status == 401
@@ -314,13 +275,18 @@ class AdapterContract:
     @pytest.mark.parametrize("resource", ["orders", "customers"])
     @needs(Capability.SYNC)
     def test_fetch_yields_canonical_batches(
-        self, adapter: PlatformAdapter, shop: ShopConnection, resource: str
+        self, adapter: PlatformAdapter, shop: ShopConnection, resource: str,
+        platform_counts: Mapping[str, int] | None = None,
     ) -> None:
-        """A full fetch yields batches of canonical records, each id once."""
+        """A full fetch yields batches of canonical records, each id once, none left out."""
         batches = collect(_fetch(adapter, resource)(shop, None, None))
         keys = [record_key(r) for b in batches for r in b.records]
         assert keys, f"the fake platform returned no {resource}"
         assert len(keys) == len(set(keys)), f"a full {resource} fetch repeated a record"
+        if platform_counts is not None and resource in platform_counts:
+            assert len(keys) == platform_counts[resource], (
+                f"a full {resource} fetch gave {len(keys)} records; the platform holds "
+                f"{platform_counts[resource]}")
 
     @pytest.mark.parametrize("resource", ["orders", "customers"])
     @needs(Capability.SYNC)
@@ -441,48 +407,6 @@ def _store_twice(sessions: sessionmaker[Session], adapter: PlatformAdapter,
 
         again = store_records(session, get_shop(session, "contract"), records)
     assert (again.inserted, again.updated) == (0, 0), f"storing twice changed data: {again}"
-
-
-def _call_with_samples(adapter: PlatformAdapter, method: str) -> object:
-    conn = ShopConnection(name="contract", platform=adapter.name)
-    when = datetime(2025, 1, 1, tzinfo=UTC)
-    env = WebhookEnvelope(platform=adapter.name, topic="x", shop_domain=None, delivery_id="1",
-                          raw_body=b"{}")
-    offer = DiscountOffer(title="x", kind="percentage", value=Decimal(1), starts_at=when)
-    args: dict[str, tuple[Any, ...]] = {
-        "import_file": (Path("missing.csv"), None, conn),
-        "verify_webhook": ({}, b"{}", "secret"),
-        "parse_webhook": (env,),
-        "subscribe_webhooks": (conn, "https://example.invalid"),
-        "fetch_orders": (conn, None, None),
-        "fetch_customers": (conn, None, None),
-        "push_discounts": (conn, offer, [DiscountTarget("1", None, "X")]),
-        "tag_customers": (conn, "t", ["1"]),
-        "install_url": ("shop.example", "https://example.invalid/cb", "state", "key"),
-        "verify_install_query": ({}, "secret"),
-        "exchange_install_code": ("shop.example", "code", "key", "secret"),
-    }
-    result = getattr(adapter, method)(*args[method])
-    if isinstance(result, Iterator):
-        next(result, None)  # generators raise on first use
-    return result
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name.lower():
-            return value
-    return None
-
-
-def _set_header(headers: dict[str, str], name: str, value: str) -> None:
-    _del_header(headers, name)
-    headers[name] = value
-
-
-def _del_header(headers: dict[str, str], name: str) -> None:
-    for key in [k for k in headers if k.lower() == name.lower()]:
-        del headers[key]
 
 
 __all__ = ["AdapterContract", "WebhookSample", "check_record", "collect", "record_key",
