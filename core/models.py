@@ -17,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -239,6 +240,85 @@ class SyncState(Base):
     high_water: Mapped[datetime | None] = mapped_column(UTCDateTime)
     done: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class Campaign(Base):
+    """An offer to a target group, measured against a holdout (:mod:`stammkunde.core.campaigns`).
+
+    A campaign with a ``schedule`` is a recurring play: it is never pushed itself, it spawns one
+    instance (``parent_id`` pointing at it) each time it is due.
+    """
+
+    __tablename__ = "campaigns"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    template: Mapped[str | None] = mapped_column(String(64))
+    target: Mapped[dict[str, Any]] = mapped_column(JSON)
+    offer_kind: Mapped[str] = mapped_column(String(16))  # "percentage" or "fixed_amount"
+    offer_value: Mapped[Decimal] = mapped_column(Money)
+    minimum_order: Mapped[Decimal | None] = mapped_column(Money)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    valid_days: Mapped[int | None] = mapped_column(Integer)  # recurring: each instance's validity
+    shared_code: Mapped[str | None] = mapped_column(String(64))
+    code_prefix: Mapped[str] = mapped_column(String(16), default="SK")
+    code_secret: Mapped[str] = mapped_column(String(64))
+    holdout: Mapped[float] = mapped_column(Float, default=0.1)
+    cap_days: Mapped[int] = mapped_column(Integer, default=14)
+    tag: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    schedule: Mapped[str | None] = mapped_column(String(32))
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    shop: Mapped[Shop] = relationship()
+
+
+class Assignment(Base):
+    """One targeted person's arm in a campaign (treatment, holdout or capped) and push state."""
+
+    __tablename__ = "campaign_assignments"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "person_id"),
+        Index("ix_campaign_assignments_campaign_push", "campaign_id", "push_status"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    customer_platform_id: Mapped[str] = mapped_column(String(255))
+    arm: Mapped[str] = mapped_column(String(16))  # "treatment", "holdout", "capped"
+    code: Mapped[str | None] = mapped_column(String(64))
+    code_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    capped_by: Mapped[int | None] = mapped_column(Integer)  # campaign whose contact capped them
+    push_status: Mapped[str | None] = mapped_column(String(16))  # pending/created/exists/failed
+    push_reason: Mapped[str | None] = mapped_column(Text)
+    platform_discount_id: Mapped[str | None] = mapped_column(String(255))
+    pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tag_status: Mapped[str | None] = mapped_column(String(16))  # pending/ok/failed
+    tagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ContactLog(Base):
+    """That a person was offered something by a campaign: the shared frequency cap counts these."""
+
+    __tablename__ = "contact_log"
+    __table_args__ = (
+        UniqueConstraint("person_id", "campaign_id"),
+        Index("ix_contact_log_person_at", "person_id", "contacted_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"),
+                                             index=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    contacted_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class InstallNonce(Base):

@@ -62,6 +62,7 @@ class UpsertStats:
     stale: int = 0
     deleted: int = 0
     ignored: int = 0
+    unattributed: int = 0
     pending: int = 0
 
     def __iadd__(self, other: UpsertStats) -> UpsertStats:
@@ -103,10 +104,18 @@ def validate_order(rec: OrderRecord) -> None:
         refunded += refund.amount
     if refunded > rec.total:
         raise InvalidRecord(f"order {pid!r} refunds {refunded} of a total of {rec.total}")
-    if not rec.customer_id and not normalize_email(rec.email):
-        raise InvalidRecord(f"order {pid!r} has neither a customer id nor an e-mail")
     if OrderStatus(rec.status) is None:  # pragma: no cover - StrEnum raises first
         raise InvalidRecord(f"order {pid!r} has an unknown status")
+
+
+def attributable(rec: OrderRecord) -> bool:
+    """Return True when an order names its buyer (an account id or an e-mail).
+
+    An order without either (a walk-in sale at the till) cannot belong to any customer: the store
+    counts it as ``unattributed`` and keeps it out of every per-customer metric, the same for
+    every platform.
+    """
+    return bool(rec.customer_id) or normalize_email(rec.email) is not None
 
 
 def _is_newer(incoming: datetime | None, stored: datetime | None) -> bool:
@@ -241,8 +250,10 @@ def upsert_orders(session: Session, shop: Shop, records: Sequence[OrderRecord]) 
     stats = UpsertStats()
     for rec in records:
         validate_order(rec)
+    attributed = [r for r in records if attributable(r)]
+    stats.unattributed = len(records) - len(attributed)
     latest: dict[str, OrderRecord] = {}
-    for rec in records:  # a batch may itself hold two versions of one order
+    for rec in attributed:  # a batch may itself hold two versions of one order
         seen = latest.get(rec.platform_id)
         if seen is None or _is_newer(rec.updated_at, seen.updated_at):
             latest[rec.platform_id] = rec

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from stammkunde.app.cli import data, demo, report, retention, shops, system
+from stammkunde.app.cli import campaigns, data, demo, report, retention, shops, system
 from stammkunde.app.cli.base import cli
 
-for module in (shops, data, report, retention, demo, system):
+for module in (shops, data, report, retention, demo, system, campaigns):
     module.attach(cli)
 
 _plugin_commands_added = False

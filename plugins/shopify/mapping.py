@@ -90,12 +90,13 @@ def _cap_refunds(refunds: list[Refund], total: Decimal) -> tuple[Refund, ...]:
     return tuple(out)
 
 
-def _who(customer: Node | None, email: str | None, order_id: str) -> tuple[str | None, str | None]:
-    """An order's customer id, or its e-mail for guests; anonymous POS sales get their own id."""
+def _who(customer: Node | None, email: str | None) -> tuple[str | None, str | None]:
+    """An order's customer id, or its e-mail for guests (neither for an anonymous till sale).
+
+    The store counts an order without either as unattributed (core.store.attributable).
+    """
     cid = legacy_id((customer or {}).get("id"))
     mail = email or (customer or {}).get("email")
-    if not cid and not mail:
-        return f"anonymous:{order_id}", None
     return cid, mail
 
 
@@ -114,7 +115,7 @@ def order_from_graphql(node: Node, line_items: Iterable[Node] | None = None) -> 
     ]
     if line_items is None:
         line_items = [e["node"] for e in ((node.get("lineItems") or {}).get("edges") or [])]
-    cid, email = _who(node.get("customer"), node.get("email"), oid)
+    cid, email = _who(node.get("customer"), node.get("email"))
     return OrderRecord(
         platform_id=oid,
         created_at=created,
@@ -174,7 +175,7 @@ def order_from_rest(payload: Node) -> OrderRecord:
     refunds = [Refund(amount=refund_amount(r), created_at=instant(r.get("created_at")) or created,
                       platform_id=str(r["id"]) if r.get("id") is not None else None)
                for r in payload.get("refunds") or []]
-    cid, email = _who(payload.get("customer"), payload.get("email") or None, oid)
+    cid, email = _who(payload.get("customer"), payload.get("email") or None)
     return OrderRecord(
         platform_id=oid,
         created_at=created,

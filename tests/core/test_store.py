@@ -94,7 +94,6 @@ def test_customer_who_gains_an_email_joins_that_person_with_their_orders(session
     ("rec", "message"),
     [
         (order("1", "2024-01-01T00:00:00Z", "-1", customer="c"), "negative"),
-        (order("1", "2024-01-01T00:00:00Z", "5"), "neither a customer id nor an e-mail"),
         (order("1", "2024-01-01T00:00:00Z", "5", customer="c",
                refunds=(("6", "2024-01-02T00:00:00Z"),)), "refunds 6 of a total of 5"),
     ],
@@ -104,6 +103,15 @@ def test_invalid_orders_are_refused_and_nothing_is_stored(sessions, rec, message
         shop = create_shop(s, "s", "csv")
         with pytest.raises(InvalidRecord, match=message):
             store_records(s, shop, [rec])
+        assert _count(s, Order) == 0
+
+
+def test_an_order_without_buyer_is_counted_not_stored(sessions) -> None:
+    with sessions.begin() as s:
+        shop = create_shop(s, "s", "csv")
+        stats = store_records(s, shop, [order("1", "2024-01-01T00:00:00Z", "5"),
+                                        order("2", "2024-01-01T00:00:00Z", "5", email=" ")])
+        assert (stats.inserted, stats.unattributed) == (0, 2)
         assert _count(s, Order) == 0
 
 

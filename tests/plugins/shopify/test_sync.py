@@ -181,7 +181,7 @@ def test_graphql_order_mapping_by_hand() -> None:
         platform_id="7", created_at=datetime(2024, 2, 1, 1, 30, tzinfo=UTC),
         updated_at=datetime(2024, 2, 2, 10, 0, tzinfo=UTC), total=Decimal("20.00"),
         currency="EUR", status=OrderStatus.REFUNDED, is_test=True,
-        customer_id="anonymous:7",                       # a till sale without any customer
+        customer_id=None,                  # a till sale without any customer: unattributed
         refunds=(Refund(Decimal("15.00"), datetime(2024, 2, 1, 10, 0, tzinfo=UTC), "1"),
                  Refund(Decimal("5.00"), datetime(2024, 2, 2, 10, 0, tzinfo=UTC), "2")),
         discount_codes=("A",), channel="pos")
