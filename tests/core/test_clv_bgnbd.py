@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from stammkunde.core.clv import (
+    bgnbd,
     compress,
     conditional_expected_purchases,
     expected_purchases_new,
@@ -158,3 +159,11 @@ def test_nearly_constant_dropout_still_predicts():
     limit = (1 - ((alpha + T) / (alpha + T + p * t)) ** (r + x)) / p
     limit *= probability_alive(params, x, np.where(x > 0, T, 0), T)
     np.testing.assert_allclose(ours, limit, rtol=1e-5)
+
+
+def test_large_fits_warm_started_from_a_sample_reach_the_same_optimum(cdnow, monkeypatch):
+    cold = fit_bgnbd(cdnow["x"], cdnow["t_x"], cdnow["T"])
+    monkeypatch.setattr(bgnbd, "_WARM_START_ROWS", 200)  # 2,357 rows now count as large
+    warm = fit_bgnbd(cdnow["x"], cdnow["t_x"], cdnow["T"])
+    np.testing.assert_allclose(warm.params, cold.params, rtol=1e-8)
+    assert warm.log_likelihood == pytest.approx(cold.log_likelihood, rel=1e-12)
