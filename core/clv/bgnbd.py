@@ -34,25 +34,17 @@ _WARM_START_ROWS = 20_000
 Array = NDArray[np.float64]
 
 
-def _terms(log_params: Array, x: Array, t_x: Array, T: Array) -> tuple[Array, ...]:
-    r, alpha, a, b = np.exp(log_params)
-    repeat = x > 0
-    log_alpha_T = np.log(alpha + T)
-    log_alpha_tx = np.log(alpha + t_x)
-    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
-    a3 = -(r + x) * log_alpha_T
-    bx1 = np.where(repeat, b + x - 1.0, 1.0)
-    a4 = np.where(repeat, np.log(a) - np.log(bx1) - (r + x) * log_alpha_tx, -np.inf)
-    return a1, a2, a3, a4, bx1, log_alpha_T, log_alpha_tx
-
-
 def log_likelihood_terms(log_params: ArrayLike, x: ArrayLike, t_x: ArrayLike,
                          T: ArrayLike) -> Array:
     """Return each customer's BG/NBD log-likelihood at log(r, α, a, b) (eq. 6 of the paper)."""
-    lp = np.asarray(log_params, dtype=float)
-    xa, ta, Ta = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    a1, a2, a3, a4, *_ = _terms(lp, xa, ta, Ta)
+    r, alpha, a, b = np.exp(np.asarray(log_params, dtype=float))
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    repeat = x > 0
+    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
+    a3 = -(r + x) * np.log(alpha + T)
+    bx1 = np.where(repeat, b + x - 1.0, 1.0)
+    a4 = np.where(repeat, np.log(a) - np.log(bx1) - (r + x) * np.log(alpha + t_x), -np.inf)
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
