@@ -224,10 +224,17 @@ def _alive_purchases(params: tuple[float, float, float, float], t: Array, x: Arr
         out = 0.5 * (lo + hi)
     else:
         out = _alive_purchases_closed_form(params, t, x, T)
-    overflow = ~np.isfinite(out)
-    if np.any(overflow):
-        out[overflow] = _alive_purchases_concentrated(params, t[overflow], x[overflow],
-                                                      T[overflow])
+    # With a + b = 1 the x = 0 rows sit on ₂F₁'s pole c = 0, which the factor c cancels.
+    pole = (x == 0) & (abs(a + b - 1.0) < _A_NEAR_ONE)
+    if np.any(pole):
+        lo = _alive_purchases_closed_form((r, alpha, a, 1.0 - a - _A_NEAR_ONE), t[pole],
+                                          x[pole], T[pole])
+        hi = _alive_purchases_closed_form((r, alpha, a, 1.0 - a + _A_NEAR_ONE), t[pole],
+                                          x[pole], T[pole])
+        out[pole] = 0.5 * (lo + hi)
+    failed = ~np.isfinite(out)
+    if np.any(failed):
+        out[failed] = _alive_purchases_concentrated(params, t[failed], x[failed], T[failed])
     # Short horizons (t << α + T) lose digits in the closed form's 1 - (...) difference; the
     # power series in w = -t/(α+T) has no such cancellation and converges fast there.
     w = -t / (alpha + T)
@@ -244,6 +251,10 @@ def _alive_purchases_closed_form(params: tuple[float, float, float, float], t: A
     r, alpha, a, b = params
     c = a + b + x - 1.0
     z = t / (alpha + T + t)
+    # scipy's ₂F₁ special-cases a whole-number c - A - B (= x + r - a + 1 below) and is then
+    # inaccurate, even infinite, as z -> 1; a shift of r by ~1e-10 steps off that case.
+    gap = x + r - a + 1.0
+    r = r + np.where(np.abs(gap - np.rint(gap)) < 1e-9, 1e-10 * (1.0 + r), 0.0)
     # Euler's transformation ₂F₁(A,B;C;z) = (1-z)^(C-A-B) ₂F₁(C-A,C-B;C;z) turns the factor
     # (1-z)^(r+x) ₂F₁(r+x, b+x; c; z) into (1-z)^(a-1) ₂F₁(a+b-1-r, a-1; c; z): the new series
     # has a small second parameter and no (1-z)^(-x) blow-up as z -> 1 or x grows.

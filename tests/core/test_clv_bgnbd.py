@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stammkunde.core.clv import (
     bgnbd,
@@ -167,3 +169,23 @@ def test_large_fits_warm_started_from_a_sample_reach_the_same_optimum(cdnow, mon
     warm = fit_bgnbd(cdnow["x"], cdnow["t_x"], cdnow["T"])
     np.testing.assert_allclose(warm.params, cold.params, rtol=1e-8)
     assert warm.log_likelihood == pytest.approx(cold.log_likelihood, rel=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    params=st.tuples(st.floats(0.05, 20), st.floats(0.1, 500), st.floats(0.05, 50),
+                     st.floats(0.05, 50)),
+    x=st.integers(0, 300),
+    T=st.floats(0.0, 5000),
+    recency=st.floats(0.0, 1.0),
+)
+def test_expected_purchases_are_finite_non_negative_and_grow_with_the_horizon(params, x, T,
+                                                                              recency):
+    t_x = T * recency if x > 0 else 0.0
+    horizons = np.array([0.01, 1.0, 10.0, 100.0, 1000.0, 1e5])
+    expected = conditional_expected_purchases(params, horizons, x, t_x, T)
+    assert np.all(np.isfinite(expected))
+    assert np.all(expected >= 0)
+    assert np.all(np.diff(expected) >= -1e-9 * np.abs(expected[1:]))
+    alive = probability_alive(params, x, t_x, T)
+    assert 0.0 <= alive <= 1.0
