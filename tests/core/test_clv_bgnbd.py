@@ -105,11 +105,15 @@ def test_large_frequency_and_huge_age_stay_finite_and_bounded():
     ((2.0, 50.0, 3.5, 10.0), 10, 500.0, 1000.0, 1e5),
     ((0.5, 1.0, 0.2, 0.5), 0, 0.0, 1e7, 0.1),  # a + b < 1
     ((0.243, 4.414, 1.0000001, 2.426), 10, 20.0, 38.86, 39.0),  # a at the removable pole
+    ((0.5, 1.0, 0.5, 2.0), 98, 0.0, 0.0, 10.0),  # c - A - B = 99: scipy's ₂F₁ gives inf
+    ((1.0, 1.0, 50.0, 50.0), 48, 0.0, 0.0, 10.0),  # c - A - B = 0: scipy loses 6 digits
+    ((5.0, 50.0, 0.5, 0.5), 0, 0.0, 3271.56, 1e5),  # a + b = 1: c = 0 for x = 0
 ])
 def test_conditional_expectation_matches_high_precision_reference(params, x, t_x, T, t):
     mp = pytest.importorskip("mpmath")
     mp.mp.dps = 50
     r, alpha, a, b = (mp.mpf(v) for v in params)
+    b += mp.mpf("1e-30")  # off the removable c = 0 pole when a + b = 1; 1e-30 changes nothing else
     xm, txm, Tm, tm = (mp.mpf(v) for v in (x, t_x, T, t))
     z = tm / (alpha + Tm + tm)
     alive_part = (a + b + xm - 1) / (a - 1) * (
