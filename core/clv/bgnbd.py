@@ -259,11 +259,12 @@ def _alive_purchases_closed_form(params: tuple[float, float, float, float], t: A
     # (1-z)^(r+x) ₂F₁(r+x, b+x; c; z) into (1-z)^(a-1) ₂F₁(a+b-1-r, a-1; c; z): the new series
     # has a small second parameter and no (1-z)^(-x) blow-up as z -> 1 or x grows.
     log_1mz = np.log(alpha + T) - np.log(alpha + T + t)
-    # Overflow (0 · inf) only happens for huge a and b; the caller replaces those entries.
-    with np.errstate(over="ignore", invalid="ignore"):
+    # Overflow (0 · inf) happens for huge a and b, or on the c = 0 pole; the caller replaces
+    # those entries.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         bracket = -np.expm1((a - 1.0) * log_1mz) - np.exp((a - 1.0) * log_1mz) * (
             hyp2f1(a + b - 1.0 - r, a - 1.0, c, z) - 1.0)
-    return np.asarray(c / (a - 1.0) * bracket, dtype=float)
+        return np.asarray(c / (a - 1.0) * bracket, dtype=float)
 
 
 def _alive_purchases_concentrated(params: tuple[float, float, float, float], t: Array,
