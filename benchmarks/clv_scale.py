@@ -225,7 +225,8 @@ def render(rows: list[dict], notes: list[str]) -> str:
         "",
         "Agreement with lifetimes (max relative difference; ΔLL = our log-likelihood minus the "
         "log-likelihood at lifetimes' parameters, so ΔLL ≥ 0 means our optimum is at least as "
-        "good):",
+        "good; |ΔLL| of 1e-8 or less is floating-point round-off on log-likelihoods of "
+        "10⁴–10⁶ in size):",
         "",
         "| customers | BG/NBD params | BG/NBD ΔLL | Gamma-Gamma params | Gamma-Gamma ΔLL | "
         "E[purchases 12 m] | P(alive) | CLV (median) | lifetimes non-finite |",
