@@ -34,25 +34,17 @@ _WARM_START_ROWS = 20_000
 Array = NDArray[np.float64]
 
 
-def _terms(log_params: Array, x: Array, t_x: Array, T: Array) -> tuple[Array, ...]:
-    r, alpha, a, b = np.exp(log_params)
-    repeat = x > 0
-    log_alpha_T = np.log(alpha + T)
-    log_alpha_tx = np.log(alpha + t_x)
-    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
-    a3 = -(r + x) * log_alpha_T
-    bx1 = np.where(repeat, b + x - 1.0, 1.0)
-    a4 = np.where(repeat, np.log(a) - np.log(bx1) - (r + x) * log_alpha_tx, -np.inf)
-    return a1, a2, a3, a4, bx1, log_alpha_T, log_alpha_tx
-
-
 def log_likelihood_terms(log_params: ArrayLike, x: ArrayLike, t_x: ArrayLike,
                          T: ArrayLike) -> Array:
     """Return each customer's BG/NBD log-likelihood at log(r, α, a, b) (eq. 6 of the paper)."""
-    lp = np.asarray(log_params, dtype=float)
-    xa, ta, Ta = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    a1, a2, a3, a4, *_ = _terms(lp, xa, ta, Ta)
+    r, alpha, a, b = np.exp(np.asarray(log_params, dtype=float))
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    repeat = x > 0
+    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
+    a3 = -(r + x) * np.log(alpha + T)
+    bx1 = np.where(repeat, b + x - 1.0, 1.0)
+    a4 = np.where(repeat, np.log(a) - np.log(bx1) - (r + x) * np.log(alpha + t_x), -np.inf)
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
@@ -232,10 +224,17 @@ def _alive_purchases(params: tuple[float, float, float, float], t: Array, x: Arr
         out = 0.5 * (lo + hi)
     else:
         out = _alive_purchases_closed_form(params, t, x, T)
-    overflow = ~np.isfinite(out)
-    if np.any(overflow):
-        out[overflow] = _alive_purchases_concentrated(params, t[overflow], x[overflow],
-                                                      T[overflow])
+    # With a + b = 1 the x = 0 rows sit on ₂F₁'s pole c = 0, which the factor c cancels.
+    pole = (x == 0) & (abs(a + b - 1.0) < _A_NEAR_ONE)
+    if np.any(pole):
+        lo = _alive_purchases_closed_form((r, alpha, a, 1.0 - a - _A_NEAR_ONE), t[pole],
+                                          x[pole], T[pole])
+        hi = _alive_purchases_closed_form((r, alpha, a, 1.0 - a + _A_NEAR_ONE), t[pole],
+                                          x[pole], T[pole])
+        out[pole] = 0.5 * (lo + hi)
+    failed = ~np.isfinite(out)
+    if np.any(failed):
+        out[failed] = _alive_purchases_concentrated(params, t[failed], x[failed], T[failed])
     # Short horizons (t << α + T) lose digits in the closed form's 1 - (...) difference; the
     # power series in w = -t/(α+T) has no such cancellation and converges fast there.
     w = -t / (alpha + T)
@@ -252,15 +251,20 @@ def _alive_purchases_closed_form(params: tuple[float, float, float, float], t: A
     r, alpha, a, b = params
     c = a + b + x - 1.0
     z = t / (alpha + T + t)
+    # scipy's ₂F₁ special-cases a whole-number c - A - B (= x + r - a + 1 below) and is then
+    # inaccurate, even infinite, as z -> 1; a shift of r by ~1e-10 steps off that case.
+    gap = x + r - a + 1.0
+    r = r + np.where(np.abs(gap - np.rint(gap)) < 1e-9, 1e-10 * (1.0 + r), 0.0)
     # Euler's transformation ₂F₁(A,B;C;z) = (1-z)^(C-A-B) ₂F₁(C-A,C-B;C;z) turns the factor
     # (1-z)^(r+x) ₂F₁(r+x, b+x; c; z) into (1-z)^(a-1) ₂F₁(a+b-1-r, a-1; c; z): the new series
     # has a small second parameter and no (1-z)^(-x) blow-up as z -> 1 or x grows.
     log_1mz = np.log(alpha + T) - np.log(alpha + T + t)
-    # Overflow (0 · inf) only happens for huge a and b; the caller replaces those entries.
-    with np.errstate(over="ignore", invalid="ignore"):
+    # Overflow (0 · inf) happens for huge a and b, or on the c = 0 pole; the caller replaces
+    # those entries.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         bracket = -np.expm1((a - 1.0) * log_1mz) - np.exp((a - 1.0) * log_1mz) * (
             hyp2f1(a + b - 1.0 - r, a - 1.0, c, z) - 1.0)
-    return np.asarray(c / (a - 1.0) * bracket, dtype=float)
+        return np.asarray(c / (a - 1.0) * bracket, dtype=float)
 
 
 def _alive_purchases_concentrated(params: tuple[float, float, float, float], t: Array,

@@ -126,8 +126,14 @@ def summary_from_orders(
         empty = np.zeros(0)
         return CustomerSummary(np.zeros(0, dtype=np.int64), empty, empty, empty, empty)
 
-    # One row per (customer, day) transaction, sorted by customer then day.
-    order = np.lexsort((day, cust))
+    # One row per (customer, day) transaction, sorted by customer then day (one int64 key
+    # when it fits, which sorts several times faster than a two-key lexsort).
+    c_low, d_low = int(cust.min()), float(day.min())
+    d_span = float(day.max()) - d_low + 1.0
+    if (float(cust.max()) - c_low + 1.0) * d_span < 2.0**62 and d_span < 2.0**52:
+        order = np.argsort((cust - c_low) * int(d_span) + (day - d_low).astype(np.int64))
+    else:
+        order = np.lexsort((day, cust))
     cust, day, vals = cust[order], day[order], vals[order]
     new_txn = np.ones(cust.size, dtype=bool)
     new_txn[1:] = (cust[1:] != cust[:-1]) | (day[1:] != day[:-1])
@@ -143,7 +149,9 @@ def summary_from_orders(
 
     n_txn = last - first + 1
     x = (n_txn - 1).astype(float)
-    repeat_total = np.add.reduceat(txn_value, first) - txn_value[first]
+    repeat_value = txn_value.copy()
+    repeat_value[first] = 0.0
+    repeat_total = np.add.reduceat(repeat_value, first)
     mean_repeat = np.divide(repeat_total, x, out=np.zeros_like(repeat_total), where=x > 0)
     return CustomerSummary(
         customer=txn_cust[first],

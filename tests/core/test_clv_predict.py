@@ -138,7 +138,7 @@ def small_shops(draw):
     return np.array(cust), np.array(days), np.array(values)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(small_shops())
 def test_any_small_shop_gives_a_model_or_a_reason_never_a_crash(book):
     cust, days, values = book
