@@ -15,7 +15,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -194,18 +194,16 @@ def generate_demo(customers: int = 5000, seed: int = 42, params: Params | None =
             raw.append((at, person.index, k, channel))
     raw.sort()
     values = rng.gamma(p.spend_p, 1.0, len(raw))
-    return _Builder(rng, p, people, used_emails).build(raw, values, spend_rate, seed)
+    return _Builder(rng, p, people).build(raw, values, spend_rate, seed)
 
 
 class _Builder:
     """Turn simulated purchases into canonical records (codes, refunds, events, oddities)."""
 
-    def __init__(self, rng: np.random.Generator, p: Params, people: list[_Person],
-                 used_emails: set[str]) -> None:
+    def __init__(self, rng: np.random.Generator, p: Params, people: list[_Person]) -> None:
         self.rng = rng
         self.p = p
         self.people = people
-        self.used_emails = used_emails
         self.orders: list[OrderRecord] = []
         self.events: list[EventRecord] = []
         self.last_touch: dict[str, datetime] = {}
@@ -217,7 +215,8 @@ class _Builder:
                 customer_id=person.customer_id,
                 email=None if person.customer_id else person.email))
 
-    def _code(self, person: _Person, k: int, at: datetime, welcome: bool) -> str | None:
+    def _code(self, k: int, at: datetime, welcome: bool) -> str | None:
+        """Return the discount code of a person's k-th order at this instant, if any."""
         code = None
         if k == 0 and welcome:
             code = "WELCOME10"
@@ -231,6 +230,7 @@ class _Builder:
 
     def build(self, raw: list[tuple[datetime, int, int, str]], values: np.ndarray,
               spend_rate: np.ndarray, seed: int) -> DemoData:
+        """Return the records for purchases (instant, person, k-th purchase, channel)."""
         rng, p = self.rng, self.p
         welcome: dict[int, bool] = {}
         for person in self.people:
@@ -251,7 +251,7 @@ class _Builder:
         for n, (at, idx, k, channel) in enumerate(raw):
             person = self.people[idx]
             cents = max(p.min_order_cents, round(float(values[n]) / spend_rate[idx] * 100))
-            code = self._code(person, k, at, welcome.get(idx, False))
+            code = self._code(k, at, welcome.get(idx, False))
             if code is not None:
                 pct = CODE_PERCENT[code.upper()]
                 cents = (cents * (100 - pct) + 50) // 100
@@ -361,13 +361,6 @@ class _Builder:
                                   updated_at=start, first_name="Shop", last_name="Team",
                                   accepts_marketing=False, tags=("staff",)))
         return sorted(out, key=lambda c: c.platform_id)
-
-
-def demo_window() -> tuple[date, date]:
-    """Return the first and last local day of the demo window."""
-    return (DEMO_START.astimezone(DEMO_TZ).date(),
-            (DEMO_END - timedelta(seconds=1)).astimezone(DEMO_TZ).date())
-
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import digamma, expit, gammaln, hyp2f1
 
-from ._mle import maximise
+from ._mle import dot, maximise
 
 PARAM_NAMES = ("r", "alpha", "a", "b")
 
@@ -28,52 +28,97 @@ _A_NEAR_ONE = 1e-5
 # Horizons with |t / (α + T)| below this use the power series (see _alive_purchases_series).
 _SERIES_W = 0.02
 _SERIES_TERMS = 16
+# Fits with more distinct triples than four times this start from a fit to a sample this big.
+_WARM_START_ROWS = 20_000
 
 Array = NDArray[np.float64]
-
-
-def _terms(log_params: Array, x: Array, t_x: Array, T: Array) -> tuple[Array, ...]:
-    r, alpha, a, b = np.exp(log_params)
-    repeat = x > 0
-    log_alpha_T = np.log(alpha + T)
-    log_alpha_tx = np.log(alpha + t_x)
-    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
-    a3 = -(r + x) * log_alpha_T
-    bx1 = np.where(repeat, b + x - 1.0, 1.0)
-    a4 = np.where(repeat, np.log(a) - np.log(bx1) - (r + x) * log_alpha_tx, -np.inf)
-    return a1, a2, a3, a4, bx1, log_alpha_T, log_alpha_tx
 
 
 def log_likelihood_terms(log_params: ArrayLike, x: ArrayLike, t_x: ArrayLike,
                          T: ArrayLike) -> Array:
     """Return each customer's BG/NBD log-likelihood at log(r, α, a, b) (eq. 6 of the paper)."""
-    lp = np.asarray(log_params, dtype=float)
-    xa, ta, Ta = (np.asarray(v, dtype=float) for v in (x, t_x, T))
-    a1, a2, a3, a4, *_ = _terms(lp, xa, ta, Ta)
+    r, alpha, a, b = np.exp(np.asarray(log_params, dtype=float))
+    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+    repeat = x > 0
+    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
+    a3 = -(r + x) * np.log(alpha + T)
+    bx1 = np.where(repeat, b + x - 1.0, 1.0)
+    a4 = np.where(repeat, np.log(a) - np.log(bx1) - (r + x) * np.log(alpha + t_x), -np.inf)
     return a1 + a2 + np.logaddexp(a3, a4)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Triples split so each likelihood evaluation touches every row as few times as possible.
+
+    Terms that depend on x alone are summed per distinct x; customers without repeat purchases
+    contribute -r·log(α+T) only, summed per distinct T; the rest is per repeat-buyer triple.
+    """
+
+    x_values: Array
+    x_weight: Array
+    zero_T: Array
+    zero_weight: Array
+    x: Array
+    t_x: Array
+    T: Array
+    w: Array
+    total_weight: float
+
+
+def _prepare(x: Array, t_x: Array, T: Array, w: Array) -> _Prepared:
+    x_values, x_inverse = np.unique(x, return_inverse=True)
+    x_weight = np.bincount(x_inverse, weights=w, minlength=x_values.size)
+    zero = x == 0
+    zero_T, zero_inverse = np.unique(T[zero], return_inverse=True)
+    zero_weight = np.bincount(zero_inverse, weights=w[zero], minlength=zero_T.size)
+    rep = ~zero
+    return _Prepared(x_values, x_weight, zero_T, zero_weight, x[rep], t_x[rep], T[rep], w[rep],
+                     float(w.sum()))
+
+
+def _loglik_and_grad(log_params: Array, d: _Prepared) -> tuple[float, Array]:
+    r, alpha, a, b = np.exp(log_params)
+    log_alpha = np.log(alpha)
+    # Per distinct x: log Γ(r+x)/Γ(r) + r log α + log B(a, b+x)/B(a, b).
+    xv, xw = d.x_values, d.x_weight
+    ll = dot(xw, gammaln(r + xv) - gammaln(b + xv + a) + gammaln(b + xv))
+    ll += d.total_weight * (r * log_alpha - gammaln(r) + gammaln(a + b) - gammaln(b))
+    psi_ab, psi_abx = digamma(a + b), digamma(a + b + xv)
+    g_r = dot(xw, digamma(r + xv) - digamma(r) + log_alpha)
+    g_alpha = d.total_weight * r / alpha
+    g_a = dot(xw, psi_ab - psi_abx)
+    g_b = dot(xw, psi_ab + digamma(b + xv) - digamma(b) - psi_abx)
+    # No repeat purchase: still alive, so only "no purchase in (0, T]": -r log(α+T).
+    log_alpha_T0 = np.log(alpha + d.zero_T)
+    zero_sum = dot(d.zero_weight, log_alpha_T0)
+    ll -= r * zero_sum
+    g_r -= zero_sum
+    g_alpha -= r * dot(d.zero_weight, 1.0 / (alpha + d.zero_T))
+    # Repeat buyers: log of (alive at T) + (dropped out right after t_x), both scaled.
+    rx = r + d.x
+    log_alpha_T = np.log(alpha + d.T)
+    log_alpha_tx = np.log(alpha + d.t_x)
+    log_bx1 = np.log(b + d.x - 1.0)
+    alive = -rx * log_alpha_T
+    gone = np.log(a) - log_bx1 - rx * log_alpha_tx
+    ll += dot(d.w, np.logaddexp(alive, gone))
+    # Share of each customer's likelihood carried by the "dropped out" term.
+    share = expit(gone - alive)
+    ws, wk = d.w * share, d.w * (1.0 - share)
+    g_r -= dot(wk, log_alpha_T) + dot(ws, log_alpha_tx)
+    g_alpha -= dot(wk, rx / (alpha + d.T)) + dot(ws, rx / (alpha + d.t_x))
+    g_a += ws.sum() / a
+    g_b -= dot(ws, np.exp(-log_bx1))
+    return float(ll), np.array([g_r * r, g_alpha * alpha, g_a * a, g_b * b])
 
 
 def log_likelihood_and_gradient(log_params: ArrayLike, x: ArrayLike, t_x: ArrayLike,
                                 T: ArrayLike, count: ArrayLike) -> tuple[float, Array]:
     """Return the count-weighted BG/NBD log-likelihood and its gradient w.r.t. log(r, α, a, b)."""
-    lp = np.asarray(log_params, dtype=float)
     xa, ta, Ta, w = (np.asarray(v, dtype=float) for v in (x, t_x, T, count))
-    r, alpha, a, b = np.exp(lp)
-    a1, a2, a3, a4, bx1, log_alpha_T, log_alpha_tx = _terms(lp, xa, ta, Ta)
-    ll = a1 + a2 + np.logaddexp(a3, a4)
-    # Share of the likelihood carried by the "dropped out after the last purchase" term.
-    share = expit(a4 - a3)
-    keep = 1.0 - share
-    rx = r + xa
-    psi_ab = digamma(a + b)
-    psi_abx = digamma(a + b + xa)
-    d_r = digamma(rx) - digamma(r) + np.log(alpha) - keep * log_alpha_T - share * log_alpha_tx
-    d_alpha = r / alpha - rx * (keep / (alpha + Ta) + share / (alpha + ta))
-    d_a = psi_ab - psi_abx + share / a
-    d_b = psi_ab + digamma(b + xa) - digamma(b) - psi_abx - share / bx1
-    grad = np.array([w @ d_r * r, w @ d_alpha * alpha, w @ d_a * a, w @ d_b * b])
-    return float(w @ ll), grad
+    return _loglik_and_grad(np.asarray(log_params, dtype=float), _prepare(xa, ta, Ta, w))
 
 
 @dataclass(frozen=True)
@@ -118,10 +163,19 @@ def fit_bgnbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike, count: ArrayLike | Non
     _check_triples(xa, ta, Ta, w)
     n = float(w.sum())
     # Start where the mean purchase rate r / α matches the observed one.
-    mean_rate = max((w @ xa) / max(w @ Ta, 1e-12), 1e-6)
+    mean_rate = max(dot(w, xa) / max(dot(w, Ta), 1e-12), 1e-6)
     theta0 = np.array([0.0, np.log(1.0 / mean_rate), 0.0, 0.0])
-    result = maximise(lambda th: log_likelihood_and_gradient(th, xa, ta, Ta, w), theta0, n,
-                      PARAM_NAMES)
+    start = None
+    if xa.size > 4 * _WARM_START_ROWS:
+        # Many distinct triples: a systematic sample of them (sorted by x, so every frequency
+        # is represented) gives a start close enough that the full fit needs few iterations.
+        step = xa.size // _WARM_START_ROWS
+        sample = _prepare(xa[::step], ta[::step], Ta[::step], w[::step])
+        start = np.log(maximise(lambda th: _loglik_and_grad(th, sample), theta0,
+                                float(w[::step].sum()), PARAM_NAMES).params)
+    data = _prepare(xa, ta, Ta, w)
+    result = maximise(lambda th: _loglik_and_grad(th, data), theta0, n, PARAM_NAMES,
+                      start=start)
     r, alpha, a, b = (float(v) for v in result.params)
     return BGNBDFit(
         r=r, alpha=alpha, a=a, b=b,
@@ -170,10 +224,17 @@ def _alive_purchases(params: tuple[float, float, float, float], t: Array, x: Arr
         out = 0.5 * (lo + hi)
     else:
         out = _alive_purchases_closed_form(params, t, x, T)
-    overflow = ~np.isfinite(out)
-    if np.any(overflow):
-        out[overflow] = _alive_purchases_concentrated(params, t[overflow], x[overflow],
-                                                      T[overflow])
+    # With a + b = 1 the x = 0 rows sit on ₂F₁'s pole c = 0, which the factor c cancels.
+    pole = (x == 0) & (abs(a + b - 1.0) < _A_NEAR_ONE)
+    if np.any(pole):
+        lo = _alive_purchases_closed_form((r, alpha, a, 1.0 - a - _A_NEAR_ONE), t[pole],
+                                          x[pole], T[pole])
+        hi = _alive_purchases_closed_form((r, alpha, a, 1.0 - a + _A_NEAR_ONE), t[pole],
+                                          x[pole], T[pole])
+        out[pole] = 0.5 * (lo + hi)
+    failed = ~np.isfinite(out)
+    if np.any(failed):
+        out[failed] = _alive_purchases_concentrated(params, t[failed], x[failed], T[failed])
     # Short horizons (t << α + T) lose digits in the closed form's 1 - (...) difference; the
     # power series in w = -t/(α+T) has no such cancellation and converges fast there.
     w = -t / (alpha + T)
@@ -190,15 +251,20 @@ def _alive_purchases_closed_form(params: tuple[float, float, float, float], t: A
     r, alpha, a, b = params
     c = a + b + x - 1.0
     z = t / (alpha + T + t)
+    # scipy's ₂F₁ special-cases a whole-number c - A - B (= x + r - a + 1 below) and is then
+    # inaccurate, even infinite, as z -> 1; a shift of r by ~1e-10 steps off that case.
+    gap = x + r - a + 1.0
+    r = r + np.where(np.abs(gap - np.rint(gap)) < 1e-9, 1e-10 * (1.0 + r), 0.0)
     # Euler's transformation ₂F₁(A,B;C;z) = (1-z)^(C-A-B) ₂F₁(C-A,C-B;C;z) turns the factor
     # (1-z)^(r+x) ₂F₁(r+x, b+x; c; z) into (1-z)^(a-1) ₂F₁(a+b-1-r, a-1; c; z): the new series
     # has a small second parameter and no (1-z)^(-x) blow-up as z -> 1 or x grows.
     log_1mz = np.log(alpha + T) - np.log(alpha + T + t)
-    # Overflow (0 · inf) only happens for huge a and b; the caller replaces those entries.
-    with np.errstate(over="ignore", invalid="ignore"):
+    # Overflow (0 · inf) happens for huge a and b, or on the c = 0 pole; the caller replaces
+    # those entries.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         bracket = -np.expm1((a - 1.0) * log_1mz) - np.exp((a - 1.0) * log_1mz) * (
             hyp2f1(a + b - 1.0 - r, a - 1.0, c, z) - 1.0)
-    return np.asarray(c / (a - 1.0) * bracket, dtype=float)
+        return np.asarray(c / (a - 1.0) * bracket, dtype=float)
 
 
 def _alive_purchases_concentrated(params: tuple[float, float, float, float], t: Array,

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import digamma, gammaln
 
-from ._mle import maximise
+from ._mle import dot, maximise
 
 PARAM_NAMES = ("p", "q", "gamma")
 
@@ -45,7 +45,7 @@ def _prepare(x: Array, m: Array) -> _SpendData:
         x_counts=x_counts.astype(float),
         spend=x * m,
         x=x,
-        sum_x_log_xm=float(x @ (log_m + np.log(x))),
+        sum_x_log_xm=dot(x, log_m + np.log(x)),
         sum_log_m=float(log_m.sum()),
     )
 
@@ -56,12 +56,12 @@ def _loglik_and_grad(log_params: Array, d: _SpendData) -> tuple[float, Array]:
     px = p * d.x_values
     log_g_spend = np.log(g + d.spend)
     n_total = float(n.sum())
-    ll = (n @ (gammaln(px + q) - gammaln(px)) + n_total * (q * np.log(g) - gammaln(q))
-          + p * d.sum_x_log_xm - d.sum_log_m - (p * d.x + q) @ log_g_spend)
+    ll = (dot(n, gammaln(px + q) - gammaln(px)) + n_total * (q * np.log(g) - gammaln(q))
+          + p * d.sum_x_log_xm - d.sum_log_m - dot(p * d.x + q, log_g_spend))
     psi_pxq = digamma(px + q)
-    d_p = (n * d.x_values) @ (psi_pxq - digamma(px)) + d.sum_x_log_xm - d.x @ log_g_spend
-    d_q = n @ psi_pxq + n_total * (np.log(g) - digamma(q)) - log_g_spend.sum()
-    d_g = n_total * q / g - (p * d.x + q) @ (1.0 / (g + d.spend))
+    d_p = dot(n * d.x_values, psi_pxq - digamma(px)) + d.sum_x_log_xm - dot(d.x, log_g_spend)
+    d_q = dot(n, psi_pxq) + n_total * (np.log(g) - digamma(q)) - log_g_spend.sum()
+    d_g = n_total * q / g - dot(p * d.x + q, 1.0 / (g + d.spend))
     return float(ll), np.array([d_p * p, d_q * q, d_g * g])
 
 
@@ -155,7 +155,8 @@ def expected_order_value(params: tuple[float, float, float], x: ArrayLike,
     """E[M | x, m̄] = p(γ + x m̄)/(px + q - 1): the population mean pγ/(q-1) when x = 0."""
     p, q, g = params
     xa, ma = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(mean_value, dtype=float))
-    ma = np.where(xa > 0, ma, 0.0)
+    # Refunds can leave a repeat buyer's net mean at or below zero; count it as zero spend.
+    ma = np.where(xa > 0, np.maximum(ma, 0.0), 0.0)
     denom = p * xa + q - 1.0
     with np.errstate(divide="ignore"):
         return np.where(denom > 0, p * (g + xa * ma) / np.where(denom > 0, denom, 1.0), np.inf)

@@ -86,11 +86,12 @@ class FittedModel:
         discount = (1.0 + monthly_discount_rate(annual_discount_rate)) ** (ends_days / month)
 
         # The "while alive" part of E[Y(t)] depends only on (x, T): evaluate it once per pair.
-        pairs = compress(s.x, np.zeros_like(s.x), s.T)
+        pairs = compress(summary.x, np.zeros_like(summary.x), summary.T)
+        pair_T = pairs.T * (DAYS_PER_UNIT[summary.time_unit] / unit_days)
         cumulative = _alive_purchases(
             params, np.repeat(ends[None, :], len(pairs), axis=0),
             np.repeat(pairs.x[:, None], ends.size, axis=1),
-            np.repeat(pairs.T[:, None], ends.size, axis=1))
+            np.repeat(pair_T[:, None], ends.size, axis=1))
         increments = np.diff(cumulative, axis=1, prepend=0.0)
         discounted = (increments / discount).sum(axis=1)
 
@@ -129,9 +130,11 @@ def fit_model(summary: CustomerSummary, *, min_customers: int = MIN_CUSTOMERS,
             "too_few_repeat_buyers",
             f"{n_repeat} repeat buyers; the predictive model needs at least {min_repeat}.")
 
-    c = compress(s.x, s.t_x, s.T)
+    # Compress in the summary's own unit: whole days compress with one integer sort.
+    c = compress(summary.x, summary.t_x, summary.T)
+    scale = DAYS_PER_UNIT[summary.time_unit] / DAYS_PER_UNIT[time_unit]
     with np.errstate(all="ignore"):
-        tx_fit = fit_bgnbd(c.x, c.t_x, c.T, c.count, time_unit=time_unit)
+        tx_fit = fit_bgnbd(c.x, c.t_x * scale, c.T * scale, c.count, time_unit=time_unit)
     if not tx_fit.converged:
         return ModelUnavailable("transactions_not_converged",
                                 f"The purchase-frequency model did not fit: {tx_fit.message}.")

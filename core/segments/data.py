@@ -1,9 +1,9 @@
-"""The one SQL query behind every score: per-person aggregates of a shop as of an instant.
+"""Per-person aggregates of a shop as of an instant: the input of every score.
 
-It extends the per-person pattern of :mod:`stammkunde.core.metrics` (net revenue as of the
-instant from the refund totals kept on each order): one window pass over the shop's orders
-(valid and cancelled, partitioned by person and validity), grouped by person, joined with the
-person's events and customer accounts. Everything else is numpy.
+The valid orders come from the metrics' single pass over the order index
+(:func:`stammkunde.core.metrics.order_history`); accounts, events, cancelled orders and discount
+codes are small grouped queries; everything per person is numpy. (A first version used one SQL
+window query; on SQLite it took about four times as long as this, see benchmarks/RESULTS.md.)
 
 Who is in the result: every person the shop knew at the instant — with an order created by then
 (valid or cancelled), an event by then, or an account created by then. People without a valid
@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
-from stammkunde.core.metrics import _NET
+from stammkunde.core.metrics import OrderHistory, order_history
 from stammkunde.core.models import Shop, UTCDateTime
 from stammkunde.core.settings import RetentionSettings
 from stammkunde.core.timeutil import epoch_seconds
@@ -28,53 +28,22 @@ from stammkunde.core.timeutil import epoch_seconds
 DAY = 86_400
 ACCOUNT_CREATED = "account_created"
 
-_ORDERS = f"""
-    SELECT o.id, o.person_id, o.created_ts, o.channel, o.total, {_NET} AS net,
-           CASE WHEN o.cancelled_ts IS NULL OR o.cancelled_ts > :as_of THEN 1 ELSE 0 END AS valid,
-           CASE WHEN d.order_id IS NULL THEN 1 ELSE 0 END AS full_price,
-           d.code, o.created_ts / 86400 AS day
+# Orders created by the instant but cancelled by then: they earned points that were reversed.
+_CANCELLED = """
+    SELECT o.person_id, CAST(SUM(o.total) AS BIGINT)
     FROM orders o
-    LEFT JOIN (
-        SELECT od.order_id, MIN(od.code_key) AS code
-        FROM order_discounts od JOIN orders dor ON dor.id = od.order_id
-        WHERE dor.shop_id = :shop
-        GROUP BY od.order_id
-    ) d ON d.order_id = o.id
     WHERE o.shop_id = :shop AND o.created_ts <= :as_of AND o.is_test = :false
-      AND o.deleted_at IS NULL
+      AND o.deleted_at IS NULL AND o.cancelled_ts IS NOT NULL AND o.cancelled_ts <= :as_of
+    GROUP BY o.person_id
 """
 
-# One window spec (person, validity; by time): row number, previous day and first day all come
-# from the same sort.
-_WINDOWED = f"""
-    SELECT w.*,
-           ROW_NUMBER() OVER win AS rn,
-           LAG(day) OVER win AS prev_day,
-           FIRST_VALUE(day) OVER win AS first_day
-    FROM ({_ORDERS}) w
-    WINDOW win AS (PARTITION BY person_id, valid ORDER BY created_ts, id)
-"""
-
-_PERSON_ORDERS = f"""
-    SELECT person_id,
-           CAST(SUM(valid) AS BIGINT) AS n,
-           CAST(SUM(CASE WHEN valid = 1 THEN net ELSE 0 END) AS BIGINT) AS net,
-           MIN(CASE WHEN valid = 1 THEN created_ts END) AS first_ts,
-           MAX(CASE WHEN valid = 1 THEN created_ts END) AS last_ts,
-           MAX(CASE WHEN valid = 1 AND rn = 1 THEN channel END) AS channel,
-           MAX(CASE WHEN valid = 1 AND rn = 1 THEN code END) AS first_code,
-           CAST(SUM(CASE WHEN valid = 1 AND created_ts > :year_ago THEN 1 ELSE 0 END)
-                AS BIGINT) AS n_year,
-           CAST(SUM(CASE WHEN valid = 1 AND (prev_day IS NULL OR day <> prev_day) THEN 1
-                         ELSE 0 END) AS BIGINT) AS n_days,
-           CAST(SUM(CASE WHEN valid = 1 AND day = first_day THEN net ELSE 0 END)
-                AS BIGINT) AS first_day_net,
-           CAST(SUM(CASE WHEN valid = 1 AND created_ts > :window_start THEN net ELSE 0 END)
-                AS BIGINT) AS pending_net,
-           CAST(SUM(CASE WHEN valid = 1 THEN full_price ELSE 0 END) AS BIGINT) AS full_price,
-           CAST(SUM(total) AS BIGINT) AS gross
-    FROM ({_WINDOWED}) x
-    GROUP BY person_id
+# Orders with a discount code, and the first code of each (for CLV by first code).
+_DISCOUNTED = """
+    SELECT od.order_id, MIN(od.code_key)
+    FROM order_discounts od JOIN orders o ON o.id = od.order_id
+    WHERE o.shop_id = :shop AND o.created_ts <= :as_of
+    GROUP BY od.order_id
+    ORDER BY od.order_id
 """
 
 _ACCOUNTS = """
@@ -87,12 +56,8 @@ _ACCOUNTS = """
                     WHEN created_at <= :as_of_dt THEN 2 ELSE 0 END) AS account
     FROM customers WHERE shop_id = :shop
     GROUP BY person_id
+    ORDER BY person_id
 """
-
-_COLUMNS = ("person_id", "customer_id", "email", "account", "n", "net", "first_ts", "last_ts",
-            "channel", "first_code", "n_year", "n_days", "first_day_net", "pending_net",
-            "full_price", "gross", "event_points", "engagement", "account_event")
-
 
 def _events_query(kinds: list[str]) -> str:
     cases = " ".join(f"WHEN :k{i} THEN :w{i}" for i in range(len(kinds)))
@@ -106,24 +71,7 @@ def _events_query(kinds: list[str]) -> str:
            MAX(CASE WHEN kind = :account_kind THEN 1 ELSE 0 END) AS account_event
     FROM events WHERE shop_id = :shop AND occurred_ts <= :as_of
     GROUP BY person_id
-    """
-
-
-def _query(kinds: list[str]) -> str:
-    return f"""
-    SELECT c.person_id, c.customer_id, c.email, c.account,
-           COALESCE(p.n, 0), COALESCE(p.net, 0), COALESCE(p.first_ts, 0),
-           COALESCE(p.last_ts, 0), p.channel,
-           p.first_code, COALESCE(p.n_year, 0), COALESCE(p.n_days, 0),
-           COALESCE(p.first_day_net, 0), COALESCE(p.pending_net, 0),
-           COALESCE(p.full_price, 0), COALESCE(p.gross, 0),
-           COALESCE(e.event_points, 0), COALESCE(e.engagement, 0),
-           COALESCE(e.account_event, 0)
-    FROM ({_ACCOUNTS}) c
-    LEFT JOIN ({_PERSON_ORDERS}) p ON p.person_id = c.person_id
-    LEFT JOIN ({_events_query(kinds)}) e ON e.person_id = c.person_id
-    WHERE p.person_id IS NOT NULL OR e.person_id IS NOT NULL OR c.account = 2
-    ORDER BY c.person_id
+    ORDER BY person_id
     """
 
 
@@ -177,48 +125,125 @@ def _int(values: tuple) -> NDArray[np.int64]:
     return np.array(values, dtype=np.int64)
 
 
+def _lookup(keys: NDArray[np.int64], table_keys: NDArray[np.int64]) -> tuple[NDArray[np.int64],
+                                                                              NDArray[np.bool_]]:
+    """Positions of ``keys`` in the sorted ``table_keys``, and whether each was found."""
+    pos = np.searchsorted(table_keys, keys)
+    safe = np.minimum(pos, max(len(table_keys) - 1, 0))
+    found = (pos < len(table_keys)) & (table_keys[safe] == keys) if len(table_keys) else \
+        np.zeros(len(keys), dtype=bool)
+    return safe, found
+
+
+def _spread(values: NDArray[np.int64], pos: NDArray[np.int64], found: NDArray[np.bool_]
+            ) -> NDArray[np.int64]:
+    """Per-person values gathered by position, 0 where the person was not found."""
+    if len(values) == 0:
+        return np.zeros(len(pos), dtype=np.int64)
+    return np.where(found, values[pos], 0)
+
+
 def load_person_arrays(session: Session, shop: Shop, as_of: datetime,
-                       settings: RetentionSettings) -> PersonArrays:
-    """Run the per-person query for a shop as of an instant and return its columns as arrays."""
+                       settings: RetentionSettings,
+                       history: OrderHistory | None = None) -> PersonArrays:
+    """Return a shop's per-person aggregates as of an instant as aligned arrays.
+
+    The valid orders come from the metrics' one pass over the order index (pass ``history``, read
+    with ``detail=True`` as of the same instant, to reuse it); accounts, events, cancelled orders
+    and discount codes are small grouped queries. Everything per person is then numpy.
+    """
     as_of = as_of.astimezone(UTC)
     t = epoch_seconds(as_of)
     kinds = sorted(k for k in settings.points if k not in ("spend", ACCOUNT_CREATED))
+    window_start = epoch_seconds(as_of - timedelta(days=settings.return_window_days))
+    year_ago = t - 365 * DAY
     params: dict[str, object] = {
         "shop": shop.id, "as_of": t, "false": False, "as_of_dt": as_of,
-        "year_ago": t - 365 * DAY,
-        "window_start": epoch_seconds(as_of - timedelta(days=settings.return_window_days)),
-        "account_kind": ACCOUNT_CREATED,
+        "year_ago": year_ago, "account_kind": ACCOUNT_CREATED,
     }
     for i, kind in enumerate(kinds):
         params[f"k{i}"] = kind
         params[f"w{i}"] = int(settings.points[kind])
-    stmt = text(_query(kinds)).bindparams(bindparam("as_of_dt", type_=UTCDateTime))
     tune_for_aggregates(session)
-    rows = session.connection().execute(stmt, params).all()
-    cols = dict(zip(_COLUMNS, zip(*rows, strict=True), strict=True)) if rows else {
-        name: () for name in _COLUMNS}
-    orders = _int(cols["n"])
-    account = _int(cols["account"])
-    has_account = (account == 2) | ((account == 1) & (orders > 0)) | (_int(cols["account_event"])
-                                                                      > 0)
+    conn = session.connection()
+    h = history if history is not None else order_history(conn, shop, as_of, detail=True)
+    if h.order_id is None or h.total is None:
+        raise ValueError("load_person_arrays needs an order history read with detail=True")
+
+    # per person with a valid order, in h.persons order
+    day = h.ts // DAY
+    new_day = np.r_[True, (h.person[1:] != h.person[:-1]) | (day[1:] != day[:-1])] \
+        if len(day) else np.zeros(0, dtype=bool)
+    first_day = np.repeat(day[h.starts], h.counts)
+    discounted = conn.execute(text(_DISCOUNTED), params).all()
+    disc_ids = _int(tuple(r[0] for r in discounted))
+    disc_codes = np.array([r[1] for r in discounted], dtype=object)
+    first_ids = h.order_id[h.starts]
+    pos, found = _lookup(first_ids, disc_ids)
+    first_code = np.where(found, disc_codes[pos] if len(disc_codes) else None, None)
+    with_code = np.isin(h.order_id, disc_ids)
+    zero = np.zeros_like(h.net)
+    per = {
+        "n": h.counts,
+        "net": h.per_person(h.net),
+        "first_ts": h.ts[h.starts],
+        "last_ts": h.ts[h.last],
+        "n_year": h.per_person((h.ts > year_ago).astype(np.int64)),
+        "n_days": h.per_person(new_day.astype(np.int64)),
+        "first_day_net": h.per_person(np.where(day == first_day, h.net, zero)),
+        "pending_net": h.per_person(np.where(h.ts > window_start, h.net, zero)),
+        "full_price": h.per_person((~with_code).astype(np.int64)),
+        "gross": h.per_person(h.total),
+    }
+    channel_names = np.array([*h.channels, None], dtype=object)
+    first_channel = channel_names[h.channel[h.starts]]
+
+    accounts = conn.execute(
+        text(_ACCOUNTS).bindparams(bindparam("as_of_dt", type_=UTCDateTime)), params).all()
+    events = conn.execute(text(_events_query(kinds)), params).all()
+    cancelled = conn.execute(text(_CANCELLED), params).all()
+
+    person_id = _int(tuple(r[0] for r in accounts))
+    account = _int(tuple(r[3] for r in accounts))
+    o_pos, o_found = _lookup(person_id, h.persons)
+    e_ids = _int(tuple(r[0] for r in events))
+    e_pos, e_found = _lookup(person_id, e_ids)
+    c_ids = _int(tuple(r[0] for r in cancelled))
+    c_pos, c_found = _lookup(person_id, c_ids)
+    keep = o_found | c_found | e_found | (account == 2)
+
+    def orders_col(name: str) -> NDArray[np.int64]:
+        return _spread(per[name], o_pos, o_found)[keep]
+
+    def events_col(i: int) -> NDArray[np.int64]:
+        return _spread(_int(tuple(r[i] for r in events)), e_pos, e_found)[keep]
+
+    orders = orders_col("n")
+    gross = orders_col("gross") + _spread(_int(tuple(r[1] for r in cancelled)), c_pos,
+                                          c_found)[keep]
+    account = account[keep]
+    has_account = (account == 2) | ((account == 1) & (orders > 0)) | (events_col(3) > 0)
+    o_pos_k, o_found_k = o_pos[keep], o_found[keep]
     return PersonArrays(
         as_of=as_of,
-        person_id=_int(cols["person_id"]),
-        customer_id=np.array(cols["customer_id"], dtype=object),
-        email=np.array(cols["email"], dtype=object),
+        person_id=person_id[keep],
+        customer_id=np.array([r[1] for r in accounts], dtype=object)[keep],
+        email=np.array([r[2] for r in accounts], dtype=object)[keep],
         has_account=has_account,
         orders=orders,
-        net=_int(cols["net"]),
-        first_ts=_int(cols["first_ts"]),
-        last_ts=_int(cols["last_ts"]),
-        channel=np.array(cols["channel"], dtype=object),
-        first_code=np.array(cols["first_code"], dtype=object),
-        orders_year=_int(cols["n_year"]),
-        order_days=_int(cols["n_days"]),
-        first_day_net=_int(cols["first_day_net"]),
-        pending_net=_int(cols["pending_net"]),
-        full_price_orders=_int(cols["full_price"]),
-        gross=_int(cols["gross"]),
-        event_points=_int(cols["event_points"]),
-        engagement_events=_int(cols["engagement"]),
+        net=orders_col("net"),
+        first_ts=orders_col("first_ts"),
+        last_ts=orders_col("last_ts"),
+        channel=np.where(o_found_k, first_channel[o_pos_k] if len(first_channel) else None,
+                         None).astype(object),
+        first_code=np.where(o_found_k, first_code[o_pos_k] if len(first_code) else None,
+                            None).astype(object),
+        orders_year=orders_col("n_year"),
+        order_days=orders_col("n_days"),
+        first_day_net=orders_col("first_day_net"),
+        pending_net=orders_col("pending_net"),
+        full_price_orders=orders_col("full_price"),
+        gross=gross,
+        event_points=events_col(1),
+        engagement_events=events_col(2),
     )

@@ -17,14 +17,14 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from stammkunde.core.clv import MIN_CUSTOMERS, FittedModel
-from stammkunde.core.metrics import build_report
+from stammkunde.core.metrics import build_report, order_history
 from stammkunde.core.models import Shop
 from stammkunde.core.money import SCALE
-from stammkunde.core.segments.data import tune_for_aggregates
+from stammkunde.core.segments.data import load_person_arrays, tune_for_aggregates
 from stammkunde.core.segments.lifecycle import STAGES
 from stammkunde.core.segments.loyalty import LOYALTY_TYPES
 from stammkunde.core.segments.rfm import SEGMENTS
-from stammkunde.core.segments.scores import Scores, score_customers
+from stammkunde.core.segments.scores import Scores, compute_scores
 from stammkunde.core.settings import RetentionSettings
 from stammkunde.core.timeutil import now
 
@@ -146,8 +146,10 @@ def retention_report(session: Session, shop: Shop, as_of: datetime | None,
     """The full report: the metrics of :func:`build_report` followed by the score section."""
     when = (as_of or now()).astimezone(UTC)
     tune_for_aggregates(session)
-    data = build_report(session, shop, when, margin=settings.margin_decimal)
-    section = score_report(score_customers(session, shop, when, settings), data["repeat_rate"])
+    history = order_history(session.connection(), shop, when, detail=True)
+    data = build_report(session, shop, when, margin=settings.margin_decimal, history=history)
+    people = load_person_arrays(session, shop, when, settings, history=history)
+    section = score_report(compute_scores(people, settings), data["repeat_rate"])
     data["notes"] = [*data.get("notes", []), *section.pop("notes")]
     data.update(section)
     return data

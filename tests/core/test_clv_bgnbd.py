@@ -2,8 +2,11 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stammkunde.core.clv import (
+    bgnbd,
     compress,
     conditional_expected_purchases,
     expected_purchases_new,
@@ -102,11 +105,15 @@ def test_large_frequency_and_huge_age_stay_finite_and_bounded():
     ((2.0, 50.0, 3.5, 10.0), 10, 500.0, 1000.0, 1e5),
     ((0.5, 1.0, 0.2, 0.5), 0, 0.0, 1e7, 0.1),  # a + b < 1
     ((0.243, 4.414, 1.0000001, 2.426), 10, 20.0, 38.86, 39.0),  # a at the removable pole
+    ((0.5, 1.0, 0.5, 2.0), 98, 0.0, 0.0, 10.0),  # c - A - B = 99: scipy's ₂F₁ gives inf
+    ((1.0, 1.0, 50.0, 50.0), 48, 0.0, 0.0, 10.0),  # c - A - B = 0: scipy loses 6 digits
+    ((5.0, 50.0, 0.5, 0.5), 0, 0.0, 3271.56, 1e5),  # a + b = 1: c = 0 for x = 0
 ])
 def test_conditional_expectation_matches_high_precision_reference(params, x, t_x, T, t):
     mp = pytest.importorskip("mpmath")
     mp.mp.dps = 50
     r, alpha, a, b = (mp.mpf(v) for v in params)
+    b += mp.mpf("1e-30")  # off the removable c = 0 pole when a + b = 1; 1e-30 changes nothing else
     xm, txm, Tm, tm = (mp.mpf(v) for v in (x, t_x, T, t))
     z = tm / (alpha + Tm + tm)
     alive_part = (a + b + xm - 1) / (a - 1) * (
@@ -158,3 +165,31 @@ def test_nearly_constant_dropout_still_predicts():
     limit = (1 - ((alpha + T) / (alpha + T + p * t)) ** (r + x)) / p
     limit *= probability_alive(params, x, np.where(x > 0, T, 0), T)
     np.testing.assert_allclose(ours, limit, rtol=1e-5)
+
+
+def test_large_fits_warm_started_from_a_sample_reach_the_same_optimum(cdnow, monkeypatch):
+    cold = fit_bgnbd(cdnow["x"], cdnow["t_x"], cdnow["T"])
+    monkeypatch.setattr(bgnbd, "_WARM_START_ROWS", 200)  # 2,357 rows now count as large
+    warm = fit_bgnbd(cdnow["x"], cdnow["t_x"], cdnow["T"])
+    np.testing.assert_allclose(warm.params, cold.params, rtol=1e-8)
+    assert warm.log_likelihood == pytest.approx(cold.log_likelihood, rel=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    params=st.tuples(st.floats(0.05, 20), st.floats(0.1, 500), st.floats(0.05, 50),
+                     st.floats(0.05, 50)),
+    x=st.integers(0, 300),
+    T=st.floats(0.0, 5000),
+    recency=st.floats(0.0, 1.0),
+)
+def test_expected_purchases_are_finite_non_negative_and_grow_with_the_horizon(params, x, T,
+                                                                              recency):
+    t_x = T * recency if x > 0 else 0.0
+    horizons = np.array([0.01, 1.0, 10.0, 100.0, 1000.0, 1e5])
+    expected = conditional_expected_purchases(params, horizons, x, t_x, T)
+    assert np.all(np.isfinite(expected))
+    assert np.all(expected >= 0)
+    assert np.all(np.diff(expected) >= -1e-9 * np.abs(expected[1:]))
+    alive = probability_alive(params, x, t_x, T)
+    assert 0.0 <= alive <= 1.0

@@ -61,3 +61,9 @@ def test_correlation_is_nan_when_it_cannot_be_computed():
 def test_non_repeat_customers_are_rejected():
     with pytest.raises(ValueError, match="repeat customers only"):
         fit_gamma_gamma([0.0, 2.0], [0.0, 3.0])
+
+
+def test_net_negative_repeat_spend_counts_as_zero():
+    params = (6.25, 3.74, 15.44)
+    assert expected_order_value(params, 2, -30.0) == expected_order_value(params, 2, 0.0)
+    assert expected_order_value(params, 2, 0.0) == pytest.approx(6.25 * 15.44 / (12.5 + 2.74))

@@ -100,3 +100,29 @@ def test_compress_returns_unique_triples_counts_and_the_way_back():
     np.testing.assert_array_equal(c.x[c.inverse], x)
     np.testing.assert_array_equal(c.t_x[c.inverse], t_x)
     np.testing.assert_array_equal(c.T[c.inverse], T)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1 / 7])  # whole days take an integer fast path
+def test_compress_gives_the_same_groups_for_whole_and_fractional_values(scale):
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 5, 2000).astype(float)
+    t_x = rng.integers(0, 30, 2000) * scale
+    T = t_x + rng.integers(0, 30, 2000) * scale
+    c = compress(x, t_x, T)
+    expected = sorted(set(zip(x, t_x, T, strict=True)))
+    assert list(zip(c.x, c.t_x, c.T, strict=True)) == expected
+    assert c.count.sum() == 2000
+    np.testing.assert_array_equal(c.t_x[c.inverse], t_x)
+    np.testing.assert_array_equal(c.T[c.inverse], T)
+
+
+def test_as_of_may_be_an_aware_datetime():
+    from datetime import datetime, timedelta, timezone
+
+    # 11 Jan 01:00 in UTC+2 is 10 Jan 23:00 UTC: day 9 since the epoch; the order is on day 2.
+    as_of = datetime(1970, 1, 11, 1, 0, tzinfo=timezone(timedelta(hours=2)))
+    s = summary_from_orders(np.array([0]), np.array([2.5]), np.array([1.0]), as_of)
+    assert s.T.tolist() == [7.0]
+    with pytest.raises(TypeError, match="datetime64"):
+        summary_from_orders(np.array([0]), np.array([as_of], dtype=object), np.array([1.0]),
+                            as_of)
