@@ -55,6 +55,7 @@ bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder
 
 csrf = CSRFProtect()
 PER_PAGE = 50
+WINBACK_PAGE = 50
 
 
 @bp.before_request
@@ -260,7 +261,7 @@ def win_back(name: str) -> Any:
     _reports()
     row = cached(g.db, g.shop, WINBACK)
     targets = row.data["targets"] if row else []
-    return render_template("dashboard/winback.html", targets=targets[:100],
+    return render_template("dashboard/winback.html", targets=targets[:WINBACK_PAGE],
                            total=len(targets), label=label, nav="winback")
 
 
