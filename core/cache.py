@@ -203,19 +203,23 @@ FILTER_COLUMNS = {"segment": CustomerRollup.segment, "stage": CustomerRollup.sta
 
 
 def iter_customers(session: Session, shop: Shop, *, sort: str = "net_revenue",
-                   descending: bool = True) -> Iterator[dict[str, Any]]:
+                   descending: bool = True,
+                   where: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
     """Yield every customer of the roll-up in order (for CSV downloads), streaming."""
     column = SORTS[sort]
     order = (desc(column), desc(CustomerRollup.person_id)) if descending else (
         asc(column), asc(CustomerRollup.person_id))
     t = CustomerRollup
+    filters = [t.shop_id == shop.id, *(FILTER_COLUMNS[k] == v for k, v in (where or {}).items())]
     stmt = (select(t.person_id, t.customer_id, t.email, t.orders, t.net_revenue, t.first_ts,
-                   t.last_ts, t.channel)
-            .where(t.shop_id == shop.id).order_by(*order).execution_options(yield_per=5000))
-    for person, customer, email, orders, net, first, last, channel in session.execute(stmt):
+                   t.last_ts, t.channel, t.segment, t.stage, t.tier)
+            .where(*filters).order_by(*order).execution_options(yield_per=5000))
+    for row in session.execute(stmt):
+        person, customer, email, orders, net, first, last, channel, segment, stage, tier = row
         yield {"person_id": person, "customer_id": customer, "email": email, "orders": orders,
                "net_revenue": net, "first_order": datetime.fromtimestamp(first, UTC),
-               "last_order": datetime.fromtimestamp(last, UTC), "first_channel": channel}
+               "last_order": datetime.fromtimestamp(last, UTC), "first_channel": channel,
+               "segment": segment, "lifecycle": stage, "tier": tier}
 
 
 def rollup_row(r: CustomerRollup) -> dict[str, Any]:

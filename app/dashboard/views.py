@@ -202,17 +202,18 @@ def customers(name: str) -> Any:
 
 
 CSV_FIELDS = ("customer_id", "email", "orders", "net_revenue", "first_order", "last_order",
-              "first_channel")
+              "first_channel", "segment", "lifecycle", "tier")
 
 
 @bp.get("/shops/<name>/customers.csv")
 @auth.shop_required
 def customers_csv(name: str) -> Response:
-    """Download every customer of the list as CSV (same columns as ``stammkunde customers``)."""
+    """Download the customer list (with its filter) as CSV, scores included."""
     _reports()
     sort = request.args.get("sort", "net_revenue")
     sort = sort if sort in SORTS else "net_revenue"
     descending = request.args.get("dir", "desc") != "asc"
+    where = {k: request.args[k] for k in FILTERS if request.args.get(k)}
     db, shop = g.db, g.shop
 
     def cell(value: Any) -> str:
@@ -226,7 +227,8 @@ def customers_csv(name: str) -> Response:
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(CSV_FIELDS)
-        for i, row in enumerate(iter_customers(db, shop, sort=sort, descending=descending)):
+        rows = iter_customers(db, shop, sort=sort, descending=descending, where=where)
+        for i, row in enumerate(rows):
             writer.writerow([cell(row[k]) for k in CSV_FIELDS])
             if i % 500 == 499:
                 yield buf.getvalue()

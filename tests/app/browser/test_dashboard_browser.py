@@ -48,7 +48,7 @@ def test_login_link_to_every_page(page: Any, server: str) -> None:
     path = download.value.path()
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     assert lines[0] == ("customer_id,email,orders,net_revenue,first_order,last_order,"
-                        "first_channel")
+                        "first_channel,segment,lifecycle,tier")
     assert len(lines) > 300
     # Jobs: recompute the numbers; the job shows as done.
     page.get_by_role("link", name="Jobs", exact=True).click()

@@ -135,7 +135,7 @@ def test_customer_csv_download(client: FlaskClient) -> None:
     assert response.mimetype == "text/csv"
     assert 'filename="till-customers.csv"' in response.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert rows == [
+    assert [r[:7] for r in rows] == [
         ["customer_id", "email", "orders", "net_revenue", "first_order", "last_order",
          "first_channel"],
         ["c3", "c@example.com", "1", "1234.50", "2024-05-20T10:00:00Z", "2024-05-20T10:00:00Z",
@@ -145,6 +145,14 @@ def test_customer_csv_download(client: FlaskClient) -> None:
         ["c2", "b@example.com", "2", "100.00", "2024-03-01T10:00:00Z", "2024-06-01T10:00:00Z",
          "online"],
     ]
+    assert rows[0][7:] == ["segment", "lifecycle", "tier"]
+    # c3 and c2 ordered within the last 45 days; c1 last ordered in February.
+    stages = {r[0]: r[8] for r in rows[1:]}
+    assert set(stages.values()) <= {"new", "repeat", "loyal", "at risk", "lapsed", "lost"}
+    assert stages["c3"] == "new"
+    filtered = client.get("/shops/till/customers.csv?stage=new").get_data(as_text=True)
+    assert [r[0] for r in csv.reader(io.StringIO(filtered))][1:] == [
+        k for k, v in stages.items() if v == "new"]
 
 
 def _settings_form(**changes: str) -> dict[str, str]:
