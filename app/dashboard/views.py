@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,7 +27,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError, fields, validate
 
 from stammkunde.app.dashboard import auth, i18n
 from stammkunde.app.dashboard.charts import bar_chart
@@ -264,7 +265,40 @@ def win_back(name: str) -> Any:
     row = cached(g.db, g.shop, WINBACK)
     targets = row.data["targets"] if row else []
     return render_template("dashboard/winback.html", targets=targets[:WINBACK_PAGE],
-                           total=len(targets), label=label, nav="winback")
+                           total=len(targets), label=label, nav="winback", can_push=_can_push())
+
+
+class WinBackCampaignSchema(Schema):
+    """The win-back campaign form: how many of the top customers, how much off."""
+
+    limit = fields.Integer(required=True, validate=validate.Range(min=1, max=100_000))
+    percent = fields.Decimal(required=True, validate=validate.Range(min=Decimal(1),
+                                                                   max=Decimal(90)))
+
+
+@bp.post("/shops/<name>/win-back/campaign")
+@auth.shop_required
+def win_back_campaign(name: str) -> Any:
+    """Create a draft campaign for the top win-back customers and open its plan."""
+    from stammkunde.core.campaigns import CampaignSpec
+    from stammkunde.plugins.campaigns import create_shop_campaign
+
+    try:
+        form = WinBackCampaignSchema().load({k: request.form.get(k, "").strip()
+                                             for k in ("limit", "percent")})
+    except ValidationError as exc:
+        flash(" ".join(f"{k}: {' '.join(v)}" for k, v in exc.normalized_messages().items()),
+              "error")
+        return redirect(url_for("dashboard.win_back", name=name))
+    try:
+        campaign = create_shop_campaign(g.db, _ctx().plugins, g.shop, CampaignSpec(
+            name=_("Win-back: top %(n)s", n=form["limit"]), target=f"winback:{form['limit']}",
+            percent=form["percent"]))
+    except UserError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("dashboard.win_back", name=name))
+    g.db.commit()
+    return redirect(url_for("dashboard.campaign", name=name, cid=campaign.id))
 
 
 def _campaign(cid: int) -> Any:

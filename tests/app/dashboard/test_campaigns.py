@@ -69,3 +69,32 @@ def test_a_csv_shop_plans_but_cannot_push(client, sessions) -> None:  # type: ig
     assert client.post(f"/shops/till/campaigns/{cid}/push",
                        data={"csrf_token": token}).status_code == 400
     assert client.get(f"/shops/other/campaigns/{cid}").status_code == 403
+
+
+def test_win_back_list_plans_a_campaign(app: Flask, sessions) -> None:  # type: ignore[no-untyped-def]
+    from stammkunde.core.models import Campaign
+
+    with plugins_for_test(FakePlugin()):
+        with sessions() as s, s.begin():
+            shop = create_shop(s, "fake", "fakeplat", currency="EUR")
+            # two orders each, long ago: lapsed or lost as of the test instant
+            store_records(s, shop, [order(f"f{i}{j}", f"2023-0{j + 1}-05T00:00:00Z", "30.00",
+                                          customer=f"k{i}", email=f"k{i}@example.com")
+                                    for i in range(6) for j in range(2)])
+        c = app.test_client()
+        login(c, "fake")
+        page = c.get("/shops/fake/win-back").get_data(as_text=True)
+        assert "Plan campaign" in page and "% off" in page
+        token = csrf_token(c, "/shops/fake/win-back")
+        bad = c.post("/shops/fake/win-back/campaign",
+                     data={"csrf_token": token, "limit": "3", "percent": "95"})
+        assert bad.status_code == 302
+        assert "percent" in c.get("/shops/fake/win-back").get_data(as_text=True)
+        ok = c.post("/shops/fake/win-back/campaign",
+                    data={"csrf_token": token, "limit": "3", "percent": "15"})
+        assert ok.status_code == 302
+        with sessions() as s:
+            campaign = s.query(Campaign).one()
+            assert (campaign.name, campaign.target, campaign.offer_value) == (
+                "Win-back: top 3", {"kind": "winback", "arg": 3}, Decimal(15))
+        assert ok.headers["Location"] == f"/shops/fake/campaigns/{campaign.id}"
