@@ -146,7 +146,7 @@ def order_history(conn: Connection, shop: Shop, as_of: datetime, *,
         WHERE {VALID_WHERE}
         ORDER BY o.person_id, o.created_ts, o.id
     """)
-    rows = conn.execute(sql, params)
+    rows = _raw_rows(conn, sql, params)
     if mapper is None:
         flat = np.fromiter((v for row in rows for v in row), dtype=np.int64)
         data = flat.reshape(-1, width)
@@ -160,6 +160,23 @@ def order_history(conn: Connection, shop: Shop, as_of: datetime, *,
                         channel=data[:, 4], channels=channels, starts=starts,
                         order_id=data[:, 5] if detail else None,
                         total=data[:, 6] if detail else None)
+
+
+def _raw_rows(conn: Connection, sql: Any, params: dict[str, Any]) -> Any:
+    """Run a statement on the driver's own cursor (binary for psycopg) and return it.
+
+    Millions of rows pass through here; skipping SQLAlchemy's row objects and, on PostgreSQL,
+    text decoding saves a measurable share of the report's time.
+    """
+    compiled = sql.bindparams(**params).compile(dialect=conn.dialect)
+    raw = conn.connection.driver_connection
+    binary = {"binary": True} if conn.dialect.name == "postgresql" else {}
+    cursor = raw.cursor(**binary)  # type: ignore[union-attr]
+    args: Any = compiled.params
+    if compiled.positional:
+        args = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    cursor.execute(str(compiled), args)
+    return cursor
 
 
 @dataclass
