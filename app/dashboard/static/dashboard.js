@@ -64,7 +64,14 @@
       .then(function (data) {
         if (!data) { return; }
         render(data.jobs);
-        if (wasActive && !data.active) { box.setAttribute("data-finished", "1"); }
+        if (wasActive && !data.active && !box.querySelector(".finished")) {
+          // The page's figures predate the job: offer to show the new ones.
+          var note = document.createElement("a");
+          note.className = "finished btn secondary";
+          note.href = window.location.href;
+          note.textContent = labels.reload;
+          box.appendChild(note);
+        }
         wasActive = data.active;
       })
       .catch(function () { /* offline for a moment: try again on the next tick */ })

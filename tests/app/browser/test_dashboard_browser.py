@@ -99,6 +99,8 @@ def test_progress_bar_follows_a_running_job(page: Any, server: str,
     page.wait_for_selector('li.job.done[data-id="live1"]', timeout=8000)
     assert page.locator('li.job[data-id="live1"] progress').evaluate("e => e.value") == 1
     assert "1,000 / 1,000" in page.locator('li.job[data-id="live1"] .jobmeta').inner_text()
+    page.get_by_role("link", name="Finished: show the new figures").click()
+    assert page.locator('li.job.done[data-id="live1"]').count() == 1
 
 
 def test_another_shops_pages_are_refused(page: Any, server: str) -> None:
