@@ -38,6 +38,7 @@ log = logging.getLogger("stammkunde.webhooks")
 EMAIL = re.compile(r"[^\s@'\"<>()]+@[^\s@'\"<>()]+")
 MAX_ERROR = 500
 UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
+SKIPPED = "skipped"  # process() found nothing to do: already processed, or no such delivery
 
 
 class ProcessingError(UserError):
@@ -156,7 +157,7 @@ class Processor:
         self.attempts = attempts
 
     def process(self, inbox_id: int) -> str:
-        """Process one delivery; return its status afterwards.
+        """Process one delivery; return its new status, or ``skipped`` if it needed nothing.
 
         Database outages propagate (the delivery stays ``received`` for a later sweep); conflicts
         with a concurrent writer are retried; anything else marks the delivery ``failed``.
@@ -179,12 +180,12 @@ class Processor:
                 return self._fail(inbox_id, exc, started)
             except Exception as exc:
                 return self._fail(inbox_id, exc, started)
-            if status and self.observe:
+            if status != SKIPPED and self.observe:
                 self.observe(platform, topic, status, time.perf_counter() - started)
-            return status or InboxStatus.RECEIVED
+            return status
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _process_once(self, inbox_id: int) -> tuple[str | None, str, str]:
+    def _process_once(self, inbox_id: int) -> tuple[str, str, str]:
         with self.sessions() as session, session.begin():
             # Claim the row: on PostgreSQL a concurrent processor of the same row waits here and
             # then sees it processed; on SQLite this takes the write lock up front.
@@ -194,10 +195,8 @@ class Processor:
                 .values(attempts=InboxDelivery.attempts + 1)
             ).rowcount  # type: ignore[attr-defined]
             row = session.get(InboxDelivery, inbox_id)
-            if row is None:
-                return None, "", ""
-            if not claimed:
-                return row.status, row.platform, row.topic
+            if row is None or not claimed:
+                return SKIPPED, "", ""
             if row.body is None:
                 raise ProcessingError("payload is no longer stored; it cannot be replayed")
             shop = self._shop(session, row)

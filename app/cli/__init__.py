@@ -6,11 +6,11 @@ import os
 import sys
 
 import click
-from stammkunde.app.cli import data, shops, system
+from stammkunde.app.cli import data, inbox, serve, shops, system
 from stammkunde.app.cli.base import cli
 from stammkunde.core.errors import UserError
 
-for module in (shops, data, system):
+for module in (shops, data, system, inbox, serve):
     module.attach(cli)
 
 
