@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Select, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import JSON, LargeBinary, Select, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from stammkunde.core.errors import UserError
 from stammkunde.core.inbox_models import InboxDelivery, InboxStatus
-from stammkunde.core.models import Shop
+from stammkunde.core.models import Shop, UTCDateTime
 from stammkunde.core.privacy import apply_privacy, is_privacy_record
 from stammkunde.core.store import store_records
 from stammkunde.core.timeutil import now
@@ -95,11 +94,26 @@ class Stored:
     duplicate: bool
 
 
+_INSERT = text(
+    "INSERT INTO webhook_inbox (platform, shop_domain, delivery_id, topic, shop_id, status, "
+    "attempts, body, headers, received_at, triggered_at) VALUES (:platform, :shop_domain, "
+    ":delivery_id, :topic, :shop_id, :status, 0, :body, :headers, :received_at, :triggered_at) "
+    "ON CONFLICT (platform, shop_domain, delivery_id) DO NOTHING RETURNING id"
+).bindparams(
+    bindparam("body", type_=LargeBinary), bindparam("headers", type_=JSON),
+    bindparam("received_at", type_=UTCDateTime), bindparam("triggered_at", type_=UTCDateTime),
+)
+
+
 def record_delivery(
     session: Session, envelope: WebhookEnvelope, shop_id: int | None, *,
     received_at: datetime | None = None,
 ) -> Stored:
-    """Insert a verified delivery unless its (platform, shop domain, delivery id) is known."""
+    """Insert a verified delivery unless its (platform, shop domain, delivery id) is known.
+
+    One statement, prepared once: ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` (PostgreSQL
+    and SQLite ≥ 3.35 share the syntax); no id back means the delivery was already stored.
+    """
     values = {
         "platform": envelope.platform,
         "shop_domain": normalize_domain(envelope.shop_domain),
@@ -107,26 +121,18 @@ def record_delivery(
         "topic": envelope.topic,
         "shop_id": shop_id,
         "status": InboxStatus.RECEIVED,
-        "attempts": 0,
         "body": envelope.raw_body,
         "headers": dict(envelope.headers),
         "received_at": received_at or now(),
         "triggered_at": envelope.triggered_at,
     }
-    table = InboxDelivery.__table__
-    dialect = session.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        module = postgresql if dialect == "postgresql" else sqlite
-        stmt = (
-            module.insert(table).values(values)
-            .on_conflict_do_nothing(index_elements=["platform", "shop_domain", "delivery_id"])
-            .returning(table.c.id)
-        )
-        new_id = session.execute(stmt).scalar()
+    if session.get_bind().dialect.name in ("postgresql", "sqlite"):
+        new_id = session.connection().execute(_INSERT, values).scalar()
         return Stored(new_id, new_id is None)
     try:  # other databases: plain insert, duplicate detected by the unique constraint
         with session.begin_nested():
-            new_id = session.execute(insert(table).values(values)).inserted_primary_key[0]
+            new_id = session.execute(
+                insert(InboxDelivery.__table__).values(values)).inserted_primary_key[0]
     except IntegrityError:
         return Stored(None, True)
     return Stored(new_id, False)

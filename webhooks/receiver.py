@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, Request, Response, current_app, jsonify, request
@@ -77,6 +77,9 @@ class Receiver:
     processing: str = "inline"
     metrics: WebhookMetrics | None = None
     clock: Callable[[], float] = time.perf_counter
+    shop_cache_seconds: float = 10.0
+    _shops: dict[tuple[str, str], tuple[float, int | None, ShopConnection | None]] = field(
+        default_factory=dict, repr=False)
 
     def answer(self, platform: str, topic: str, outcome: str, status: int, started: float,
                **fields: Any) -> Response:
@@ -119,8 +122,27 @@ class Receiver:
                                reason="database unavailable", error=type(exc).__name__)
 
     def _shop(self, platform: str, domain: str | None) -> tuple[int | None, ShopConnection | None]:
-        if not domain:
+        """Return the shop id and connection for a claimed domain, cached for a few seconds.
+
+        The cache spares each delivery a query and a decryption; a changed secret, a new or an
+        uninstalled shop is seen within ``shop_cache_seconds`` (meanwhile a delivery may be
+        refused with 401, which the platform retries).
+        """
+        key = (platform, normalize_domain(domain))
+        if not key[1]:
             return None, None
+        hit = self._shops.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1], hit[2]
+        found = self._lookup(platform, domain)
+        if self.shop_cache_seconds > 0:
+            if len(self._shops) > 10_000:
+                self._shops.clear()
+            self._shops[key] = (time.monotonic() + self.shop_cache_seconds, *found)
+        return found
+
+    def _lookup(self, platform: str, domain: str | None) -> tuple[int | None,
+                                                                   ShopConnection | None]:
         with self.sessions()() as session:
             shop = find_shop(session, platform, domain)
             if shop is None:

@@ -47,7 +47,7 @@ def run(ctx, *args):
 def test_list_failed_as_json(ctx):
     out = run(ctx, "inbox", "list", "--status", "failed", "--json")
     assert out.exit_code == 0
-    rows = json.loads(out.output)
+    rows = json.loads(out.stdout)
     assert [(r["id"], r["delivery_id"], r["status"], r["attempts"]) for r in rows] == [
         (1, "a", "failed", 1)]
     assert rows[0]["error"].startswith("ProcessingError: no testshop shop")
@@ -55,15 +55,15 @@ def test_list_failed_as_json(ctx):
 
 def test_replay_after_adding_the_shop_and_work_off_pending(ctx):
     out = run(ctx, "inbox", "replay", "--all-failed")
-    assert out.output == "0 processed, 1 failed, 0 skipped\nstill failing: 1\n"
+    assert out.stdout == "0 processed, 1 failed, 0 skipped\nstill failing: 1\n"
     with ctx.sessions() as s, s.begin():
         create_shop(s, "one", "testshop", domain="one.example")
-    assert run(ctx, "inbox", "replay", "1").output == "1 processed, 0 failed, 0 skipped\n"
-    assert run(ctx, "inbox", "work", "--once").output == "1 processed, 0 failed, 0 skipped\n"
+    assert run(ctx, "inbox", "replay", "1").stdout == "1 processed, 0 failed, 0 skipped\n"
+    assert run(ctx, "inbox", "work", "--once").stdout == "1 processed, 0 failed, 0 skipped\n"
     with ctx.sessions() as s:
         assert sorted(o.platform_id for o in s.scalars(select(Order))) == ["1", "2"]
         assert [r.status for r in s.scalars(select(InboxDelivery))] == ["processed"] * 2
-    assert run(ctx, "inbox", "replay", "1").output == "0 processed, 0 failed, 1 skipped\n"
+    assert run(ctx, "inbox", "replay", "1").stdout == "0 processed, 0 failed, 1 skipped\n"
 
 
 def test_replay_needs_exactly_one_selection(ctx):
