@@ -1,7 +1,9 @@
 """Run the web app: gunicorn in production, Flask's own server only for development.
 
-Production (``stammkunde serve``) is gunicorn with sync workers, each building the app after the
-fork (no engine or connection is shared across processes). Metrics run in prometheus_client's
+Production (``stammkunde serve``) is gunicorn, each worker building the app after the fork (no
+engine or connection is shared across processes). Workers are threaded (``gthread``, 8 threads by
+default): acknowledging a delivery mostly waits for the database's commit, and threads let a
+worker overlap those waits. Metrics run in prometheus_client's
 multi-process mode: ``PROMETHEUS_MULTIPROC_DIR`` is set (to a fresh directory, or emptied if the
 operator set it) before any metric exists, and a worker's files are marked dead when it exits,
 so ``/metrics`` on any worker reports the sum of all. Logs are JSON lines on stderr.
@@ -63,12 +65,14 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
         return self.factory()
 
 
-def gunicorn_options(host: str, port: int, workers: int, timeout: int = 30) -> dict[str, Any]:
-    """Return the gunicorn settings ``stammkunde serve`` uses."""
+def gunicorn_options(host: str, port: int, workers: int, timeout: int = 30,
+                     threads: int = 1) -> dict[str, Any]:
+    """Return the gunicorn settings ``stammkunde serve`` uses (threads > 1: gthread workers)."""
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "sync",
+        "threads": threads,
+        "worker_class": "gthread" if threads > 1 else "sync",
         "timeout": timeout,
         "graceful_timeout": 10,
         "preload_app": False,
@@ -79,8 +83,8 @@ def gunicorn_options(host: str, port: int, workers: int, timeout: int = 30) -> d
 
 
 def run_gunicorn(factory: Callable[[], Flask], host: str, port: int, workers: int,
-                 timeout: int = 30) -> None:
+                 timeout: int = 30, threads: int = 1) -> None:
     """Serve the app with gunicorn until it is stopped."""
     prepare_metrics_dir()
     configure_json_logging()
-    GunicornServer(factory, gunicorn_options(host, port, workers, timeout)).run()
+    GunicornServer(factory, gunicorn_options(host, port, workers, timeout, threads)).run()

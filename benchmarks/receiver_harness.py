@@ -72,6 +72,7 @@ class Server:
     home: Path
     port: int
     workers: int = 2
+    threads: int = 8
     mode: str = "receiver"
     processing: str = "inline"
     proc: subprocess.Popen[bytes] | None = None
@@ -89,6 +90,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "receiver_server.py"), "--db", self.db_url,
              "--home", str(self.home), "--port", str(self.port), "--workers", str(self.workers),
+             "--threads", str(self.threads),
              "--mode", self.mode, "--processing", self.processing],
             env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
@@ -103,6 +105,15 @@ class Server:
                 pass
             time.sleep(0.1)
         raise RuntimeError("server did not start")
+
+    def start_inbox_worker(self) -> subprocess.Popen[bytes]:
+        """Start a separate inbox worker process (like `stammkunde inbox work`)."""
+        env = {**os.environ, "STAMMKUNDE_SECRET_KEY": SECRET_KEY}
+        log = open(self.home / "inbox-worker.log", "ab")  # noqa: SIM115
+        return subprocess.Popen(
+            [sys.executable, str(HERE / "receiver_server.py"), "--db", self.db_url,
+             "--home", str(self.home), "--port", "0", "--mode", "inbox-worker"],
+            env=env, stdout=log, stderr=log)
 
     def worker_pids(self) -> list[int]:
         """Return the gunicorn worker pids."""

@@ -3,7 +3,7 @@ benchmarks: the production server code (``stammkunde.app.server``) with the sign
 platform registered.
 
     python benchmarks/receiver_server.py --db URL --home DIR --port N [--workers 2]
-        [--mode receiver|bare] [--processing inline|worker]
+        [--mode receiver|bare|inbox-worker] [--processing inline|worker]
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ def main() -> None:
     parser.add_argument("--home", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--mode", choices=["receiver", "bare"], default="receiver")
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--mode", choices=["receiver", "bare", "inbox-worker"],
+                        default="receiver")
     parser.add_argument("--processing", choices=["inline", "worker"], default="inline")
     args = parser.parse_args()
     os.environ["STAMMKUNDE_WEBHOOK_PROCESSING"] = args.processing
@@ -51,8 +53,19 @@ def main() -> None:
     get_plugins().register(TestshopPlugin())
     settings = Settings(home=Path(args.home), database_url=args.db,
                         secret_key=os.environ.get("STAMMKUNDE_SECRET_KEY", "bench-key"))
+    if args.mode == "inbox-worker":  # what `stammkunde inbox work` runs, until killed
+        import time
+
+        from stammkunde.core.db import make_engine, session_factory
+        from stammkunde.webhooks.inbox import Processor
+
+        processor = Processor(session_factory(make_engine(args.db)), get_plugins(),
+                              Path(args.home) / "exports")
+        while True:
+            if not processor.process_pending().processed:
+                time.sleep(0.1)
     factory = bare_app if args.mode == "bare" else (lambda: create_app(settings=settings))
-    run_gunicorn(factory, "127.0.0.1", args.port, args.workers)
+    run_gunicorn(factory, "127.0.0.1", args.port, args.workers, threads=args.threads)
 
 
 if __name__ == "__main__":

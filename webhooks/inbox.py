@@ -9,6 +9,7 @@ processed is marked ``failed`` with an error that names no person, and stays for
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -19,7 +20,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import JSON, LargeBinary, Select, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    JSON,
+    Engine,
+    LargeBinary,
+    Select,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,6 +39,7 @@ from stammkunde.core.errors import UserError
 from stammkunde.core.inbox_models import InboxDelivery, InboxStatus
 from stammkunde.core.models import Shop, UTCDateTime
 from stammkunde.core.privacy import apply_privacy, is_privacy_record
+from stammkunde.core.records import OrderDeleted, OrderRecord, Record, RefundRecord
 from stammkunde.core.store import store_records
 from stammkunde.core.timeutil import now
 from stammkunde.plugins.adapter import WebhookEnvelope
@@ -86,6 +99,36 @@ def safe_error(exc: BaseException) -> str:
     return EMAIL.sub("<e-mail>", text)[:MAX_ERROR]
 
 
+def _order_ids(records: Sequence[Record]) -> list[str]:
+    ids = set()
+    for rec in records:
+        if isinstance(rec, OrderRecord | OrderDeleted):
+            ids.add(rec.platform_id)
+        elif isinstance(rec, RefundRecord):
+            ids.add(rec.order_id)
+    return sorted(ids)
+
+
+def lock_for(session: Session, shop: Shop, records: Sequence[Record]) -> None:
+    """Serialise the processing of deliveries that touch the same orders (PostgreSQL).
+
+    Two versions of one order processed at once must not overtake each other, and a refund must
+    not slip past its order being inserted; each transaction therefore takes a transaction-level
+    advisory lock per order id it touches (sorted, so no deadlock), and a share lock on the shop
+    row, which privacy requests take exclusively (they act on the whole shop). Deliveries of
+    different orders proceed in parallel. SQLite serialises writers by itself.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    exclusive = any(is_privacy_record(r) for r in records)
+    query = select(Shop.id).where(Shop.id == shop.id)
+    session.execute(query.with_for_update() if exclusive else query.with_for_update(read=True))
+    for pid in _order_ids(records):
+        digest = hashlib.blake2b(f"{shop.id}:{pid}".encode(), digest_size=8).digest()
+        session.execute(select(func.pg_advisory_xact_lock(
+            int.from_bytes(digest, "big", signed=True))))
+
+
 @dataclass(frozen=True)
 class Stored:
     """The result of storing a delivery: its inbox id and whether it was a duplicate."""
@@ -106,13 +149,15 @@ _INSERT = text(
 
 
 def record_delivery(
-    session: Session, envelope: WebhookEnvelope, shop_id: int | None, *,
+    engine: Engine, envelope: WebhookEnvelope, shop_id: int | None, *,
     received_at: datetime | None = None,
 ) -> Stored:
     """Insert a verified delivery unless its (platform, shop domain, delivery id) is known.
 
-    One statement, prepared once: ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` (PostgreSQL
-    and SQLite ≥ 3.35 share the syntax); no id back means the delivery was already stored.
+    One statement in its own (auto-committed) transaction, prepared once:
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` (PostgreSQL and SQLite ≥ 3.35 share the
+    syntax); no id back means the delivery was already stored. When this returns, the row is
+    committed: the caller may acknowledge.
     """
     values = {
         "platform": envelope.platform,
@@ -126,12 +171,13 @@ def record_delivery(
         "received_at": received_at or now(),
         "triggered_at": envelope.triggered_at,
     }
-    if session.get_bind().dialect.name in ("postgresql", "sqlite"):
-        new_id = session.connection().execute(_INSERT, values).scalar()
+    if engine.dialect.name in ("postgresql", "sqlite"):
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            new_id = conn.execute(_INSERT, values).scalar()
         return Stored(new_id, new_id is None)
     try:  # other databases: plain insert, duplicate detected by the unique constraint
-        with session.begin_nested():
-            new_id = session.execute(
+        with engine.begin() as conn:
+            new_id = conn.execute(
                 insert(InboxDelivery.__table__).values(values)).inserted_primary_key[0]
     except IntegrityError:
         return Stored(None, True)
@@ -153,7 +199,7 @@ class Processor:
     def __init__(
         self, sessions: sessionmaker[Session], plugins: Plugins, exports_dir: Path, *,
         observe: Callable[[str, str, str, float], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep, attempts: int = 3,
+        sleep: Callable[[float], None] = time.sleep, attempts: int = 5,
     ) -> None:
         self.sessions = sessions
         self.plugins = plugins
@@ -215,6 +261,7 @@ class Processor:
             records = adapter.parse_webhook(envelope)
             privacy = [r for r in records if is_privacy_record(r)]
             data = [r for r in records if not is_privacy_record(r)]
+            lock_for(session, shop, records)
             if data:
                 store_records(session, shop, data)
             if privacy:
@@ -236,8 +283,6 @@ class Processor:
                 f"no {row.platform} shop with domain {row.shop_domain or '(none)'!r}; add it "
                 "(`stammkunde shops add`) and replay"
             )
-        # One processor per shop at a time: versions of one order cannot overtake each other.
-        session.execute(select(Shop.id).where(Shop.id == shop.id).with_for_update())
         row.shop_id = shop.id
         return shop
 

@@ -201,8 +201,7 @@ class Receiver:
                                reason="delivery id, topic or shop domain missing or too long")
         if normalize_domain(envelope.shop_domain) != normalize_domain(claimed):
             shop_id, _ = self._shop(platform, envelope.shop_domain)
-        with self.sessions()() as session, session.begin():
-            stored = record_delivery(session, envelope, shop_id)
+        stored = record_delivery(self.sessions().kw["bind"], envelope, shop_id)
         if stored.duplicate:
             return self.answer(platform, topic, "duplicate", 200, started,
                                delivery_id=envelope.delivery_id)

@@ -16,6 +16,8 @@ from stammkunde.core.db import ensure_schema, make_engine
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Gunicorn worker processes (about 2 per core).")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64),
+              help="Threads per worker (gthread); 1 means sync workers.")
 @click.option("--timeout", default=30, show_default=True, type=int,
               help="Seconds before gunicorn restarts a stuck worker.")
 @click.option("--processing", type=click.Choice(["inline", "worker"]), default=None,
@@ -24,7 +26,7 @@ from stammkunde.core.db import ensure_schema, make_engine
 @click.option("--dev", is_flag=True, help="Flask's development server (one process, not for "
                                           "production).")
 @pass_ctx
-def serve(ctx: AppContext, host: str, port: int, workers: int, timeout: int,
+def serve(ctx: AppContext, host: str, port: int, workers: int, threads: int, timeout: int,
           processing: str | None, dev: bool) -> None:
     """Serve webhooks, /healthz, /readyz and /metrics (gunicorn; Flask's server with --dev)."""
     from stammkunde.app.server import run_gunicorn
@@ -45,7 +47,7 @@ def serve(ctx: AppContext, host: str, port: int, workers: int, timeout: int,
         create_app(settings=settings).run(host=host, port=port, threaded=True,
                                           use_reloader=False)
         return
-    run_gunicorn(lambda: create_app(settings=settings), host, port, workers, timeout)
+    run_gunicorn(lambda: create_app(settings=settings), host, port, workers, timeout, threads)
 
 
 def attach(cli: click.Group) -> None:
