@@ -25,6 +25,18 @@ from gunicorn.app.base import BaseApplication
 from stammkunde.webhooks.logs import configure_json_logging
 from stammkunde.webhooks.metrics import mark_worker_dead
 
+# gunicorn's own messages (worker boots, timeouts, kills) as JSON lines too; no access log.
+LOGCONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "stammkunde.webhooks.logs.JsonFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
+                            "stream": "ext://sys.stderr"}},
+    "root": {"level": "WARNING", "handlers": ["stderr"]},
+    "loggers": {"gunicorn.error": {"handlers": ["stderr"], "level": "INFO",
+                                   "propagate": False}},
+}
+
 
 def prepare_metrics_dir(env: dict[str, str] | os._Environ[str] = os.environ) -> Path:
     """Point PROMETHEUS_MULTIPROC_DIR at an empty directory (created if unset) and return it."""
@@ -78,7 +90,8 @@ def gunicorn_options(host: str, port: int, workers: int, timeout: int = 30,
         "preload_app": False,
         "child_exit": child_exit,
         "post_worker_init": post_worker_init,
-        "loglevel": "warning",
+        "loglevel": "info",
+        "logconfig_dict": LOGCONFIG,
     }
 
 

@@ -60,6 +60,19 @@ MAX_KEY = 255
 RETRY_AFTER = "5"
 
 
+def read_body(stream: Any, limit: int) -> bytes:
+    """Read up to ``limit`` bytes (a stream may return less per read than asked)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = stream.read(min(65536, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 class Unavailable(Exception):
     """The database (or the credentials key) is not usable right now: answer 503."""
 
@@ -104,7 +117,7 @@ class Receiver:
         length = req.content_length
         if length is not None and length > self.max_body_bytes:
             return self.answer(label, "-", "too_large", 413, started, bytes=length)
-        body = req.stream.read(self.max_body_bytes + 1)
+        body = read_body(req.stream, self.max_body_bytes + 1)
         if len(body) > self.max_body_bytes:
             return self.answer(label, "-", "too_large", 413, started, bytes=len(body))
         try:
