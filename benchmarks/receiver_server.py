@@ -54,6 +54,7 @@ def main() -> None:
     settings = Settings(home=Path(args.home), database_url=args.db,
                         secret_key=os.environ.get("STAMMKUNDE_SECRET_KEY", "bench-key"))
     if args.mode == "inbox-worker":  # what `stammkunde inbox work` runs, until killed
+        import threading
         import time
 
         from stammkunde.core.db import make_engine, session_factory
@@ -61,9 +62,17 @@ def main() -> None:
 
         processor = Processor(session_factory(make_engine(args.db)), get_plugins(),
                               Path(args.home) / "exports")
-        while True:
-            if not processor.process_pending().processed:
-                time.sleep(0.1)
+
+        def loop(part: int, parts: int = 4) -> None:  # `inbox work --concurrency 4`
+            while True:
+                if not processor.process_pending(partition=(part, parts)).processed:
+                    time.sleep(0.1)
+
+        workers = [threading.Thread(target=loop, args=(k,), daemon=True) for k in range(4)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
     factory = bare_app if args.mode == "bare" else (lambda: create_app(settings=settings))
     run_gunicorn(factory, "127.0.0.1", args.port, args.workers, threads=args.threads)
 

@@ -312,15 +312,23 @@ class Processor:
         return result
 
     def process_pending(self, *, older_than: timedelta = timedelta(0), limit: int = 500,
-                        at: datetime | None = None) -> ReplayResult:
-        """Process deliveries still ``received`` (e.g. left by a crash), oldest first."""
+                        at: datetime | None = None,
+                        partition: tuple[int, int] = (0, 1)) -> ReplayResult:
+        """Process deliveries still ``received`` (e.g. left by a crash), oldest first.
+
+        ``partition=(k, n)`` takes only ids with ``id % n == k``, so n workers share the
+        backlog without stepping on each other.
+        """
         cutoff = (at or now()) - older_than
+        part, parts = partition
+        query = (select(InboxDelivery.id)
+                 .where(InboxDelivery.status == InboxStatus.RECEIVED,
+                        InboxDelivery.received_at <= cutoff)
+                 .order_by(InboxDelivery.id).limit(limit))
+        if parts > 1:
+            query = query.where(InboxDelivery.id % parts == part)
         with self.sessions() as session:
-            ids = list(session.scalars(
-                select(InboxDelivery.id).where(InboxDelivery.status == InboxStatus.RECEIVED,
-                                               InboxDelivery.received_at <= cutoff)
-                .order_by(InboxDelivery.id).limit(limit)
-            ))
+            ids = list(session.scalars(query))
         return self._run(ids)
 
     def replay(self, ids: Sequence[int] = (), *, all_failed: bool = False) -> ReplayResult:

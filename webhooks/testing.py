@@ -116,6 +116,8 @@ def _str(value: Any) -> str | None:
 class TestshopAdapter(PlatformAdapter):
     """The testshop platform: signed JSON webhooks, per-shop or app-wide secret."""
 
+    __test__ = False  # not a pytest test class
+
     name: ClassVar[str] = "testshop"
     display_name: ClassVar[str] = "Test shop (signed webhooks)"
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.WEBHOOKS})
@@ -255,6 +257,8 @@ PARSERS: dict[str, Callable[[dict[str, Any], WebhookEnvelope], list[Record]]] = 
 
 class TestshopPlugin:
     """A plugin object registering the testshop adapter (``plugins_for_test(TestshopPlugin())``)."""
+
+    __test__ = False  # not a pytest test class
 
     @hookimpl
     def register_platforms(self, register: Callable[[Any], None]) -> None:

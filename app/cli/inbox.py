@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-import time
+import threading
 from datetime import timedelta
 from types import FrameType
 
@@ -83,35 +83,58 @@ def replay(ctx: AppContext, ids: tuple[int, ...], all_failed: bool, pending: boo
 @click.option("--min-age", default=0.0, show_default=True, type=float,
               help="Only take deliveries at least this many seconds old (use e.g. 30 next to "
                    "inline processing, to pick up only what a crash left).")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 32),
+              help="Threads, each taking its share of the backlog.")
 @click.option("--once", is_flag=True, help="Work off what waits now, then stop.")
 @pass_ctx
-def work(ctx: AppContext, interval: float, min_age: float, once: bool) -> None:
+def work(ctx: AppContext, interval: float, min_age: float, concurrency: int,
+         once: bool) -> None:
     """Process received deliveries until stopped (the worker for --processing worker)."""
     proc = processor(ctx)
-    stopping = False
+    stopping = threading.Event()
+    total = ReplayResult()
+    lock = threading.Lock()
+    problems: list[BaseException] = []
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
+        stopping.set()
 
-    signal.signal(signal.SIGTERM, stop)
-    total = ReplayResult()
-    while not stopping:
-        try:
-            result = proc.process_pending(older_than=timedelta(seconds=min_age))
-        except (DBAPIError, PoolTimeout) as exc:  # database away: wait for it
-            click.echo(f"database unavailable ({type(exc).__name__}); retrying", err=True)
+    def loop(part: int) -> None:
+        while not stopping.is_set():
+            try:
+                result = proc.process_pending(older_than=timedelta(seconds=min_age),
+                                              partition=(part, concurrency))
+            except (DBAPIError, PoolTimeout) as exc:  # database away: wait for it
+                click.echo(f"database unavailable ({type(exc).__name__}); retrying", err=True)
+                if once:
+                    problems.append(exc)
+                    return
+                stopping.wait(interval)
+                continue
+            with lock:
+                total.processed += result.processed
+                total.failed += result.failed
+                total.skipped += result.skipped
             if once:
-                raise UserError("database unavailable") from exc
-            time.sleep(interval)
-            continue
-        total.processed += result.processed
-        total.failed += result.failed
-        total.skipped += result.skipped
-        if once:
-            break
-        if not (result.processed or result.failed or result.skipped):
-            time.sleep(interval)
+                return
+            if not (result.processed or result.failed or result.skipped):
+                stopping.wait(interval)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+    threads = [threading.Thread(target=loop, args=(k,), daemon=True) for k in range(concurrency)]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.5)
+    except KeyboardInterrupt:
+        stopping.set()
+        for t in threads:
+            t.join()
+    if problems:
+        raise UserError("database unavailable")
     _report(total)
 
 

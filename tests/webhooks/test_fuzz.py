@@ -14,7 +14,7 @@ import string
 
 import pytest
 from _receiver_helpers import DOMAIN, SHOP_SECRET
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 from stammkunde.app.web import app_context
@@ -97,10 +97,12 @@ def test_signed_deliveries_are_stored_once_and_processed_or_failed(fuzz_app):
     def check(body, topic, delivery):
         headers = ts.signed_headers(body, SHOP_SECRET, topic=topic, shop_domain=DOMAIN,
                                     delivery_id=delivery)
+        # HTTP header values are latin-1 without line breaks: a platform cannot send others
+        assume(not any(c in topic for c in "\r\n"))
         try:
             headers = {k: v.encode("latin-1").decode("latin-1") for k, v in headers.items()}
         except UnicodeEncodeError:
-            return  # HTTP headers are latin-1; a platform cannot send this topic
+            assume(False)
         resp = client.post("/webhooks/testshop", data=body, headers=headers, buffered=True)
         assert resp.status_code in (200, 400), resp.json
         if resp.status_code == 200:
