@@ -7,6 +7,7 @@ from functools import cached_property
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
 from stammkunde.core.config import Settings
 from stammkunde.core.db import ensure_schema, make_engine, session_factory
 from stammkunde.plugins.manager import Plugins, get_plugins

@@ -22,6 +22,7 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+
 from stammkunde.webhooks.logs import configure_json_logging
 from stammkunde.webhooks.metrics import mark_worker_dead
 

@@ -21,6 +21,7 @@ from typing import Any
 from flask import Flask, Response
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 from stammkunde.app.context import AppContext
 from stammkunde.core.config import Settings
 from stammkunde.core.db import is_current
@@ -63,6 +64,14 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
         max_body_bytes=app.config["WEBHOOK_MAX_BYTES"],
         processing=app.config["WEBHOOK_PROCESSING"], metrics=metrics,
     ))
+
+    from stammkunde.app.install_shopify import bp as install_shopify
+
+    app.register_blueprint(install_shopify)
+
+    from stammkunde.app.install_woocommerce import bp as install_woocommerce
+
+    app.register_blueprint(install_woocommerce)
 
     @app.get("/healthz")
     def healthz() -> tuple[dict[str, str], int]:

@@ -1,4 +1,4 @@
-"""Rewrite one ``## ...`` section of benchmarks/RESULTS.md, leaving the others alone."""
+"""Rewrite one ``## …`` section of ``benchmarks/RESULTS.md``, leaving the others alone."""
 
 from __future__ import annotations
 
@@ -7,17 +7,26 @@ from pathlib import Path
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
-def write_section(title: str, body: str) -> None:
-    """Replace (or append) the section headed ``## {title}`` with ``body``."""
+def write_section(title: str, body: str, path: Path = RESULTS) -> None:
+    """Replace (or append) the section headed ``## title`` with ``body``."""
     heading = f"## {title}"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
     lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == heading), None)
-    section = [heading, "", *body.strip("\n").splitlines(), ""]
-    if start is None:
-        new = [*lines, "", *section] if lines and lines[-1] else [*lines, *section]
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-                   len(lines))
-        new = [*lines[:start], *section, *lines[end:]]
-    RESULTS.write_text("\n".join(new).rstrip("\n") + "\n")
+    out: list[str] = []
+    i = 0
+    replaced = False
+    while i < len(lines):
+        if lines[i].strip() == heading:
+            out += [heading, "", body.strip(), ""]
+            i += 1
+            while i < len(lines) and not lines[i].startswith("## "):
+                i += 1
+            replaced = True
+            continue
+        out.append(lines[i])
+        i += 1
+    if not replaced:
+        if out and out[-1].strip():
+            out.append("")
+        out += [heading, "", body.strip(), ""]
+    path.write_text("\n".join(out).rstrip() + "\n", encoding="utf-8")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import requests
 from sqlalchemy import func, select
+
 from stammkunde.core.db import make_engine, session_factory, upgrade
 from stammkunde.core.inbox_models import InboxDelivery
 from stammkunde.core.models import Order

@@ -47,6 +47,7 @@ from receiver_harness import (  # noqa: E402
     set_pg_down,
     tally,
 )
+
 from stammkunde.core.db import make_engine, session_factory  # noqa: E402
 from stammkunde.plugins.manager import get_plugins  # noqa: E402
 from stammkunde.webhooks.inbox import Processor  # noqa: E402
@@ -118,6 +119,7 @@ def load(name: str, db_url: str, home: Path, n: int, *, mode: str = "receiver",
 def backlog(db_url: str) -> int:
     """Return how many deliveries wait to be processed."""
     from sqlalchemy import func, select
+
     from stammkunde.core.inbox_models import InboxDelivery
 
     engine = make_engine(db_url)

@@ -7,6 +7,7 @@ import hashlib
 import json
 
 from cryptography.fernet import Fernet, InvalidToken
+
 from stammkunde.core.errors import UserError
 
 

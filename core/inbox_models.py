@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+
 from stammkunde.core.models import Base, Money, UTCDateTime, _now
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -26,8 +27,10 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
 from stammkunde.core.money import from_units, to_units
 
 NAMING = {
@@ -138,7 +141,12 @@ class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("shop_id", "platform_id"),
-        Index("ix_orders_shop_person_ts", "shop_id", "person_id", "created_ts"),
+        # Covers the metrics' one pass over a shop's orders in (person, time) order, so the
+        # database reads the index alone, sequentially (core/metrics.py).
+        Index("ix_orders_history", "shop_id", "person_id", "created_ts", "id", "created_month",
+              "total", "refunded", "refund_ts", "cancelled_ts", "is_test", "deleted_at",
+              "channel"),
+        Index("ix_orders_shop_channel", "shop_id", "channel"),
         Index("ix_orders_shop_ts", "shop_id", "created_ts"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -158,6 +166,10 @@ class Order(Base):
     total: Mapped[Decimal] = mapped_column(Money)
     channel: Mapped[str] = mapped_column(String(64), default="online")
     fingerprint: Mapped[str | None] = mapped_column(String(32))
+    # Sum and latest instant of the refunds below, kept by a flush hook (see end of module),
+    # so a report as of now subtracts refunds without touching the refunds table.
+    refunded: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    refund_ts: Mapped[int | None] = mapped_column(BigInteger)
 
     refunds: Mapped[list[Refund]] = relationship(cascade="all, delete-orphan", lazy="selectin")
     discounts: Mapped[list[OrderDiscount]] = relationship(
@@ -228,6 +240,108 @@ class SyncState(Base):
     high_water: Mapped[datetime | None] = mapped_column(UTCDateTime)
     done: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class Campaign(Base):
+    """An offer to a target group, measured against a holdout (:mod:`stammkunde.core.campaigns`).
+
+    A campaign with a ``schedule`` is a recurring play: it is never pushed itself, it spawns one
+    instance (``parent_id`` pointing at it) each time it is due.
+    """
+
+    __tablename__ = "campaigns"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    template: Mapped[str | None] = mapped_column(String(64))
+    target: Mapped[dict[str, Any]] = mapped_column(JSON)
+    offer_kind: Mapped[str] = mapped_column(String(16))  # "percentage" or "fixed_amount"
+    offer_value: Mapped[Decimal] = mapped_column(Money)
+    minimum_order: Mapped[Decimal | None] = mapped_column(Money)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    valid_days: Mapped[int | None] = mapped_column(Integer)  # recurring: each instance's validity
+    shared_code: Mapped[str | None] = mapped_column(String(64))
+    code_prefix: Mapped[str] = mapped_column(String(16), default="SK")
+    code_secret: Mapped[str] = mapped_column(String(64))
+    holdout: Mapped[float] = mapped_column(Float, default=0.1)
+    cap_days: Mapped[int] = mapped_column(Integer, default=14)
+    tag: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    schedule: Mapped[str | None] = mapped_column(String(32))
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    shop: Mapped[Shop] = relationship()
+
+
+class Assignment(Base):
+    """One targeted person's arm in a campaign (treatment, holdout or capped) and push state."""
+
+    __tablename__ = "campaign_assignments"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "person_id"),
+        Index("ix_campaign_assignments_campaign_push", "campaign_id", "push_status"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    customer_platform_id: Mapped[str] = mapped_column(String(255))
+    arm: Mapped[str] = mapped_column(String(16))  # "treatment", "holdout", "capped"
+    code: Mapped[str | None] = mapped_column(String(64))
+    code_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    capped_by: Mapped[int | None] = mapped_column(Integer)  # campaign whose contact capped them
+    push_status: Mapped[str | None] = mapped_column(String(16))  # pending/created/exists/failed
+    push_reason: Mapped[str | None] = mapped_column(Text)
+    platform_discount_id: Mapped[str | None] = mapped_column(String(255))
+    pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tag_status: Mapped[str | None] = mapped_column(String(16))  # pending/ok/failed
+    tagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ContactLog(Base):
+    """That a person was offered something by a campaign: the shared frequency cap counts these."""
+
+    __tablename__ = "contact_log"
+    __table_args__ = (
+        UniqueConstraint("person_id", "campaign_id"),
+        Index("ix_contact_log_person_at", "person_id", "contacted_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"),
+                                             index=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    contacted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InstallNonce(Base):
+    """A pending app installation: the single-use nonce sent to the platform, stored hashed."""
+
+    __tablename__ = "install_nonces"
+    nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(40))
+    store_url: Mapped[str] = mapped_column(String(255))
+    shop_name: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+@event.listens_for(Session, "before_flush")
+def _refund_totals(session: Session, _context: Any, _instances: Any) -> None:
+    """Keep ``Order.refunded`` / ``Order.refund_ts`` equal to the order's refunds."""
+    for obj in (*session.new, *session.dirty):
+        if isinstance(obj, Order):
+            refunds = obj.refunds
+            obj.refunded = sum((r.amount for r in refunds), Decimal(0))
+            obj.refund_ts = max((r.created_ts for r in refunds), default=None)
 
 
 # Tables of the webhook inbox, privacy audit and out-of-order changes (kept in their own module).

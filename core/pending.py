@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
+
 from stammkunde.core.errors import InvalidRecord
 from stammkunde.core.inbox_models import OrderTombstone, PendingRefund
 from stammkunde.core.models import Order, Refund, Shop

@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
+
 from stammkunde.core.identity import normalize_email
 from stammkunde.core.inbox_models import (
     AuditLog,

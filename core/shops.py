@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+
 from stammkunde.core.crypto import decrypt_json, encrypt_json
 from stammkunde.core.errors import UserError
 from stammkunde.core.models import Shop

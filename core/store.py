@@ -23,6 +23,7 @@ from decimal import Decimal
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+
 from stammkunde.core.errors import InvalidRecord, NotFound
 from stammkunde.core.identity import normalize_email
 from stammkunde.core.models import (
@@ -61,6 +62,7 @@ class UpsertStats:
     stale: int = 0
     deleted: int = 0
     ignored: int = 0
+    unattributed: int = 0
     pending: int = 0
 
     def __iadd__(self, other: UpsertStats) -> UpsertStats:
@@ -102,10 +104,18 @@ def validate_order(rec: OrderRecord) -> None:
         refunded += refund.amount
     if refunded > rec.total:
         raise InvalidRecord(f"order {pid!r} refunds {refunded} of a total of {rec.total}")
-    if not rec.customer_id and not normalize_email(rec.email):
-        raise InvalidRecord(f"order {pid!r} has neither a customer id nor an e-mail")
     if OrderStatus(rec.status) is None:  # pragma: no cover - StrEnum raises first
         raise InvalidRecord(f"order {pid!r} has an unknown status")
+
+
+def attributable(rec: OrderRecord) -> bool:
+    """Return True when an order names its buyer (an account id or an e-mail).
+
+    An order without either (a walk-in sale at the till) cannot belong to any customer: the store
+    counts it as ``unattributed`` and keeps it out of every per-customer metric, the same for
+    every platform.
+    """
+    return bool(rec.customer_id) or normalize_email(rec.email) is not None
 
 
 def _is_newer(incoming: datetime | None, stored: datetime | None) -> bool:
@@ -151,7 +161,9 @@ class _Resolver:
             self.persons[email] = person
         return person
 
-    def customer(self, platform_id: str | None, email_raw: str | None) -> Customer:
+    def customer(self, platform_id: str | None, email_raw: str | None, *,
+                 flush: bool = True) -> Customer:
+        """Find or create the customer; ``flush=False`` leaves new rows for one later flush."""
         email = normalize_email(email_raw)
         key = platform_id or f"guest:{email}"
         cust = self.customers.get(key)
@@ -162,7 +174,8 @@ class _Resolver:
             )
             cust.person = self.person_for(email)
             self.session.add(cust)
-            self.session.flush()
+            if flush:
+                self.session.flush()
             self.customers[key] = cust
         elif email and (cust.email is None or normalize_email(cust.email) != email):
             self.move(cust, email, email_raw)
@@ -237,8 +250,10 @@ def upsert_orders(session: Session, shop: Shop, records: Sequence[OrderRecord]) 
     stats = UpsertStats()
     for rec in records:
         validate_order(rec)
+    attributed = [r for r in records if attributable(r)]
+    stats.unattributed = len(records) - len(attributed)
     latest: dict[str, OrderRecord] = {}
-    for rec in records:  # a batch may itself hold two versions of one order
+    for rec in attributed:  # a batch may itself hold two versions of one order
         seen = latest.get(rec.platform_id)
         if seen is None or _is_newer(rec.updated_at, seen.updated_at):
             latest[rec.platform_id] = rec
@@ -261,14 +276,20 @@ def upsert_orders(session: Session, shop: Shop, records: Sequence[OrderRecord]) 
         deleted = tombstones_for(session, shop, [r.platform_id for r in chunk if
                                                  r.platform_id not in existing])
         created: list[Order] = []
+        todo: list[OrderRecord] = []
         for rec in chunk:
             order = existing.get(rec.platform_id)
             if order is not None and order.fingerprint == fingerprint(rec):
                 stats.unchanged += 1
-                continue
-            if order is not None and not _is_newer(rec.updated_at, order.updated_at):
+            elif order is not None and not _is_newer(rec.updated_at, order.updated_at):
                 stats.stale += 1
-                continue
+            else:
+                todo.append(rec)
+        for rec in todo:  # new customers of the chunk are inserted in one flush
+            resolver.customer(rec.customer_id, rec.email, flush=False)
+        session.flush()
+        for rec in todo:
+            order = existing.get(rec.platform_id)
             cust = resolver.customer(rec.customer_id, rec.email)
             if order is None:
                 order = Order(shop_id=shop.id, platform_id=rec.platform_id,
@@ -292,11 +313,17 @@ def upsert_customers(
     resolver = _Resolver(session, shop)
     resolver.preload({r.platform_id for r in records},
                      {e for r in records if (e := normalize_email(r.email))})
+    existed_before = {r.platform_id for r in records if r.platform_id in resolver.customers}
     for rec in records:
         for what, value in (("created_at", rec.created_at), ("updated_at", rec.updated_at)):
             _aware(value, what, rec.platform_id)
-        existed = rec.platform_id in resolver.customers
+        resolver.customer(rec.platform_id, rec.email, flush=False)
+    session.flush()
+    seen: set[str] = set()
+    for rec in records:
         cust = resolver.customer(rec.platform_id, rec.email)
+        existed = rec.platform_id in existed_before or rec.platform_id in seen
+        seen.add(rec.platform_id)
         if existed and not _is_newer(rec.updated_at, cust.updated_at):
             stats.stale += 1
             continue
@@ -323,13 +350,21 @@ def upsert_events(session: Session, shop: Shop, records: Sequence[EventRecord]) 
         _aware(rec.occurred_at, "occurred_at", rec.platform_id)
         if not rec.customer_id and not normalize_email(rec.email):
             raise InvalidRecord(f"event {rec.platform_id!r} has neither customer id nor e-mail")
+        resolver.customer(rec.customer_id, rec.email, flush=False)
+    session.flush()
+    ids = sorted({r.platform_id for r in records})
+    existing: dict[str, Event] = {}
+    for i in range(0, len(ids), CHUNK):
+        existing.update((e.platform_id, e) for e in session.scalars(
+            select(Event).where(Event.shop_id == shop.id, Event.platform_id.in_(ids[i : i + CHUNK]))
+        ))
+    for rec in records:
         cust = resolver.customer(rec.customer_id, rec.email)
-        event = session.scalar(
-            select(Event).where(Event.shop_id == shop.id, Event.platform_id == rec.platform_id)
-        )
+        event = existing.get(rec.platform_id)
         if event is None:
             event = Event(shop_id=shop.id, platform_id=rec.platform_id)
             session.add(event)
+            existing[rec.platform_id] = event
             stats.inserted += 1
         else:
             stats.unchanged += 1

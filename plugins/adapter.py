@@ -43,6 +43,10 @@ class WebhookRejected(Exception):
         self.status = status
 
 
+class InstallRejected(Exception):
+    """An install (OAuth) callback that must not be trusted: bad signature, shop or state."""
+
+
 class Secret(str):
     """A credential string that never shows itself in repr, logs or tracebacks."""
 
@@ -258,3 +262,23 @@ class PlatformAdapter:
     def subscribe_webhooks(self, shop: ShopConnection, base_url: str) -> list[str]:
         """Create the platform's webhook subscriptions pointing at ``base_url``; return topics."""
         raise Unsupported(f"{self.name} has no webhooks")
+
+    def install_url(self, shop_domain: str, redirect_uri: str, state: str, api_key: str) -> str:
+        """Return the URL that asks the merchant to grant the app access (OAuth authorize).
+
+        Raises :class:`InstallRejected` for a shop domain the platform does not serve.
+        """
+        raise Unsupported(f"{self.name} has no install flow")
+
+    def verify_install_query(self, query: Mapping[str, str], api_secret: str) -> str:
+        """Check the signature of an install callback's query; return the verified shop domain.
+
+        Raises :class:`InstallRejected` when the signature or the shop domain is bad.
+        """
+        raise Unsupported(f"{self.name} has no install flow")
+
+    def exchange_install_code(
+        self, shop_domain: str, code: str, api_key: str, api_secret: str
+    ) -> ShopSetup:
+        """Trade the callback's authorization code for credentials; return the shop's setup."""
+        raise Unsupported(f"{self.name} has no install flow")

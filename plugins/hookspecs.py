@@ -1,4 +1,4 @@
-"""The hooks a Stammkunde plugin can implement (documented for authors in README, "Plugins").
+"""The hooks a Stammkunde plugin can implement (documented for authors in docs/adapters.md).
 
 Every hook is 1:N: each plugin that implements it is called. Hooks receive a ``register``
 callback; the core owns the registry, checks what is registered and reports clashes.
@@ -23,3 +23,12 @@ def register_platforms(register: Callable[[Any], None]) -> None:
 @hookspec
 def register_commands(cli: Any) -> None:
     """Add click commands or groups to the ``stammkunde`` command line (``cli.add_command``)."""
+
+
+@hookspec
+def register_target_kinds(register: Callable[..., None]) -> None:
+    """Add campaign target kinds: ``register(name, select, description=…, parse_arg=…)``.
+
+    ``select(session, shop, arg, as_of)`` returns the person ids the kind targets; see
+    :func:`stammkunde.core.campaigns.register_target_kind` for the keyword arguments.
+    """

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
+
 from stammkunde.core.errors import UserError
 from stammkunde.core.models import Shop
 from stammkunde.core.shops import credentials
@@ -57,6 +58,21 @@ class ImportRejected(UserError):
         )
 
 
+def file_platform(plugins: Plugins, shop_platform: str, fmt: str | None) -> str:
+    """Return the platform whose adapter reads ``fmt``: the shop's own if it can, else any."""
+    own = plugins.platform(shop_platform)
+    if fmt is None and own.file_formats:
+        return shop_platform
+    if fmt is not None and fmt in own.file_formats:
+        return shop_platform
+    readers = {f: name for name, a in plugins.platforms().items() for f in a.file_formats}
+    if fmt is None:
+        fmt = "stammkunde-csv"
+    if fmt not in readers:
+        raise UserError(f"unknown format {fmt!r} (known: {', '.join(sorted(readers))})")
+    return readers[fmt]
+
+
 def import_file(
     factory: sessionmaker[Session],
     plugins: Plugins,
@@ -72,9 +88,10 @@ def import_file(
     result = ImportResult()
     with factory() as session, session.begin():
         shop = get_shop(session, shop_name)
-        adapter: PlatformAdapter = plugins.platform(shop.platform)
+        platform = file_platform(plugins, shop.platform, fmt)
+        adapter: PlatformAdapter = plugins.platform(platform)
         conn = connection_for(shop, secret_key)
-        batches = plugins.call(plugins.plugin_of(shop.platform), "import_file",
+        batches = plugins.call(plugins.plugin_of(platform), "import_file",
                                adapter.import_file, path, fmt, conn)
         storing = True
         for batch in batches:
@@ -132,7 +149,8 @@ def sync_shop(
 
     Without ``since`` an incremental sync continues from the last completed sync's high-water
     mark; an interrupted sync resumes from its stored cursor. ``max_batches`` stops early (tests
-    use it to simulate a crash between batches).
+    use it to simulate a crash between batches). The high-water mark is the sync's start, or the
+    ``high_water`` an adapter reports in ``Batch.meta`` (the upper bound of a resumed window).
     """
     result = SyncResult()
     with factory() as session:
@@ -151,9 +169,15 @@ def sync_shop(
         result.resumed[resource] = cursor is not None
         stats = UpsertStats()
         done = 0
+        high_water = started
         batches = plugins.call(plugin_name, f"fetch_{resource}", fetch, conn,
                                effective_since, cursor)
         for count, batch in enumerate(_guarded(batches, plugin_name, f"fetch_{resource}")):
+            # An adapter whose cursor snapshots the sync window (so a resumed sync reads the
+            # window of the first attempt) says up to when it has seen changes.
+            reported = batch.meta.get("high_water")
+            if isinstance(reported, datetime):
+                high_water = reported
             with factory() as session, session.begin():
                 shop = session.get(Shop, shop_id)
                 stats += store_records(session, shop, batch.records)  # type: ignore[arg-type]
@@ -167,7 +191,7 @@ def sync_shop(
                 return result
         with factory() as session, session.begin():
             save_cursor(session, session.get(Shop, shop_id), resource, None,  # type: ignore[arg-type]
-                        high_water=started)
+                        high_water=high_water)
         result.stats[resource] = stats
     return result
 

@@ -10,6 +10,7 @@ from importlib import metadata
 from typing import Any, TypeVar
 
 import pluggy
+
 from stammkunde.core.errors import UserError
 from stammkunde.plugins import hookspecs
 from stammkunde.plugins.adapter import Capability, PlatformAdapter
@@ -17,6 +18,8 @@ from stammkunde.plugins.adapter import Capability, PlatformAdapter
 GROUP = "stammkunde"
 DEFAULT_PLUGINS = (
     "stammkunde.plugins.csvfile",
+    "stammkunde.plugins.shopify",
+    "stammkunde.plugins.woocommerce",
 )
 T = TypeVar("T")
 
@@ -44,6 +47,7 @@ class Plugins:
         self._platforms: dict[str, tuple[PlatformAdapter, str]] = {}
         self._loaded = False
         self._load_entry_points = load_entry_points
+        self._versions: dict[str, str] = {}
 
     def _load(self) -> None:
         if self._loaded:
@@ -66,6 +70,8 @@ class Plugins:
                 except Exception as exc:
                     raise PluginError(f"plugin {ep.name!r} failed to load: {exc}") from exc
                 self.pm.register(plugin, name=ep.name)
+                if ep.dist is not None:
+                    self._versions[ep.name] = ep.dist.version
         self._collect_platforms()
 
     def register(self, plugin: object, name: str | None = None) -> None:
@@ -91,21 +97,7 @@ class Plugins:
             self.call(plugin_name, "register_platforms", impl.function, register)
 
     def _add_platform(self, adapter: Any, plugin_name: str) -> None:
-        if not isinstance(adapter, PlatformAdapter):
-            raise PluginError(
-                f"plugin {plugin_name!r} (register_platforms) registered {adapter!r}, "
-                "which is not a PlatformAdapter instance"
-            )
-        if not adapter.name or not adapter.name.isidentifier():
-            raise PluginError(
-                f"plugin {plugin_name!r} (register_platforms) registered an adapter without a "
-                "valid name (set the class attribute `name`, e.g. name = 'myshop')"
-            )
-        unknown = set(adapter.capabilities) - set(Capability)
-        if unknown:
-            raise PluginError(
-                f"plugin {plugin_name!r} (register_platforms): unknown capabilities {unknown}"
-            )
+        validate_adapter(adapter, plugin_name)
         if adapter.name in self._platforms:
             other = self._platforms[adapter.name][1]
             raise PluginError(
@@ -154,7 +146,8 @@ class Plugins:
                 continue
             hooks = tuple(sorted(c.name for c in self.pm.get_hookcallers(plugin) or []))
             dist = dists.get(id(plugin))
-            version = dist.version if dist is not None else _own_version(name)
+            version = (dist.version if dist is not None
+                       else self._versions.get(name) or _own_version(name))
             platforms = tuple(sorted(p for p, (_, owner) in self._platforms.items()
                                      if owner == name))
             out.append(PluginInfo(name=name, version=version, hooks=hooks, platforms=platforms))
@@ -164,6 +157,25 @@ class Plugins:
         """Return pluggy's hook relay (for hooks other than the platform registry)."""
         self._load()
         return self.pm.hook
+
+
+def validate_adapter(adapter: Any, plugin_name: str) -> None:
+    """Raise PluginError naming the plugin unless ``adapter`` is a well-formed PlatformAdapter."""
+    if not isinstance(adapter, PlatformAdapter):
+        raise PluginError(
+            f"plugin {plugin_name!r} (register_platforms) registered {adapter!r}, "
+            "which is not a PlatformAdapter instance"
+        )
+    if not adapter.name or not adapter.name.isidentifier():
+        raise PluginError(
+            f"plugin {plugin_name!r} (register_platforms) registered an adapter without a "
+            "valid name (set the class attribute `name`, e.g. name = 'myshop')"
+        )
+    unknown = set(adapter.capabilities) - set(Capability)
+    if unknown:
+        raise PluginError(
+            f"plugin {plugin_name!r} (register_platforms): unknown capabilities {unknown}"
+        )
 
 
 def _own_version(name: str) -> str | None:

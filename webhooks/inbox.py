@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
+
 from stammkunde.core.errors import UserError
 from stammkunde.core.inbox_models import InboxDelivery, InboxStatus
 from stammkunde.core.models import Shop, UTCDateTime

@@ -33,6 +33,7 @@ from flask import Blueprint, Request, Response, current_app, jsonify, request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
+
 from stammkunde.core.errors import UserError
 from stammkunde.plugins.adapter import (
     Capability,

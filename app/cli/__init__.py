@@ -2,40 +2,49 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
-import click
-from stammkunde.app.cli import data, inbox, serve, shops, system
+from stammkunde.app.cli import (
+    campaigns,
+    data,
+    demo,
+    inbox,
+    report,
+    retention,
+    serve,
+    shops,
+    system,
+)
 from stammkunde.app.cli.base import cli
-from stammkunde.core.errors import UserError
 
-for module in (shops, data, system, inbox, serve):
+for module in (shops, data, report, retention, demo, system, campaigns, inbox, serve):
     module.attach(cli)
+
+_plugin_commands_added = False
+
+
+def add_plugin_commands() -> None:
+    """Let plugins add their commands (``register_commands``), once per process."""
+    global _plugin_commands_added
+    if not _plugin_commands_added:
+        from stammkunde.plugins.manager import get_plugins
+
+        _plugin_commands_added = True
+        get_plugins().hook().register_commands(cli=cli)
 
 
 def main() -> None:
-    """Run the command line, printing one line instead of a traceback on errors."""
-    from stammkunde.plugins.manager import get_plugins
+    """Run the ``stammkunde`` command line."""
+    import sys
+
+    import click
+
+    from stammkunde.core.errors import UserError
 
     try:
-        get_plugins().hook().register_commands(cli=cli)
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        add_plugin_commands()
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    except Exception as exc:
-        if os.environ.get("STAMMKUNDE_DEBUG"):
-            raise
-        click.echo(f"internal error: {type(exc).__name__}: {exc} (STAMMKUNDE_DEBUG=1 shows "
-                   "the traceback)", err=True)
-        sys.exit(1)
+    cli(prog_name="stammkunde")
+
+
+__all__ = ["add_plugin_commands", "cli", "main"]

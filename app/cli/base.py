@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
 from stammkunde.app.context import AppContext
 from stammkunde.core.errors import UserError
 from stammkunde.core.timeutil import parse_instant
@@ -18,7 +20,41 @@ from stammkunde.core.timeutil import parse_instant
 pass_ctx = click.make_pass_decorator(AppContext, ensure=True)
 
 
-@click.group()
+class OneLineError(click.ClickException):
+    """A user-facing error printed as one line ("error: ...")."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: Any = None) -> None:
+        """Print the one line on stderr."""
+        click.echo(f"error: {self.message}", err=True)
+
+
+class StammkundeGroup(click.Group):
+    """The root group: turns UserError (and crashes) into one line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand, translating errors for the terminal."""
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except UserError as exc:
+            raise OneLineError(str(exc).replace("\n", " ")) from None
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except Exception as exc:
+            if os.environ.get("STAMMKUNDE_DEBUG"):
+                raise
+            raise OneLineError(
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(STAMMKUNDE_DEBUG=1 shows the traceback)", exit_code=1
+            ) from None
+
+
+@click.group(cls=StammkundeGroup)
 @click.version_option(package_name="stammkunde")
 def cli() -> None:
     """Stammkunde: retention numbers and measured campaigns from a shop's own orders."""
@@ -26,7 +62,9 @@ def cli() -> None:
 
 def console() -> Console:
     """Return a console for tables on stdout."""
-    return Console(highlight=False, soft_wrap=True)
+    import sys
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 
 
 def echo_json(data: Any) -> None:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+
 from stammkunde.app.cli.base import pass_ctx, progress_bar
 from stammkunde.app.context import AppContext
 from stammkunde.core.errors import UserError
@@ -48,8 +49,10 @@ def sync(ctx: AppContext, shop: str, since: str | None) -> None:
                            progress=lambda res, done, total: update(done, total))
     for resource, s in result.stats.items():
         resumed = " (resumed)" if result.resumed.get(resource) else ""
+        unattributed = f", {s.unattributed} without a buyer (not counted)" if s.unattributed \
+            else ""
         click.echo(f"{resource}{resumed}: {s.inserted} new, {s.updated} updated, "
-                   f"{s.unchanged} unchanged, {s.stale} stale")
+                   f"{s.unchanged} unchanged, {s.stale} stale{unattributed}")
 
 
 def attach(cli: click.Group) -> None:

@@ -11,6 +11,7 @@ import click
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 from stammkunde.app.cli.base import console, echo_json, pass_ctx
 from stammkunde.app.context import AppContext
 from stammkunde.core.errors import UserError

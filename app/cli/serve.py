@@ -6,6 +6,7 @@ import os
 
 import click
 from sqlalchemy.exc import DBAPIError
+
 from stammkunde.app.cli.base import pass_ctx
 from stammkunde.app.context import AppContext
 from stammkunde.core.db import ensure_schema, make_engine

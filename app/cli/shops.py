@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from rich.table import Table
+
 from stammkunde.app.cli.base import console, echo_json, pass_ctx
 from stammkunde.app.context import AppContext
 from stammkunde.core.shops import create_shop, list_shops

@@ -118,17 +118,22 @@ def _check_header(header: list[str] | None) -> None:
         raise UserError("a column appears twice in the header")
 
 
-def read_csv(path: Path, shop: ShopConnection) -> Iterator[Batch]:
-    """Yield batches of orders; rejected rows travel in ``batch.meta['rejected']``."""
+def decode(path: Path) -> str:
+    """Read a file as UTF-8 (a byte-order mark is allowed) or raise a one-line error."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror}") from exc
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise UserError(f"{path.name} is not UTF-8 (bad byte at line {line})") from exc
+
+
+def read_csv(path: Path, shop: ShopConnection) -> Iterator[Batch]:
+    """Yield batches of orders; rejected rows travel in ``batch.meta['rejected']``."""
+    text = decode(path)
     reader = csv.DictReader(io.StringIO(text, newline=""), skipinitialspace=False)
     _check_header(reader.fieldnames)
     reader.fieldnames = [h.strip() for h in reader.fieldnames or []]
@@ -166,11 +171,15 @@ class CsvAdapter(PlatformAdapter):
     name: ClassVar[str] = "csv"
     display_name: ClassVar[str] = "CSV file"
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.IMPORT_FILE})
-    file_formats: ClassVar[tuple[str, ...]] = ("stammkunde-csv",)
+    file_formats: ClassVar[tuple[str, ...]] = ("stammkunde-csv", "shopify-csv")
 
     def import_file(self, path: Path, fmt: str | None, shop: ShopConnection) -> Iterator[Batch]:
-        """Read a ``stammkunde-csv`` file into batches of orders."""
+        """Read a ``stammkunde-csv`` file or Shopify's order export into batches of orders."""
         fmt = fmt or "stammkunde-csv"
+        if fmt == "shopify-csv":
+            from stammkunde.plugins.csvfile.shopify_export import read_shopify_export
+
+            return read_shopify_export(path, shop)
         if fmt not in self.file_formats:
             raise UserError(f"unknown format {fmt!r} (known: {', '.join(self.file_formats)})")
         return read_csv(path, shop)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-import stammkunde.app.cli  # noqa: F401  (attaches the commands)
 from click.testing import CliRunner
 from sqlalchemy import select
+
+import stammkunde.app.cli  # noqa: F401  (attaches the commands)
 from stammkunde.app.cli.base import cli
 from stammkunde.app.context import AppContext
 from stammkunde.core.config import Settings
@@ -70,4 +71,5 @@ def test_replay_needs_exactly_one_selection(ctx):
     result = CliRunner().invoke(cli, ["inbox", "replay"], obj=ctx)
     assert result.exit_code != 0
     result = CliRunner().invoke(cli, ["inbox", "replay", "99"], obj=ctx)
-    assert "no inbox deliveries with id(s) 99" in str(result.exception)
+    assert result.exit_code == 2
+    assert "no inbox deliveries with id(s) 99" in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
+
 from stammkunde.core.db import make_engine, upgrade
 from stammkunde.core.models import Base
 

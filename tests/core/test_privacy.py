@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
+
 from stammkunde.core.db import make_engine, session_factory, upgrade
 from stammkunde.core.inbox_models import AuditLog, InboxDelivery
 from stammkunde.core.models import Customer, Event, Order, OrderLine, Person, Refund, Shop

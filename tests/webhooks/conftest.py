@@ -12,6 +12,7 @@ import pytest
 from _receiver_helpers import DOMAIN, PG_ADMIN, SECRET_KEY, SHOP_SECRET, pg_available
 from flask import Flask
 from sqlalchemy import create_engine, text
+
 from stammkunde.app.web import app_context, create_app
 from stammkunde.core.config import Settings
 from stammkunde.core.shops import create_shop

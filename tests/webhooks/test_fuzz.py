@@ -17,6 +17,7 @@ from _receiver_helpers import DOMAIN, SHOP_SECRET
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+
 from stammkunde.app.web import app_context
 from stammkunde.core.inbox_models import InboxDelivery
 from stammkunde.webhooks import testing as ts

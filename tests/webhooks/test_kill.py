@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from stammkunde.core.db import make_engine, session_factory
 from stammkunde.plugins.manager import get_plugins
 from stammkunde.webhooks.inbox import Processor

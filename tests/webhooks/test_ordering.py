@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from _receiver_helpers import post
 from sqlalchemy import func, select
+
 from stammkunde.app.web import app_context
 from stammkunde.core.inbox_models import InboxDelivery, OrderTombstone, PendingRefund
 from stammkunde.core.models import Order

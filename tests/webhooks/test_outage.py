@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from _receiver_helpers import PG_ADMIN, post
 from sqlalchemy import create_engine, select, text
+
 from stammkunde.app.web import app_context
 from stammkunde.core.inbox_models import InboxDelivery
 from stammkunde.core.models import Order

@@ -7,6 +7,7 @@ import logging
 
 from _receiver_helpers import post
 from sqlalchemy import select
+
 from stammkunde.app.web import app_context
 from stammkunde.core.inbox_models import AuditLog, InboxDelivery
 from stammkunde.core.models import Customer, Shop

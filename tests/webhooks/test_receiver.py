@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from _receiver_helpers import DOMAIN, SHOP_SECRET, post
 from sqlalchemy import func, select
+
 from stammkunde.app.web import app_context
 from stammkunde.core.inbox_models import InboxDelivery
 from stammkunde.core.models import Order

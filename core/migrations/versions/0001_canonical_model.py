@@ -110,6 +110,8 @@ def upgrade() -> None:
     sa.Column('total', sa.BigInteger(), nullable=False),
     sa.Column('channel', sa.String(length=64), nullable=False),
     sa.Column('fingerprint', sa.String(length=32), nullable=True),
+    sa.Column('refunded', sa.BigInteger(), nullable=False),
+    sa.Column('refund_ts', sa.BigInteger(), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_orders_customer_id_customers')),
     sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_orders_person_id_persons')),
     sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_orders_shop_id_shops'), ondelete='CASCADE'),
@@ -118,7 +120,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_orders_customer_id'), ['customer_id'], unique=False)
-        batch_op.create_index('ix_orders_shop_person_ts', ['shop_id', 'person_id', 'created_ts'], unique=False)
+        batch_op.create_index('ix_orders_history', ['shop_id', 'person_id', 'created_ts', 'id', 'created_month', 'total', 'refunded', 'refund_ts', 'cancelled_ts', 'is_test', 'deleted_at', 'channel'], unique=False)
+        batch_op.create_index('ix_orders_shop_channel', ['shop_id', 'channel'], unique=False)
         batch_op.create_index('ix_orders_shop_ts', ['shop_id', 'created_ts'], unique=False)
 
     op.create_table('order_discounts',
@@ -179,7 +182,8 @@ def downgrade() -> None:
     op.drop_table('order_discounts')
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_index('ix_orders_shop_ts')
-        batch_op.drop_index('ix_orders_shop_person_ts')
+        batch_op.drop_index('ix_orders_shop_channel')
+        batch_op.drop_index('ix_orders_history')
         batch_op.drop_index(batch_op.f('ix_orders_customer_id'))
 
     op.drop_table('orders')

@@ -1,0 +1,5 @@
+"""``python -m stammkunde.app`` runs the command line."""
+
+from stammkunde.app.cli import main
+
+main()

@@ -1,0 +1,226 @@
+"""Shopify shapes -> canonical records, for GraphQL nodes (sync) and REST payloads (webhooks).
+
+GraphQL fields: https://shopify.dev/docs/api/admin-graphql/2025-07/objects/Order and
+.../objects/Customer. Webhook bodies are the REST resources
+(https://shopify.dev/docs/api/admin-rest/2025-07/resources/order, .../refund, .../customer).
+Platform ids are the numeric ids (``legacyResourceId``), the same in GraphQL and webhooks, so a
+webhook and a sync describe the same order under the same id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from stammkunde.core.records import (
+    CustomerRecord,
+    LineItem,
+    OrderRecord,
+    OrderStatus,
+    Refund,
+    RefundRecord,
+)
+
+Node = Mapping[str, Any]
+
+# displayFinancialStatus / financial_status -> canonical status (cancellation wins over all).
+FINANCIAL_STATUS = {
+    "pending": OrderStatus.PENDING,
+    "authorized": OrderStatus.PENDING,
+    "partially_paid": OrderStatus.PENDING,
+    "paid": OrderStatus.PAID,
+    "partially_refunded": OrderStatus.PAID,
+    "refunded": OrderStatus.REFUNDED,
+    "voided": OrderStatus.CANCELLED,
+    "expired": OrderStatus.CANCELLED,
+}
+
+
+def legacy_id(gid: str | int | None) -> str | None:
+    """Return the numeric id of a GraphQL gid ("gid://shopify/Order/42" -> "42")."""
+    if gid is None:
+        return None
+    text = str(gid)
+    return text.rsplit("/", 1)[-1].split("?", 1)[0] if text.startswith("gid://") else text
+
+
+def gid(kind: str, legacy: str | int) -> str:
+    """Return the GraphQL gid of a numeric id ("Customer", 42 -> "gid://shopify/Customer/42")."""
+    return str(legacy) if str(legacy).startswith("gid://") else f"gid://shopify/{kind}/{legacy}"
+
+
+def instant(text: str | None) -> datetime | None:
+    """Parse Shopify's ISO 8601 timestamps ("2024-05-01T10:00:00-04:00", "...Z") to UTC."""
+    if not text:
+        return None
+    parsed = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    if parsed.tzinfo is None:  # Shopify always sends an offset; treat a bare one as UTC
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def money(value: Any) -> Decimal:
+    """Parse a decimal amount as Shopify sends it (a string, never trusted as float)."""
+    if value is None or value == "":
+        return Decimal(0)
+    return Decimal(str(value))
+
+
+def _shop_money(money_bag: Node | None) -> tuple[Decimal, str | None]:
+    shop = (money_bag or {}).get("shopMoney") or {}
+    return money(shop.get("amount")), shop.get("currencyCode")
+
+
+def _status(financial: str | None, cancelled: datetime | None) -> OrderStatus:
+    if cancelled is not None:
+        return OrderStatus.CANCELLED
+    return FINANCIAL_STATUS.get((financial or "paid").lower(), OrderStatus.PAID)
+
+
+def _cap_refunds(refunds: list[Refund], total: Decimal) -> tuple[Refund, ...]:
+    """Keep refunds within the order total (refunded shipping or duties can exceed it)."""
+    out, left = [], total
+    for refund in sorted(refunds, key=lambda r: r.created_at):
+        amount = min(refund.amount, left)
+        left -= amount
+        out.append(Refund(amount=amount, created_at=refund.created_at,
+                          platform_id=refund.platform_id))
+    return tuple(out)
+
+
+def _who(customer: Node | None, email: str | None) -> tuple[str | None, str | None]:
+    """An order's customer id, or its e-mail for guests (neither for an anonymous till sale).
+
+    The store counts an order without either as unattributed (core.store.attributable).
+    """
+    cid = legacy_id((customer or {}).get("id"))
+    mail = email or (customer or {}).get("email")
+    return cid, mail
+
+
+def order_from_graphql(node: Node, line_items: Iterable[Node] | None = None) -> OrderRecord:
+    """Map a GraphQL ``Order`` node (lines from ``lineItems`` or bulk child lines)."""
+    oid = str(node.get("legacyResourceId") or legacy_id(node["id"]))
+    total, currency = _shop_money(node.get("totalPriceSet"))
+    created = instant(node["createdAt"])
+    assert created is not None
+    cancelled = instant(node.get("cancelledAt"))
+    refunds = [
+        Refund(amount=_shop_money(r.get("totalRefundedSet"))[0],
+               created_at=instant(r.get("createdAt")) or created,
+               platform_id=legacy_id(r.get("id")))
+        for r in node.get("refunds") or []
+    ]
+    if line_items is None:
+        line_items = [e["node"] for e in ((node.get("lineItems") or {}).get("edges") or [])]
+    cid, email = _who(node.get("customer"), node.get("email"))
+    return OrderRecord(
+        platform_id=oid,
+        created_at=created,
+        updated_at=instant(node.get("updatedAt")),
+        total=total,
+        currency=(currency or node.get("currencyCode") or "EUR").upper(),
+        status=_status(node.get("displayFinancialStatus"), cancelled),
+        cancelled_at=cancelled,
+        is_test=bool(node.get("test")),
+        customer_id=cid,
+        email=email,
+        refunds=_cap_refunds(refunds, total),
+        discount_codes=tuple(node.get("discountCodes") or ()),
+        channel=(node.get("sourceName") or None),
+        line_items=tuple(
+            LineItem(quantity=int(li.get("quantity") or 0),
+                     price=_shop_money(li.get("originalUnitPriceSet"))[0],
+                     sku=li.get("sku") or None,
+                     product_id=legacy_id((li.get("product") or {}).get("id")),
+                     title=li.get("title"))
+            for li in line_items
+        ),
+    )
+
+
+def customer_from_graphql(node: Node) -> CustomerRecord:
+    """Map a GraphQL ``Customer`` node (``defaultEmailAddress``, or the older ``email``)."""
+    address = node.get("defaultEmailAddress") or {}
+    consent = address.get("marketingState") or \
+        (node.get("emailMarketingConsent") or {}).get("marketingState")
+    return CustomerRecord(
+        platform_id=str(node.get("legacyResourceId") or legacy_id(node["id"])),
+        email=address.get("emailAddress") or node.get("email") or None,
+        created_at=instant(node.get("createdAt")),
+        updated_at=instant(node.get("updatedAt")),
+        first_name=node.get("firstName") or None,
+        last_name=node.get("lastName") or None,
+        accepts_marketing=None if consent is None else consent.upper() == "SUBSCRIBED",
+        tags=tuple(node.get("tags") or ()),
+    )
+
+
+def refund_amount(refund: Node) -> Decimal:
+    """A REST refund's money back: its successful ``refund`` transactions."""
+    return sum((money(t.get("amount")) for t in refund.get("transactions") or []
+                if t.get("kind") == "refund" and t.get("status", "success") == "success"),
+               Decimal(0))
+
+
+def order_from_rest(payload: Node) -> OrderRecord:
+    """Map a REST order (orders/create, orders/updated, orders/paid, orders/cancelled)."""
+    oid = str(payload["id"])
+    created = instant(payload["created_at"])
+    assert created is not None
+    cancelled = instant(payload.get("cancelled_at"))
+    total = money(payload.get("total_price"))
+    refunds = [Refund(amount=refund_amount(r), created_at=instant(r.get("created_at")) or created,
+                      platform_id=str(r["id"]) if r.get("id") is not None else None)
+               for r in payload.get("refunds") or []]
+    cid, email = _who(payload.get("customer"), payload.get("email") or None)
+    return OrderRecord(
+        platform_id=oid,
+        created_at=created,
+        updated_at=instant(payload.get("updated_at")),
+        total=total,
+        currency=str(payload.get("currency") or "EUR").upper(),
+        status=_status(payload.get("financial_status"), cancelled),
+        cancelled_at=cancelled,
+        is_test=bool(payload.get("test")),
+        customer_id=cid,
+        email=email,
+        refunds=_cap_refunds(refunds, total),
+        discount_codes=tuple(d["code"] for d in payload.get("discount_codes") or []
+                             if d.get("code")),
+        channel=payload.get("source_name") or None,
+        line_items=tuple(
+            LineItem(quantity=int(li.get("quantity") or 0), price=money(li.get("price")),
+                     sku=li.get("sku") or None,
+                     product_id=str(li["product_id"]) if li.get("product_id") else None,
+                     title=li.get("title"))
+            for li in payload.get("line_items") or []
+        ),
+    )
+
+
+def refund_from_rest(payload: Node) -> RefundRecord:
+    """Map a REST refund (refunds/create): money back on an order that may not be stored yet."""
+    created = instant(payload.get("created_at")) or instant(payload.get("processed_at"))
+    assert created is not None, "a refund without created_at"
+    return RefundRecord(platform_id=str(payload["id"]), order_id=str(payload["order_id"]),
+                        amount=refund_amount(payload), created_at=created)
+
+
+def customer_from_rest(payload: Node) -> CustomerRecord:
+    """Map a REST customer (customers/create, customers/update)."""
+    consent = (payload.get("email_marketing_consent") or {}).get("state")
+    marketing = (consent == "subscribed") if consent else payload.get("accepts_marketing")
+    tags = payload.get("tags") or ""
+    return CustomerRecord(
+        platform_id=str(payload["id"]),
+        email=payload.get("email") or None,
+        created_at=instant(payload.get("created_at")),
+        updated_at=instant(payload.get("updated_at")),
+        first_name=payload.get("first_name") or None,
+        last_name=payload.get("last_name") or None,
+        accepts_marketing=marketing,
+        tags=tuple(t.strip() for t in tags.split(",") if t.strip()),
+    )

@@ -1,0 +1,194 @@
+"""Historic and incremental sync: bulk export for large shops, cursor pages for increments.
+
+Every batch carries a cursor (a small JSON document) that resumes right after it:
+``{"mode": "page", "after": <endCursor>, "since": <iso>}`` for paginated reads and
+``{"mode": "bulk", "op": <BulkOperation gid>, "done": <root objects already yielded>}`` for a bulk
+export, whose result file stays downloadable for a week, so a killed sync picks up in the file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from stammkunde.core.records import Batch, Record
+from stammkunde.plugins.shopify import queries as q
+from stammkunde.plugins.shopify.client import GraphQLClient, QueryTooCostly, ShopifyError
+from stammkunde.plugins.shopify.mapping import customer_from_graphql, order_from_graphql
+
+# An automatic page asks for at most half the bucket: the other half absorbs what restores while a
+# response travels and is stored, so no restored point is lost to a full bucket.
+HEADROOM = 0.5
+AUTO_START = 10
+MAX_PAGE = 250
+
+class BulkGone(ShopifyError):
+    """A bulk export to resume no longer exists or its file can no longer be downloaded."""
+
+
+Mapper = Callable[[Mapping[str, Any], list[Mapping[str, Any]]], Record]
+
+
+def _map_order(node: Mapping[str, Any], children: list[Mapping[str, Any]]) -> Record:
+    return order_from_graphql(node, children)
+
+
+def _map_customer(node: Mapping[str, Any], children: list[Mapping[str, Any]]) -> Record:
+    return customer_from_graphql(node)
+
+
+RESOURCES: dict[str, dict[str, Any]] = {
+    "orders": {"page": q.ORDERS_PAGE, "bulk": q.BULK_ORDERS, "map": _map_order,
+               "count": "ordersCount"},
+    "customers": {"page": q.CUSTOMERS_PAGE, "bulk": q.BULK_CUSTOMERS, "map": _map_customer,
+                  "count": "customersCount"},
+}
+
+
+def search_since(since: datetime) -> str:
+    """The search filter for records updated after ``since`` (Shopify search syntax)."""
+    stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"updated_at:>'{stamp}'"
+
+
+def fetch(
+    client: GraphQLClient, resource: str, since: datetime | None, cursor: str | None, *,
+    page_size: int | None, bulk_threshold: int | None, poll_interval: float,
+    bulk_batch: int = 250,
+) -> Iterator[Batch]:
+    """Yield batches of one resource, choosing bulk export or pages, resuming from ``cursor``.
+
+    ``page_size`` None sizes pages automatically to the shop's bucket (see ``HEADROOM``).
+    """
+    state = json.loads(cursor) if cursor else None
+    if state is not None and state.get("mode") == "bulk":
+        try:
+            yield from _bulk(client, resource, state["op"], int(state.get("done", 0)),
+                             poll_interval, bulk_batch)
+            return
+        except BulkGone:  # the export's file expired (7 days): export again, storing is idempotent
+            state = None
+    if state is None and since is None and bulk_threshold is not None:
+        counts = client.execute(q.COUNTS, operation="Counts", expected_cost=2)
+        total = int(((counts.get(RESOURCES[resource]["count"]) or {}).get("count")) or 0)
+        if total >= bulk_threshold:
+            op = _start_bulk(client, resource)
+            yield from _bulk(client, resource, op, 0, poll_interval, bulk_batch, total)
+            return
+    after = state.get("after") if state else None
+    since_text = state.get("since") if state else (since.isoformat() if since else None)
+    yield from _pages(client, resource, after, since_text, page_size)
+
+
+def _pages(client: GraphQLClient, resource: str, after: str | None, since_text: str | None,
+           fixed_size: int | None) -> Iterator[Batch]:
+    spec = RESOURCES[resource]
+    page_size = fixed_size or AUTO_START
+    search = search_since(datetime.fromisoformat(since_text)) if since_text else None
+    while True:
+        try:
+            data = client.execute(spec["page"], {"first": page_size, "after": after,
+                                                 "query": search}, operation=f"{resource}Page")
+        except QueryTooCostly:
+            if page_size == 1:
+                raise
+            page_size = max(1, page_size // 2)  # a smaller page fits the shop's bucket
+            continue
+        requested = client.last_requested
+        if fixed_size is None and requested:
+            fit = int(page_size * client.throttle.maximum * HEADROOM / requested)
+            page_size = max(1, min(MAX_PAGE, fit))
+        conn = data[resource]
+        records = tuple(spec["map"](e["node"], _edges(e["node"].get("lineItems")))
+                        for e in conn["edges"])
+        info = conn["pageInfo"]
+        after = info.get("endCursor") or after
+        more = bool(info.get("hasNextPage"))
+        cursor = json.dumps({"mode": "page", "after": after, "since": since_text})
+        if records or not more:
+            yield Batch(records, cursor=cursor if after else None, meta={"mode": "page"})
+        if not more:
+            return
+
+
+def _edges(connection: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    return [e["node"] for e in (connection or {}).get("edges") or []]
+
+
+def _start_bulk(client: GraphQLClient, resource: str) -> str:
+    data = client.execute(q.BULK_RUN, {"query": RESOURCES[resource]["bulk"]},
+                          operation="BulkRun", expected_cost=10)
+    payload = data["bulkOperationRunQuery"]
+    if payload.get("userErrors"):
+        raise ShopifyError("Shopify refused the bulk export: "
+                           + "; ".join(e["message"] for e in payload["userErrors"]))
+    return payload["bulkOperation"]["id"]
+
+
+def _await_bulk(client: GraphQLClient, op: str, poll_interval: float) -> dict[str, Any]:
+    while True:
+        node = client.execute(q.BULK_POLL, {"id": op}, operation="BulkPoll",
+                              expected_cost=1)["node"]
+        if node is None:
+            raise BulkGone(f"bulk operation {op} is gone")
+        status = node["status"]
+        if status == "COMPLETED":
+            return node
+        if status in ("FAILED", "CANCELED", "CANCELLED", "EXPIRED"):
+            raise ShopifyError(f"bulk export {op} ended {status} ({node.get('errorCode')}); "
+                               "run the sync again")
+        client.sleep(poll_interval)
+        client.stats.slept += poll_interval
+
+
+def _bulk(client: GraphQLClient, resource: str, op: str, done: int, poll_interval: float,
+          bulk_batch: int, total: int | None = None) -> Iterator[Batch]:
+    node = _await_bulk(client, op, poll_interval)
+    total = total or int(node.get("rootObjectCount") or 0) or None
+    if not node.get("url"):  # an export of nothing has no file
+        yield Batch((), cursor=None, total=total, meta={"mode": "bulk"})
+        return
+    mapper: Mapper = RESOURCES[resource]["map"]
+    batch: list[Record] = []
+    position = 0
+    try:
+        resp = client.download(node["url"])
+    except requests.HTTPError as exc:
+        raise BulkGone(f"bulk file of {op} cannot be downloaded: {exc}") from exc
+    with resp:
+        for root, children in _roots(resp.iter_lines()):
+            position += 1
+            if position <= done:
+                continue
+            batch.append(mapper(root, children))
+            if len(batch) >= bulk_batch:
+                yield Batch(tuple(batch), total=total, meta={"mode": "bulk"},
+                            cursor=json.dumps({"mode": "bulk", "op": op, "done": position}))
+                batch = []
+    yield Batch(tuple(batch), total=total, meta={"mode": "bulk"},
+                cursor=json.dumps({"mode": "bulk", "op": op, "done": position}))
+
+
+def _roots(lines: Iterator[bytes]) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Group JSONL lines into (root object, its child lines); children follow their parent."""
+    root: dict[str, Any] | None = None
+    children: list[dict[str, Any]] = []
+    for raw in lines:
+        if not raw.strip():
+            continue
+        obj = json.loads(raw)
+        parent = obj.pop("__parentId", None)
+        if parent is None:
+            if root is not None:
+                yield root, children
+            root, children = obj, []
+        elif root is not None and parent == root.get("id"):
+            children.append(obj)
+        else:
+            raise ShopifyError(f"bulk file: a child line of {parent} is not after its parent")
+    if root is not None:
+        yield root, children
