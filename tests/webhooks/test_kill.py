@@ -1,7 +1,9 @@
 """kill -9 under load: gunicorn on 127.0.0.1 (random port), SQLite file; a worker is SIGKILLed at
 a third of the deliveries and the whole server (master and workers) at two thirds, then
 restarted. Every acknowledged delivery must be stored exactly once, and every order once.
-``STAMMKUNDE_KILL_N`` sets the number of deliveries (default 600; the benchmark runs 10,000)."""
+``STAMMKUNDE_KILL_N`` sets the number of deliveries (default 600; the benchmark runs 10,000).
+With ``STAMMKUNDE_TEST_DB=postgresql`` (CI's second pass) it runs on a fresh PostgreSQL
+database instead of a SQLite file."""
 
 from __future__ import annotations
 
@@ -23,17 +25,25 @@ N = int(os.environ.get("STAMMKUNDE_KILL_N", "600"))
 pytestmark = pytest.mark.slow
 
 
-def test_sigkill_loses_and_doubles_nothing(tmp_path, sqlite_url):
+@pytest.fixture
+def kill_db_url(request: pytest.FixtureRequest) -> str:
+    """SQLite file by default; PostgreSQL in the PostgreSQL pass."""
+    if os.environ.get("STAMMKUNDE_TEST_DB") == "postgresql":
+        return request.getfixturevalue("pg_url")
+    return request.getfixturevalue("sqlite_url")
+
+
+def test_sigkill_loses_and_doubles_nothing(tmp_path, kill_db_url):
     from receiver_harness import prepare_database
 
-    prepare_database(sqlite_url)
+    prepare_database(kill_db_url)
 
     def sweep() -> None:  # `stammkunde inbox replay --pending` after the crash
-        engine = make_engine(sqlite_url)
+        engine = make_engine(kill_db_url)
         Processor(session_factory(engine), get_plugins(), tmp_path / "exports").process_pending()
         engine.dispose()
 
-    result, events = kill_run(sqlite_url, tmp_path / "run", N, sweep=sweep)
+    result, events = kill_run(kill_db_url, tmp_path / "run", N, sweep=sweep)
     assert events["worker_killed_at"] >= N // 3
     assert events["server_killed_at"] >= 2 * N // 3
     assert result.acknowledged == N  # after the platform's retries, everything was taken
