@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from stammkunde.app.cli import campaigns, data, demo, report, retention, shops, system
+from stammkunde.app.cli import (
+    campaigns,
+    data,
+    demo,
+    inbox,
+    report,
+    retention,
+    serve,
+    shops,
+    system,
+)
 from stammkunde.app.cli.base import cli
 
-for module in (shops, data, report, retention, demo, system, campaigns):
+for module in (shops, data, report, retention, demo, system, campaigns, inbox, serve):
     module.attach(cli)
 
 _plugin_commands_added = False
