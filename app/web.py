@@ -1,14 +1,36 @@
-"""The Flask application factory: one app for webhooks, the install flow and the dashboard."""
+"""The Flask application factory: one app for webhooks, the install flow and the dashboard.
+
+Routes of its own: ``/healthz`` (the process is up), ``/readyz`` (the database answers and its
+schema is at the newest migration; 503 otherwise) and ``/metrics`` (Prometheus text, all gunicorn
+workers aggregated in multi-process mode). The webhook receiver is the ``webhooks`` blueprint
+(``POST /webhooks/<platform>``, see :mod:`stammkunde.webhooks.receiver`).
+
+Configuration (``config`` keys, or the environment): ``WEBHOOK_MAX_BYTES``
+(``STAMMKUNDE_WEBHOOK_MAX_BYTES``, default 1 MiB), ``WEBHOOK_PROCESSING``
+(``STAMMKUNDE_WEBHOOK_PROCESSING``: ``inline``, the default, or ``worker``), ``WEBHOOK_ENV``
+(where app-wide webhook secrets are read, default ``os.environ``).
+"""
 
 from __future__ import annotations
 
+import os
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from stammkunde.app.context import AppContext
 from stammkunde.core.config import Settings
+from stammkunde.core.db import is_current
+from stammkunde.core.errors import UserError
+from stammkunde.webhooks.inbox import Processor, backlog
+from stammkunde.webhooks.metrics import get_metrics
+from stammkunde.webhooks.receiver import MAX_BODY_BYTES, Receiver, init_receiver
+
+PROCESSING_MODES = ("inline", "worker")
 
 
 def create_app(config: dict[str, Any] | None = None, settings: Settings | None = None) -> Flask:
@@ -21,12 +43,31 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         # Secure unless a local development server explicitly runs on plain http
-        # (`stammkunde serve --http`).
+        # (`stammkunde serve --dev`).
         SESSION_COOKIE_SECURE=True,
         SESSION_COOKIE_NAME="stammkunde_session",
+        WEBHOOK_MAX_BYTES=int(os.environ.get("STAMMKUNDE_WEBHOOK_MAX_BYTES") or MAX_BODY_BYTES),
+        WEBHOOK_PROCESSING=os.environ.get("STAMMKUNDE_WEBHOOK_PROCESSING") or "inline",
+        WEBHOOK_ENV=os.environ,
     )
     app.config.update(config or {})
     app.extensions["stammkunde"] = ctx
+    if app.config["WEBHOOK_PROCESSING"] not in PROCESSING_MODES:
+        raise UserError(f"webhook processing must be one of {', '.join(PROCESSING_MODES)}, "
+                        f"not {app.config['WEBHOOK_PROCESSING']!r}")
+    metrics = get_metrics()
+
+    @cache
+    def processor() -> Processor:
+        return Processor(ctx.sessions, ctx.plugins, ctx.settings.home / "exports",
+                         observe=metrics.processing)
+
+    init_receiver(app, Receiver(
+        sessions=lambda: ctx.sessions, plugins=lambda: ctx.plugins, processor=processor,
+        env=app.config["WEBHOOK_ENV"], secret_key=ctx.settings.secret_key,
+        max_body_bytes=app.config["WEBHOOK_MAX_BYTES"],
+        processing=app.config["WEBHOOK_PROCESSING"], metrics=metrics,
+    ))
 
     from stammkunde.app import dashboard, jobs
     from stammkunde.app.install_shopify import bp as install_shopify
@@ -41,6 +82,27 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     def healthz() -> tuple[dict[str, str], int]:
         """Report that the process is up."""
         return {"status": "ok"}, 200
+
+    @app.get("/readyz")
+    def readyz() -> tuple[dict[str, str], int]:
+        """Report whether the database answers and its migrations are current."""
+        try:
+            current = is_current(ctx.engine)
+        except (DBAPIError, PoolTimeout) as exc:
+            return {"status": "unavailable", "database": type(exc).__name__}, 503
+        if not current:
+            return {"status": "unavailable", "database": "ok", "migrations": "behind"}, 503
+        return {"status": "ok", "database": "ok", "migrations": "current"}, 200
+
+    @app.get("/metrics")
+    def metrics_page() -> Response:
+        """Expose Prometheus metrics."""
+        def waiting() -> dict[str, int]:
+            with ctx.sessions() as session:
+                return backlog(session)
+
+        text, content_type = metrics.render(waiting)
+        return Response(text, content_type=content_type)
 
     return app
 

@@ -6,16 +6,18 @@ from stammkunde.app.cli import (
     campaigns,
     data,
     demo,
+    inbox,
     jobs,
     report,
     retention,
+    serve,
     shops,
     system,
     web,
 )
 from stammkunde.app.cli.base import cli
 
-for module in (shops, data, report, retention, demo, system, campaigns, jobs, web):
+for module in (shops, data, report, retention, demo, system, campaigns, inbox, serve, jobs, web):
     module.attach(cli)
 
 _plugin_commands_added = False

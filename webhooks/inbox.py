@@ -1,0 +1,371 @@
+"""The durable inbox: store a verified delivery once, then process it into the core.
+
+Storing and processing are separate transactions. A delivery is acknowledged only after its inbox
+row is committed; processing (adapter ``parse_webhook`` → core upsert or privacy action) runs
+afterwards, in the request (inline) or in ``stammkunde inbox work``. A delivery that cannot be
+processed is marked ``failed`` with an error that names no person, and stays for
+``stammkunde inbox replay``. A processed delivery keeps its key and outcome but drops its body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    Engine,
+    LargeBinary,
+    Select,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session, sessionmaker
+
+from stammkunde.core.errors import UserError
+from stammkunde.core.inbox_models import InboxDelivery, InboxStatus
+from stammkunde.core.models import Shop, UTCDateTime
+from stammkunde.core.privacy import apply_privacy, is_privacy_record
+from stammkunde.core.records import OrderDeleted, OrderRecord, Record, RefundRecord
+from stammkunde.core.store import store_records
+from stammkunde.core.timeutil import now
+from stammkunde.plugins.adapter import WebhookEnvelope
+from stammkunde.plugins.manager import PluginError, Plugins
+
+log = logging.getLogger("stammkunde.webhooks")
+
+EMAIL = re.compile(r"[^\s@'\"<>()]+@[^\s@'\"<>()]+")
+MAX_ERROR = 500
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
+SKIPPED = "skipped"  # process() found nothing to do: already processed, or no such delivery
+
+
+class ProcessingError(UserError):
+    """A delivery cannot be processed for a reason the merchant can fix (e.g. unknown shop)."""
+
+
+def normalize_domain(domain: str | None) -> str:
+    """Return a shop domain in its match form: lower case, no scheme, no trailing slash."""
+    value = (domain or "").strip().lower()
+    for scheme in ("https://", "http://"):
+        if value.startswith(scheme):
+            value = value[len(scheme):]
+    return value.rstrip("/")
+
+
+def find_shop(session: Session, platform: str, domain: str | None) -> Shop | None:
+    """Return the platform's shop whose domain matches (case, scheme and slash ignored)."""
+    key = normalize_domain(domain)
+    if not key:
+        return None
+    variants = [f"{scheme}{key}{slash}" for scheme in ("", "https://", "http://")
+                for slash in ("", "/")]
+    shops = session.scalars(
+        select(Shop).where(Shop.platform == platform, func.lower(Shop.domain).in_(variants))
+        .order_by(Shop.id)
+    ).all()
+    return shops[0] if shops else None
+
+
+def safe_error(exc: BaseException) -> str:
+    """Describe a processing error without personal data.
+
+    Our own errors (``UserError``) carry messages written to name fields and ids, not people;
+    they are kept with e-mail addresses masked. Any other exception's message may quote the
+    payload, so only its type and where it was raised are kept.
+    """
+    if isinstance(exc, UserError) and not isinstance(exc, PluginError):
+        text = f"{type(exc).__name__}: {exc}"
+    else:
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = ""
+        if frames:
+            last = frames[-1]
+            where = f" in {os.path.basename(last.filename)}:{last.lineno} ({last.name})"
+        text = f"{type(exc).__name__}{where} (message withheld: it may quote the payload)"
+    return EMAIL.sub("<e-mail>", text)[:MAX_ERROR]
+
+
+def _order_ids(records: Sequence[Record]) -> list[str]:
+    ids = set()
+    for rec in records:
+        if isinstance(rec, OrderRecord | OrderDeleted):
+            ids.add(rec.platform_id)
+        elif isinstance(rec, RefundRecord):
+            ids.add(rec.order_id)
+    return sorted(ids)
+
+
+def lock_for(session: Session, shop: Shop, records: Sequence[Record]) -> None:
+    """Serialise the processing of deliveries that touch the same orders (PostgreSQL).
+
+    Two versions of one order processed at once must not overtake each other, and a refund must
+    not slip past its order being inserted; each transaction therefore takes a transaction-level
+    advisory lock per order id it touches (sorted, so no deadlock), and a share lock on the shop
+    row, which privacy requests take exclusively (they act on the whole shop). Deliveries of
+    different orders proceed in parallel. SQLite serialises writers by itself.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    exclusive = any(is_privacy_record(r) for r in records)
+    query = select(Shop.id).where(Shop.id == shop.id)
+    session.execute(query.with_for_update() if exclusive else query.with_for_update(read=True))
+    for pid in _order_ids(records):
+        digest = hashlib.blake2b(f"{shop.id}:{pid}".encode(), digest_size=8).digest()
+        session.execute(select(func.pg_advisory_xact_lock(
+            int.from_bytes(digest, "big", signed=True))))
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The result of storing a delivery: its inbox id and whether it was a duplicate."""
+
+    id: int | None
+    duplicate: bool
+
+
+_INSERT = text(
+    "INSERT INTO webhook_inbox (platform, shop_domain, delivery_id, topic, shop_id, status, "
+    "attempts, body, headers, received_at, triggered_at) VALUES (:platform, :shop_domain, "
+    ":delivery_id, :topic, :shop_id, :status, 0, :body, :headers, :received_at, :triggered_at) "
+    "ON CONFLICT (platform, shop_domain, delivery_id) DO NOTHING RETURNING id"
+).bindparams(
+    bindparam("body", type_=LargeBinary), bindparam("headers", type_=JSON),
+    bindparam("received_at", type_=UTCDateTime), bindparam("triggered_at", type_=UTCDateTime),
+)
+
+
+def record_delivery(
+    engine: Engine, envelope: WebhookEnvelope, shop_id: int | None, *,
+    received_at: datetime | None = None,
+) -> Stored:
+    """Insert a verified delivery unless its (platform, shop domain, delivery id) is known.
+
+    One statement in its own (auto-committed) transaction, prepared once:
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` (PostgreSQL and SQLite ≥ 3.35 share the
+    syntax); no id back means the delivery was already stored. When this returns, the row is
+    committed: the caller may acknowledge.
+    """
+    values = {
+        "platform": envelope.platform,
+        "shop_domain": normalize_domain(envelope.shop_domain),
+        "delivery_id": envelope.delivery_id,
+        "topic": envelope.topic,
+        "shop_id": shop_id,
+        "status": InboxStatus.RECEIVED,
+        "body": envelope.raw_body,
+        "headers": dict(envelope.headers),
+        "received_at": received_at or now(),
+        "triggered_at": envelope.triggered_at,
+    }
+    if engine.dialect.name in ("postgresql", "sqlite"):
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            new_id = conn.execute(_INSERT, values).scalar()
+        return Stored(new_id, new_id is None)
+    try:  # other databases: plain insert, duplicate detected by the unique constraint
+        with engine.begin() as conn:
+            new_id = conn.execute(
+                insert(InboxDelivery.__table__).values(values)).inserted_primary_key[0]
+    except IntegrityError:
+        return Stored(None, True)
+    return Stored(new_id, False)
+
+
+@dataclass
+class ReplayResult:
+    """What a replay or a pending sweep did."""
+
+    processed: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+
+
+class Processor:
+    """Turns stored deliveries into core records; safe to run in several processes at once."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], plugins: Plugins, exports_dir: Path, *,
+        observe: Callable[[str, str, str, float], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep, attempts: int = 5,
+    ) -> None:
+        self.sessions = sessions
+        self.plugins = plugins
+        self.exports_dir = exports_dir
+        self.observe = observe
+        self.sleep = sleep
+        self.attempts = attempts
+
+    def process(self, inbox_id: int) -> str:
+        """Process one delivery; return its new status, or ``skipped`` if it needed nothing.
+
+        Database outages propagate (the delivery stays ``received`` for a later sweep); conflicts
+        with a concurrent writer are retried; anything else marks the delivery ``failed``.
+        """
+        started = time.perf_counter()
+        for attempt in range(1, self.attempts + 1):
+            try:
+                status, platform, topic = self._process_once(inbox_id)
+            except IntegrityError as exc:
+                if attempt < self.attempts:
+                    self.sleep(0.02 * attempt)
+                    continue
+                return self._fail(inbox_id, exc, started)
+            except UNAVAILABLE:
+                if attempt < self.attempts:
+                    self.sleep(0.05 * attempt)
+                    continue
+                raise
+            except DBAPIError as exc:  # bad data for the database (e.g. value too long)
+                return self._fail(inbox_id, exc, started)
+            except Exception as exc:
+                return self._fail(inbox_id, exc, started)
+            if status != SKIPPED and self.observe:
+                self.observe(platform, topic, status, time.perf_counter() - started)
+            return status
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _process_once(self, inbox_id: int) -> tuple[str, str, str]:
+        with self.sessions() as session, session.begin():
+            # Claim the row: on PostgreSQL a concurrent processor of the same row waits here and
+            # then sees it processed; on SQLite this takes the write lock up front.
+            claimed = session.execute(
+                update(InboxDelivery)
+                .where(InboxDelivery.id == inbox_id, InboxDelivery.status != InboxStatus.PROCESSED)
+                .values(attempts=InboxDelivery.attempts + 1)
+            ).rowcount  # type: ignore[attr-defined]
+            row = session.get(InboxDelivery, inbox_id)
+            if row is None or not claimed:
+                return SKIPPED, "", ""
+            if row.body is None:
+                raise ProcessingError("payload is no longer stored; it cannot be replayed")
+            shop = self._shop(session, row)
+            adapter = self.plugins.platform(row.platform)
+            envelope = WebhookEnvelope(
+                platform=row.platform, topic=row.topic, shop_domain=row.shop_domain or None,
+                delivery_id=row.delivery_id, raw_body=row.body, headers=dict(row.headers or {}),
+                triggered_at=row.triggered_at,
+            )
+            records = adapter.parse_webhook(envelope)
+            privacy = [r for r in records if is_privacy_record(r)]
+            data = [r for r in records if not is_privacy_record(r)]
+            lock_for(session, shop, records)
+            if data:
+                store_records(session, shop, data)
+            if privacy:
+                apply_privacy(session, shop, privacy, self.exports_dir,
+                              reference=f"{row.platform}:{row.delivery_id}",
+                              keep_inbox_id=row.id)
+            row.status = InboxStatus.PROCESSED
+            row.processed_at = now()
+            row.body = None
+            row.error = None
+            return InboxStatus.PROCESSED, row.platform, row.topic
+
+    def _shop(self, session: Session, row: InboxDelivery) -> Shop:
+        shop = session.get(Shop, row.shop_id) if row.shop_id else None
+        if shop is None:
+            shop = find_shop(session, row.platform, row.shop_domain)
+        if shop is None:
+            raise ProcessingError(
+                f"no {row.platform} shop with domain {row.shop_domain or '(none)'!r}; add it "
+                "(`stammkunde shops add`) and replay"
+            )
+        row.shop_id = shop.id
+        return shop
+
+    def _fail(self, inbox_id: int, exc: BaseException, started: float) -> str:
+        error = safe_error(exc)
+        with self.sessions() as session, session.begin():
+            row = session.get(InboxDelivery, inbox_id)
+            if row is None:
+                return InboxStatus.FAILED
+            row.status = InboxStatus.FAILED
+            row.error = error
+            row.attempts = (row.attempts or 0) + 1
+            platform, topic, delivery = row.platform, row.topic, row.delivery_id
+        log.warning("webhook processing failed", extra={
+            "inbox_id": inbox_id, "platform": platform, "topic": topic,
+            "delivery_id": delivery, "outcome": "failed", "error": error})
+        if self.observe:
+            self.observe(platform, topic, InboxStatus.FAILED, time.perf_counter() - started)
+        return InboxStatus.FAILED
+
+    def _run(self, ids: Iterable[int]) -> ReplayResult:
+        result = ReplayResult()
+        for inbox_id in ids:
+            status = self.process(inbox_id)
+            {InboxStatus.PROCESSED: result.processed, InboxStatus.FAILED: result.failed}.get(
+                status, result.skipped).append(inbox_id)
+        return result
+
+    def process_pending(self, *, older_than: timedelta = timedelta(0), limit: int = 500,
+                        at: datetime | None = None,
+                        partition: tuple[int, int] = (0, 1)) -> ReplayResult:
+        """Process deliveries still ``received`` (e.g. left by a crash), oldest first.
+
+        ``partition=(k, n)`` takes only ids with ``id % n == k``, so n workers share the
+        backlog without stepping on each other.
+        """
+        cutoff = (at or now()) - older_than
+        part, parts = partition
+        query = (select(InboxDelivery.id)
+                 .where(InboxDelivery.status == InboxStatus.RECEIVED,
+                        InboxDelivery.received_at <= cutoff)
+                 .order_by(InboxDelivery.id).limit(limit))
+        if parts > 1:
+            query = query.where(InboxDelivery.id % parts == part)
+        with self.sessions() as session:
+            ids = list(session.scalars(query))
+        return self._run(ids)
+
+    def replay(self, ids: Sequence[int] = (), *, all_failed: bool = False) -> ReplayResult:
+        """Process failed (or named) deliveries again; processed ones are skipped."""
+        with self.sessions() as session:
+            query: Select[tuple[int]] = select(InboxDelivery.id).order_by(InboxDelivery.id)
+            if all_failed:
+                query = query.where(InboxDelivery.status == InboxStatus.FAILED)
+            else:
+                query = query.where(InboxDelivery.id.in_(list(ids)))
+            found = list(session.scalars(query))
+        missing = sorted(set(ids) - set(found)) if not all_failed else []
+        if missing:
+            raise UserError(f"no inbox deliveries with id(s) {', '.join(map(str, missing))}")
+        return self._run(found)
+
+
+def list_deliveries(
+    session: Session, *, status: str | None = None, limit: int = 100
+) -> list[InboxDelivery]:
+    """Return inbox deliveries, newest first, optionally of one status."""
+    if status is not None and status not in InboxStatus.ALL:
+        raise UserError(f"unknown status {status!r} (one of {', '.join(InboxStatus.ALL)})")
+    query = select(InboxDelivery).order_by(InboxDelivery.id.desc()).limit(limit)
+    if status:
+        query = query.where(InboxDelivery.status == status)
+    return list(session.scalars(query))
+
+
+def backlog(session: Session) -> dict[str, int]:
+    """Return how many deliveries wait: received (not processed yet) and failed."""
+    counts = dict.fromkeys((InboxStatus.RECEIVED, InboxStatus.FAILED), 0)
+    rows = session.execute(
+        select(InboxDelivery.status, func.count()).where(
+            InboxDelivery.status.in_(list(counts))).group_by(InboxDelivery.status)
+    )
+    for status, count in rows:
+        counts[status] = count
+    return counts
