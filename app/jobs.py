@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from huey import Huey, crontab
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 SYNC = "sync"
 REFRESH = "refresh"
 PUSH = "push"
+REDACT = "redact"
 #: Progress is written at most this often (seconds) unless a step or the total changes.
 WRITE_EVERY = 0.5
 
@@ -303,6 +304,51 @@ def due_campaigns() -> None:
                                  secret_key=ctx.settings.secret_key):
         if run.error:
             log.warning("scheduled campaign %s: %s", run.schedule, run.error)
+
+
+# --- privacy ------------------------------------------------------------------------------------
+
+#: A shop's data is deleted this long after the app was uninstalled (Shopify sends ``shop/redact``
+#: then; platforms without that request get the same promise, and it heals a dropped webhook).
+REDACT_AFTER = timedelta(hours=48)
+
+
+def redact_due_shops(at: datetime | None = None) -> list[str]:
+    """Delete the data of shops uninstalled at least :data:`REDACT_AFTER` ago; return them."""
+    from stammkunde.core.privacy import redact_shop
+
+    at = at or now()
+    ctx = context()
+    with ctx.sessions() as session:
+        due = list(session.scalars(select(Shop.name).where(
+            Shop.uninstalled_at.is_not(None), Shop.uninstalled_at <= at - REDACT_AFTER)
+            .order_by(Shop.name)))
+    if not due:
+        return []
+    job_id = _queue_job(REDACT, None)
+    tracker = Tracker(ctx.sessions, job_id)
+    tracker.start()
+    done: list[str] = []
+    try:
+        for name in due:
+            with transaction(ctx.sessions) as session:
+                shop = get_shop(session, name)
+                if shop.uninstalled_at is not None:  # not reinstalled meanwhile
+                    redact_shop(session, shop, at=at,
+                                reference="scheduled: 48 hours after uninstall")
+                    done.append(name)
+            tracker.update(len(done), len(due), step="shops")
+    except Exception as exc:
+        tracker.fail(exc)
+        raise
+    tracker.finish(done=len(done), total=len(due))
+    return done
+
+
+@huey.periodic_task(crontab(minute="20"))
+def privacy_sweep() -> None:
+    """Every hour, delete the data of shops uninstalled 48 hours ago or more."""
+    redact_due_shops()
 
 
 # --- reading progress ---------------------------------------------------------------------------

@@ -21,9 +21,10 @@ from stammkunde.core.cache import REPORT, ROLLUP, cached
 from stammkunde.core.config import Settings
 from stammkunde.core.errors import UserError
 from stammkunde.core.job_models import Job, JobState
+from stammkunde.core.models import Shop
 from stammkunde.core.records import Batch, CustomerRecord
 from stammkunde.core.shops import create_shop
-from stammkunde.core.store import get_shop
+from stammkunde.core.store import get_shop, store_records
 from stammkunde.plugins import PlatformAdapter, hookimpl
 from stammkunde.plugins.adapter import Capability, DiscountResult
 from stammkunde.plugins.manager import plugins_for_test
@@ -328,3 +329,33 @@ def test_settings_read_the_redis_url() -> None:
     settings = Settings.from_env({"STAMMKUNDE_HOME": "/h", "STAMMKUNDE_REDIS_URL": "redis://r/1"})
     assert settings.redis_url == "redis://r/1"
     assert Settings.from_env({"STAMMKUNDE_HOME": "/h"}).redis_url is None
+
+
+def test_privacy_sweep_deletes_shops_48_hours_after_uninstall(ctx: AppContext) -> None:
+    from stammkunde.core.cache import cached
+    from stammkunde.core.inbox_models import AuditLog
+    from stammkunde.core.job_models import CachedResult, CustomerRollup
+    from stammkunde.core.models import Order
+
+    at = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    with ctx.sessions() as s, s.begin():
+        for name, hours in (("gone", 48), ("recent", 47), ("active", None)):
+            shop = create_shop(s, name, "csv")
+            store_records(s, shop, [order(f"{name}1", "2024-01-05T00:00:00Z", "10.00",
+                                          customer=f"{name}-c")])
+            shop.uninstalled_at = at - timedelta(hours=hours) if hours else None
+    for name in ("gone", "recent", "active"):
+        jobs.schedule_refresh(name)
+    assert jobs.redact_due_shops(at) == ["gone"]
+    with ctx.sessions() as s:
+        assert [sh.name for sh in s.query(Shop).order_by(Shop.name)] == ["active", "recent"]
+        assert s.query(Order).count() == 2
+        assert {r.shop_id for r in s.query(CachedResult)} == {
+            get_shop(s, "active").id, get_shop(s, "recent").id}
+        assert s.query(CustomerRollup).count() == 2
+        (audit,) = s.query(AuditLog).filter_by(action="shop_redact").all()
+        assert audit.reference == "scheduled: 48 hours after uninstall"
+        (job,) = s.query(Job).filter_by(kind="redact").all()
+        assert (job.state, job.done, job.total) == (JobState.DONE, 1, 1)
+        assert cached(s, get_shop(s, "recent"), "report") is not None
+    assert jobs.redact_due_shops(at) == []  # nothing left: no new job row either
