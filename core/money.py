@@ -10,16 +10,21 @@ SCALE = 10_000
 CENT = Decimal("0.01")
 
 
-def parse_money(text: str | int | Decimal, *, field: str = "amount") -> Decimal:
-    """Parse a decimal amount ("12.50"), refusing floats, NaN, infinities and garbage."""
+def parse_money(text: str | int | Decimal, *, field: str = "amount",
+                error: type[Exception] = UserError) -> Decimal:
+    """Parse a decimal amount ("12.50"), refusing floats, NaN, infinities and garbage.
+
+    The refusal is raised as ``error`` (a file reader collects ValueErrors per row, an adapter
+    raises InvalidRecord) with a message naming ``field``.
+    """
     if isinstance(text, float):
-        raise TypeError("money must not be a float")
+        raise TypeError(f"{field} must not be a float (parse JSON with parse_float=Decimal)")
     try:
         value = Decimal(str(text).strip())
     except InvalidOperation as exc:
-        raise UserError(f"{field} is not a number: {text!r}") from exc
+        raise error(f"{field} is not a number: {text!r}") from exc
     if not value.is_finite():
-        raise UserError(f"{field} is not a finite number: {text!r}")
+        raise error(f"{field} is not a finite number: {text!r}")
     return value
 
 

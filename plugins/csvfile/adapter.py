@@ -21,6 +21,7 @@ from typing import ClassVar
 
 from stammkunde.core.errors import UserError
 from stammkunde.core.identity import normalize_email
+from stammkunde.core.money import parse_money
 from stammkunde.core.records import Batch, OrderRecord, OrderStatus, Refund
 from stammkunde.core.timeutil import parse_instant
 from stammkunde.plugins.adapter import Capability, PlatformAdapter, ShopConnection
@@ -41,12 +42,7 @@ class RejectedRow:
 
 
 def _amount(text: str, column: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except ArithmeticError as exc:
-        raise ValueError(f"{column} is not a number: {text!r}") from exc
-    if not value.is_finite():
-        raise ValueError(f"{column} is not a finite number: {text!r}")
+    value = parse_money(text, field=column, error=ValueError)
     if value < 0:
         raise ValueError(f"{column} is negative: {text}")
     return value

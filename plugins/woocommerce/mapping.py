@@ -32,11 +32,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from stammkunde.core.errors import InvalidRecord
 from stammkunde.core.identity import normalize_email
+from stammkunde.core.money import parse_money
 from stammkunde.core.records import (
     CustomerRecord,
     LineItem,
@@ -76,17 +77,9 @@ def gmt(value: Any) -> datetime | None:
 
 def money(value: Any, what: str = "amount") -> Decimal:
     """Parse a money string ("12.50") or Decimal into a finite Decimal; empty means 0."""
-    if isinstance(value, float):
-        raise TypeError(f"{what} arrived as a float; parse JSON with parse_float=Decimal")
     if value in (None, ""):
         return Decimal(0)
-    try:
-        result = Decimal(str(value).strip())
-    except InvalidOperation as exc:
-        raise InvalidRecord(f"{what} is not a number: {value!r}") from exc
-    if not result.is_finite():
-        raise InvalidRecord(f"{what} is not a finite number: {value!r}")
-    return result
+    return parse_money(value, field=what, error=InvalidRecord)
 
 
 def map_status(status: str, overrides: Mapping[str, str] | None = None) -> OrderStatus:

@@ -203,7 +203,8 @@ class FakeShopify:
         self.bucket.available -= requested
         data: dict[str, Any] = {}
         for f in fields:
-            args = {a.name.value: value_from_ast_untyped(a.value, variables) for a in f.arguments}
+            args = {a.name.value: value_from_ast_untyped(a.value, variables)
+                    for a in (f.arguments or ())}  # graphql-core 3.3 gives None
             resolver = getattr(self.resolvers, f.name.value, None)
             if resolver is None:
                 raise ValueError(f"Field '{f.name.value}' doesn't exist on type "
@@ -225,7 +226,7 @@ class FakeShopify:
                 total += self._requested(s.selection_set, variables)
             elif isinstance(s, FieldNode) and s.selection_set is not None:
                 args = {a.name.value: value_from_ast_untyped(a.value, variables)
-                        for a in s.arguments}
+                        for a in (s.arguments or ())}
                 if "first" in args:
                     total += 2 + int(args["first"] or 0) * self._node_cost(s, variables)
                 elif s.name.value in ("edges", "node", "pageInfo"):
