@@ -37,11 +37,13 @@ _CANCELLED = """
     GROUP BY o.person_id
 """
 
-# Orders with a discount code, and the first code of each (for CLV by first code).
+# Orders with a discount code, and the first code of each (for CLV by first code). The unary
+# plus keeps the planner from driving the join from the shop's orders (one probe per order):
+# walking the far fewer discount rows and looking each order up by key is ~3x faster on SQLite.
 _DISCOUNTED = """
     SELECT od.order_id, MIN(od.code_key)
     FROM order_discounts od JOIN orders o ON o.id = od.order_id
-    WHERE o.shop_id = :shop AND o.created_ts <= :as_of
+    WHERE +o.shop_id = :shop AND +o.created_ts <= :as_of
     GROUP BY od.order_id
     ORDER BY od.order_id
 """
