@@ -91,10 +91,10 @@ def import_file(
         platform = file_platform(plugins, shop.platform, fmt)
         adapter: PlatformAdapter = plugins.platform(platform)
         conn = connection_for(shop, secret_key)
-        batches = plugins.call(plugins.plugin_of(platform), "import_file",
-                               adapter.import_file, path, fmt, conn)
+        owner = plugins.plugin_of(platform)
+        batches = plugins.call(owner, "import_file", adapter.import_file, path, fmt, conn)
         storing = True
-        for batch in batches:
+        for batch in plugins.iterate(owner, "import_file", batches):
             rejected = list(batch.meta.get("rejected", ()))
             result.rejected.extend(rejected)
             result.rows += len(batch.records) + len(rejected)
@@ -172,7 +172,7 @@ def sync_shop(
         high_water = started
         batches = plugins.call(plugin_name, f"fetch_{resource}", fetch, conn,
                                effective_since, cursor)
-        for count, batch in enumerate(_guarded(batches, plugin_name, f"fetch_{resource}")):
+        for count, batch in enumerate(plugins.iterate(plugin_name, f"fetch_{resource}", batches)):
             # An adapter whose cursor snapshots the sync window (so a resumed sync reads the
             # window of the first attempt) says up to when it has seen changes.
             reported = batch.meta.get("high_water")
@@ -194,19 +194,3 @@ def sync_shop(
                         high_water=high_water)
         result.stats[resource] = stats
     return result
-
-
-def _guarded(batches, plugin_name: str, hook: str):  # type: ignore[no-untyped-def]
-    iterator = iter(batches)
-    while True:
-        try:
-            batch = next(iterator)
-        except StopIteration:
-            return
-        except UserError:
-            raise
-        except Exception as exc:
-            from stammkunde.plugins.manager import PluginError
-
-            raise PluginError(f"plugin {plugin_name!r} failed in {hook}: {exc}") from exc
-        yield batch

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -115,6 +115,25 @@ class Plugins:
             raise
         except Exception as exc:
             raise PluginError(f"plugin {plugin_name!r} failed in {hook}: {exc}") from exc
+
+    @staticmethod
+    def iterate(plugin_name: str, hook: str, items: Iterable[T]) -> Iterator[T]:
+        """Iterate what a plugin's generator yields; its crash becomes an error naming it.
+
+        A ``UserError`` the plugin raises on purpose (e.g. "cannot reach the shop") already
+        reads as one line for the merchant and passes through unchanged.
+        """
+        iterator = iter(items)
+        while True:
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            except UserError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"plugin {plugin_name!r} failed in {hook}: {exc}") from exc
+            yield item
 
     def platforms(self) -> dict[str, PlatformAdapter]:
         """Return every registered adapter by platform name."""
