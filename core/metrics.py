@@ -146,7 +146,7 @@ def order_history(conn: Connection, shop: Shop, as_of: datetime, *,
         WHERE {VALID_WHERE}
         ORDER BY o.person_id, o.created_ts, o.id
     """)
-    rows = _raw_rows(conn, sql, params)
+    rows = raw_rows(conn, sql, params)
     if mapper is None:
         flat = np.fromiter((v for row in rows for v in row), dtype=np.int64)
         data = flat.reshape(-1, width)
@@ -162,19 +162,25 @@ def order_history(conn: Connection, shop: Shop, as_of: datetime, *,
                         total=data[:, 6] if detail else None)
 
 
-def _raw_rows(conn: Connection, sql: Any, params: dict[str, Any]) -> Any:
-    """Run a statement on the driver's own cursor (binary for psycopg) and return it.
+def raw_rows(conn: Connection, sql: Any, params: dict[str, Any]) -> Any:
+    """Run a text statement on the driver's own cursor (binary for psycopg); rows are tuples.
 
     Millions of rows pass through here; skipping SQLAlchemy's row objects and, on PostgreSQL,
-    text decoding saves a measurable share of the report's time.
+    text decoding saves a measurable share of the report's time. Parameters still go through
+    their SQLAlchemy types (e.g. an aware datetime becomes the stored naive UTC form).
     """
-    compiled = sql.bindparams(**params).compile(dialect=conn.dialect)
+    compiled = sql.compile(dialect=conn.dialect)
+    values = dict(compiled.construct_params(params))
+    for name, bind in compiled.binds.items():
+        process = bind.type.bind_processor(conn.dialect)
+        if process is not None and name in values:
+            values[name] = process(values[name])
     raw = conn.connection.driver_connection
     binary = {"binary": True} if conn.dialect.name == "postgresql" else {}
     cursor = raw.cursor(**binary)  # type: ignore[union-attr]
-    args: Any = compiled.params
+    args: Any = values
     if compiled.positional:
-        args = tuple(compiled.params[name] for name in compiled.positiontup or ())
+        args = tuple(values[name] for name in compiled.positiontup or ())
     cursor.execute(str(compiled), args)
     return cursor
 

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
-from stammkunde.core.metrics import OrderHistory, order_history
+from stammkunde.core.metrics import OrderHistory, order_history, raw_rows
 from stammkunde.core.models import Shop, UTCDateTime
 from stammkunde.core.settings import RetentionSettings
 from stammkunde.core.timeutil import epoch_seconds
@@ -177,7 +177,7 @@ def load_person_arrays(session: Session, shop: Shop, as_of: datetime,
     new_day = np.r_[True, (h.person[1:] != h.person[:-1]) | (day[1:] != day[:-1])] \
         if len(day) else np.zeros(0, dtype=bool)
     first_day = np.repeat(day[h.starts], h.counts)
-    discounted = conn.execute(text(_DISCOUNTED), params).all()
+    discounted = raw_rows(conn, text(_DISCOUNTED), params).fetchall()
     disc_ids = _int(tuple(r[0] for r in discounted))
     disc_codes = np.array([r[1] for r in discounted], dtype=object)
     first_ids = h.order_id[h.starts]
@@ -200,10 +200,10 @@ def load_person_arrays(session: Session, shop: Shop, as_of: datetime,
     channel_names = np.array([*h.channels, None], dtype=object)
     first_channel = channel_names[h.channel[h.starts]]
 
-    accounts = conn.execute(
-        text(_ACCOUNTS).bindparams(bindparam("as_of_dt", type_=UTCDateTime)), params).all()
-    events = conn.execute(text(_events_query(kinds)), params).all()
-    cancelled = conn.execute(text(_CANCELLED), params).all()
+    accounts = raw_rows(conn, text(_ACCOUNTS).bindparams(
+        bindparam("as_of_dt", type_=UTCDateTime)), params).fetchall()
+    events = raw_rows(conn, text(_events_query(kinds)), params).fetchall()
+    cancelled = raw_rows(conn, text(_CANCELLED), params).fetchall()
 
     person_id = _int(tuple(r[0] for r in accounts))
     account = _int(tuple(r[3] for r in accounts))
