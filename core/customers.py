@@ -41,7 +41,6 @@ def list_customers(
     ids = identities(session, shop)
     net = h.per_person(h.net)
     first, last = h.ts[h.starts], h.ts[h.last]
-    # ``persons`` and ``counts`` are computed properties: take them once, not per row.
     persons, counts = h.persons, h.counts
     order = np.lexsort((persons, -net))  # most valuable first, then by person id
     rows = []

@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -87,12 +88,12 @@ class OrderHistory:
     order_id: np.ndarray | None = None  # with ``detail=True``: the order's row id
     total: np.ndarray | None = None  # with ``detail=True``: the order total (1/10,000 units)
 
-    @property
+    @cached_property
     def persons(self) -> np.ndarray:
         """Return the person id of each customer (one per person with a valid order)."""
         return self.person[self.starts]
 
-    @property
+    @cached_property
     def counts(self) -> np.ndarray:
         """Return each customer's number of valid orders."""
         return np.diff(np.append(self.starts, len(self.person)))
@@ -103,7 +104,7 @@ class OrderHistory:
             return np.zeros(0, dtype=values.dtype)
         return np.add.reduceat(values, self.starts)
 
-    @property
+    @cached_property
     def last(self) -> np.ndarray:
         """Return the position of each customer's last order."""
         if len(self.starts) == 0:
