@@ -29,7 +29,7 @@ from stammkunde.core.job_models import Job, JobState
 from tests.app.dashboard.conftest import csrf_token
 
 
-WHO = r'<td class="who"><span class="mono">([^<]+)</span>'
+WHO = r'<td class="who" translate="no"><span class="mono">([^<]+)</span>'
 
 
 def _tiles(html: str) -> dict[str, tuple[str, str]]:

@@ -21,7 +21,7 @@ from stammkunde.app.dashboard.forms import parse_number
 from tests.app.dashboard.conftest import SECRET, csrf_token, login
 from tests.factories import order
 
-WHO = r'<td class="who"><span class="mono">([^<]+)</span>'
+WHO = r'<td class="who" translate="no"><span class="mono">([^<]+)</span>'
 
 
 def test_search_by_email_or_id(client: FlaskClient) -> None:
@@ -134,7 +134,7 @@ def test_win_back_pages_through_every_target(app: Flask, sessions, monkeypatch) 
         first, last = 3 * page - 2, min(3 * page, 11)
         assert f"11 customers qualify; this page shows numbers {first} to {last}." in html
     assert sorted(seen) == [f"k{i:02d}" for i in range(11)]
-    ranks = [int(r) for r in re.findall(r'<td class="num">(\d+)</td>\s*<td class="who">',
+    ranks = [int(r) for r in re.findall(r'<td class="num">(\d+)</td>\s*<td class="who" translate="no">',
                                          c.get("/shops/lapsed/win-back?page=4").get_data(
                                              as_text=True))]
     assert ranks == [10, 11]
