@@ -1,8 +1,8 @@
 """Shopify shapes -> canonical records, for GraphQL nodes (sync) and REST payloads (webhooks).
 
-GraphQL fields: https://shopify.dev/docs/api/admin-graphql/2025-07/objects/Order and
+GraphQL fields: https://shopify.dev/docs/api/admin-graphql/2026-10/objects/Order and
 .../objects/Customer. Webhook bodies are the REST resources
-(https://shopify.dev/docs/api/admin-rest/2025-07/resources/order, .../refund, .../customer).
+(https://shopify.dev/docs/api/webhooks/2026-10: orders/*, refunds/create, customers/*).
 Platform ids are the numeric ids (``legacyResourceId``), the same in GraphQL and webhooks, so a
 webhook and a sync describe the same order under the same id.
 """
