@@ -17,7 +17,7 @@ from stammkunde.app.web import app_context, create_app
 from stammkunde.core.config import Settings
 from stammkunde.core.shops import create_shop
 from stammkunde.plugins.manager import plugins_for_test
-from stammkunde.webhooks.testing import TestshopPlugin
+from tests.testshop import TestshopPlugin
 
 
 @pytest.fixture
