@@ -6,7 +6,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from stammkunde.webhooks.testing import signed_headers
+from tests.testshop import signed_headers
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SECRET_KEY = "test-secret-key"

@@ -17,8 +17,8 @@ from stammkunde.app.web import app_context, create_app
 from stammkunde.core.config import Settings
 from stammkunde.core.shops import create_shop
 from stammkunde.plugins.manager import plugins_for_test
-from stammkunde.webhooks.testing import TestshopPlugin
 from tests.services import need_service, pg_available
+from tests.testshop import TestshopPlugin
 
 
 @pytest.fixture
