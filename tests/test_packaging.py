@@ -68,7 +68,8 @@ def _name(requirement: str) -> str:
 
 
 #: Runtime dependencies used without an import statement of their own (and why).
-USED_WITHOUT_IMPORT = {"psycopg": "SQLAlchemy's postgresql+psycopg driver"}
+USED_WITHOUT_IMPORT = {"psycopg": "SQLAlchemy's postgresql+psycopg driver",
+                       "redis": "huey's RedisStorage (STAMMKUNDE_REDIS_URL)"}
 
 
 def test_each_runtime_dependency_is_listed_once_and_imported_by_runtime_code() -> None:
