@@ -43,6 +43,7 @@ ORDER_COLUMNS = (
     ("refunded", "bigint"), ("refund_ts", "bigint"),
 )
 STAGE = "stk_stage_orders_v1"
+STATUS = {s: s.value for s in OrderStatus} | {s.value: s.value for s in OrderStatus}
 #: A PostgreSQL load at least this large is followed by ANALYZE of the tables it filled.
 ANALYZE_AFTER = 10_000
 LOADED_TABLES = ("persons", "customers", "orders", "refunds", "order_discounts", "order_lines")
@@ -81,8 +82,12 @@ class Bulk:
         """Return an aware instant as the driver stores it (naive UTC; SQLite: text)."""
         if value is None:
             return None
-        naive = value.astimezone(UTC).replace(tzinfo=None)
-        return naive if self.pg else naive.isoformat(sep=" ", timespec="microseconds")
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
+        if self.pg:
+            return value.replace(tzinfo=None)
+        text = value.isoformat(" ")[:-6]  # drop "+00:00"; SQLAlchemy always writes microseconds
+        return text if value.microsecond else text + ".000000"
 
     def load(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """Append rows to a table: ``COPY`` on PostgreSQL, ``executemany`` on SQLite."""
@@ -98,6 +103,30 @@ class Bulk:
                 cur.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
         finally:
             cur.close()
+
+    def lock(self, shop: Shop) -> None:
+        """SQLite: take the database's write lock now, so nothing changes between reads and writes.
+
+        (PostgreSQL needs no lock: its inserts skip what a concurrent writer inserted meanwhile.)
+        """
+        if not self.pg:
+            self.raw.execute("UPDATE shops SET id = id WHERE id = ?", (shop.id,))
+
+    def insert_orders(self, rows: list[tuple[Any, ...]]) -> dict[str, int]:
+        """Insert new order rows; return their ids by platform id.
+
+        PostgreSQL: ``COPY`` into a staging table, then ``INSERT ... SELECT ... ON CONFLICT DO
+        NOTHING RETURNING``. SQLite (write lock held, see :meth:`lock`, and the ids checked absent):
+        ids are numbered on from the largest and the rows inserted with ``executemany``.
+        """
+        if not self.pg:
+            first = self.query("SELECT COALESCE(MAX(id), 0) + 1 FROM orders", ())[0][0]
+            names = ", ".join(c for c, _ in ORDER_COLUMNS)
+            self.raw.executemany(
+                f"INSERT INTO orders (id, {names}) VALUES ({', '.join('?' * (len(rows[0]) + 1))})",
+                [(first + i, *row) for i, row in enumerate(rows)])
+            return {row[1]: first + i for i, row in enumerate(rows)}
+        return self.stage_orders(rows)
 
     def stage_orders(self, rows: list[tuple[Any, ...]]) -> dict[str, int]:
         """Stage order rows, move the new ones into ``orders``; return their ids by platform id."""
@@ -194,6 +223,7 @@ def store_new_orders(session: Session, shop: Shop, records: Sequence[OrderRecord
     if not records:
         return 0, 0, []
     bulk = Bulk(session)
+    bulk.lock(shop)
     ids = [r.platform_id for r in records]
     expr, param = bulk.in_list(ids)
     stored = dict(bulk.query(f"SELECT platform_id, fingerprint FROM orders WHERE shop_id = ? "
@@ -252,18 +282,18 @@ def store_new_orders(session: Session, shop: Shop, records: Sequence[OrderRecord
         cancelled = rec.cancelled_at
         if rec.status == OrderStatus.CANCELLED and cancelled is None:
             cancelled = rec.updated_at or rec.created_at
-        refund_ts = [epoch_seconds(r.created_at) for r in rec.refunds]
+        refund_ts = [int(r.created_at.timestamp()) for r in rec.refunds]
         local = rec.created_at.astimezone(tz)
         rows.append((
             shop.id, rec.platform_id, cid, person, bulk.when(rec.created_at),
-            epoch_seconds(rec.created_at), local.year * 12 + local.month - 1,
-            bulk.when(rec.updated_at), OrderStatus(rec.status).value, rec.is_test,
-            epoch_seconds(cancelled) if cancelled else None, rec.currency.upper(),
+            int(rec.created_at.timestamp()), local.year * 12 + local.month - 1,
+            bulk.when(rec.updated_at), STATUS[rec.status], rec.is_test,
+            int(cancelled.timestamp()) if cancelled else None, rec.currency.upper(),
             to_units(rec.total), (rec.channel or "online").strip().lower() or "online",
             fingerprints[i], sum(to_units(r.amount) for r in rec.refunds),
             max(refund_ts, default=None),
         ))
-    order_ids = bulk.stage_orders(rows)
+    order_ids = bulk.insert_orders(rows) if rows else {}
     refunds, codes, lines = [], [], []
     inserted = 0
     for i in take:
