@@ -283,14 +283,89 @@ def main() -> None:
 
 def shopify_rows(work: Path, n: int, kinds: list[str],
                  cleanup: list[Callable[[], None]]) -> list[str]:
-    """Placeholder replaced below."""
-    return []
+    """Shopify bulk sync of n orders from the fake, through ``sync_shop``; return table lines."""
+    import gc
+
+    from stammkunde.core.db import make_engine, session_factory
+    from stammkunde.plugins.ingest import sync_shop
+    from stammkunde.plugins.manager import get_plugins
+    from stammkunde.plugins.shopify.fake import FakeShopify
+
+    out = ["Shopify bulk sync (`sync_shop`: bulk operation on the fake Shopify in this process, "
+           "JSONL download, mapping, batches of 2,000 stored with their cursor), end to end:", "",
+           "| database | orders | customers | fake built s | sync s | orders/s |",
+           "|---|---:|---:|---:|---:|---:|"]
+    with FakeShopify(maximum=1e9, restore_rate=1e9) as fake:
+        t0 = time.perf_counter()
+        fake.data.generate(orders=n, customers=max(1, n // 5))
+        gc.freeze()  # the fake's orders live for the whole run
+        built = time.perf_counter() - t0
+        for kind in kinds:
+            url = f"sqlite:///{work / f'shopify-{n}.db'}" if kind == "sqlite" else pg_database()
+            if kind != "sqlite":
+                cleanup.append(lambda u=url: drop_pg(u))
+            prepare(url, "shopify", fake.domain, {"access_token": fake.token})
+            engine = make_engine(url)
+            from sqlalchemy import update
+
+            from stammkunde.core.models import Shop
+
+            with session_factory(engine)() as s, s.begin():
+                s.execute(update(Shop).values(settings={
+                    "base_url": fake.base_url, "bulk_threshold": 1, "poll_interval": 0}))
+            t0 = time.perf_counter()
+            result = sync_shop(session_factory(engine), get_plugins(), "bench",
+                               secret_key=SECRET_KEY)
+            seconds = time.perf_counter() - t0
+            engine.dispose()
+            orders = result.stats["orders"].inserted
+            print(f"shopify {kind}: {orders:,} orders in {seconds:.1f} s", flush=True)
+            out.append(f"| {kind} | {orders:,} | {result.stats['customers'].inserted:,} | "
+                       f"{built:.0f} | {seconds:.1f} | {orders / seconds:,.0f} |")
+    return [*out, ""]
 
 
 def inbox_rows(work: Path, n: int, kinds: list[str],
                cleanup: list[Callable[[], None]]) -> list[str]:
-    """Placeholder replaced below."""
-    return []
+    """n stored deliveries worked off by ``stammkunde inbox work --once``; return table lines."""
+    from sqlalchemy import insert
+
+    from stammkunde.core.db import make_engine
+    from stammkunde.core.inbox_models import InboxDelivery
+    from stammkunde.webhooks.testing import order_body
+
+    out = ["Inbox backlog (`stammkunde inbox work --once`, default 4 threads, batches of 200 "
+           "deliveries per transaction; signed `testshop` order deliveries, 1 in 5 a second "
+           "version of an earlier order):", "",
+           "| database | deliveries | orders stored | seconds | deliveries/s |",
+           "|---|---:|---:|---:|---:|"]
+    now = datetime.now(UTC)
+    rows = []
+    for i in range(n):
+        order = i if i % 5 else max(0, i - 7)  # every fifth: a newer version of an earlier order
+        body = order_body(str(order + 1), updated_at=f"2024-05-01T10:00:{i % 60:02d}Z",
+                          created_at="2024-05-01T09:00:00Z", total=f"{10 + i % 90}.00",
+                          customer_id=f"c{order % (n // 4 + 1)}")
+        rows.append({"platform": "testshop", "shop_domain": "load.example",
+                     "delivery_id": f"d{i}", "topic": "orders/create", "shop_id": 1,
+                     "status": "received", "attempts": 0, "body": body, "headers": {},
+                     "received_at": now})
+    for kind in kinds:
+        url = f"sqlite:///{work / f'inbox-{n}.db'}" if kind == "sqlite" else pg_database()
+        if kind != "sqlite":
+            cleanup.append(lambda u=url: drop_pg(u))
+        prepare(url, "testshop", "load.example", {"webhook_secret": "s"})
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            for lo in range(0, n, 10_000):
+                conn.execute(insert(InboxDelivery.__table__), rows[lo : lo + 10_000])
+        engine.dispose()
+        run = stammkunde(["inbox", "work", "--once"], url, work / f"home-inbox-{kind}")
+        stored = count_orders(url)
+        print(f"inbox {kind}: {n:,} in {run.seconds:.1f} s: {run.output}", flush=True)
+        out.append(f"| {kind} | {n:,} | {stored:,} | {run.seconds:.1f} | "
+                   f"{n / run.seconds:,.0f} |")
+    return [*out, "", "The seconds include the command's start (imports, migrations check)."]
 
 
 if __name__ == "__main__":
