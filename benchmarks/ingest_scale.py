@@ -35,15 +35,17 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))  # tests.fakes, tests.testshop (repository only)
 
 from _results import write_section  # noqa: E402
 
 PG_ADMIN = os.environ.get("STAMMKUNDE_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/")
 SECRET_KEY = "ingest-bench-key"
-RUNNER = """
+RUNNER = f"""
 import sys
+sys.path.insert(0, {str(HERE.parent)!r})  # tests.testshop: the signed test platform (a double)
 from stammkunde.plugins.manager import get_plugins
-from stammkunde.webhooks.testing import TestshopPlugin
+from tests.testshop import TestshopPlugin
 from stammkunde.app.cli import main
 get_plugins().register(TestshopPlugin())
 sys.argv = ["stammkunde", *sys.argv[1:]]
@@ -289,7 +291,7 @@ def shopify_rows(work: Path, n: int, kinds: list[str],
     from stammkunde.core.db import make_engine, session_factory
     from stammkunde.plugins.ingest import sync_shop
     from stammkunde.plugins.manager import get_plugins
-    from stammkunde.plugins.shopify.fake import FakeShopify
+    from tests.fakes.shopify import FakeShopify
 
     out = ["Shopify bulk sync (`sync_shop`: bulk operation on the fake Shopify in this process, "
            "JSONL download, mapping, batches of 2,000 stored with their cursor), end to end:", "",
@@ -332,7 +334,7 @@ def inbox_rows(work: Path, n: int, kinds: list[str],
 
     from stammkunde.core.db import make_engine
     from stammkunde.core.inbox_models import InboxDelivery
-    from stammkunde.webhooks.testing import order_body
+    from tests.testshop import order_body
 
     out = ["Inbox backlog (`stammkunde inbox work --once`, default 4 threads, batches of 200 "
            "deliveries per transaction; signed `testshop` order deliveries, 1 in 5 a second "

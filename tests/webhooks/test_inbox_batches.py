@@ -16,7 +16,7 @@ from stammkunde.core.inbox_models import InboxDelivery
 from stammkunde.core.models import Customer, Order, Person
 from stammkunde.core.timeutil import now
 from stammkunde.webhooks.receiver import EXTENSION
-from stammkunde.webhooks.testing import order_body
+from tests.testshop import order_body
 
 
 def rows(app):
