@@ -434,11 +434,11 @@ def store_records(session: Session, shop: Shop, records: Iterable[Record]) -> Up
     for rec in records:
         groups.setdefault(type(rec), []).append(rec)
     stats = UpsertStats()
-    stats += upsert_customers(session, shop, groups.pop(CustomerRecord, []))  # type: ignore[arg-type]
-    stats += upsert_orders(session, shop, groups.pop(OrderRecord, []))  # type: ignore[arg-type]
-    stats += upsert_events(session, shop, groups.pop(EventRecord, []))  # type: ignore[arg-type]
-    stats += refund_orders(session, shop, groups.pop(RefundRecord, []))  # type: ignore[arg-type]
-    stats += delete_orders(session, shop, groups.pop(OrderDeleted, []))  # type: ignore[arg-type]
+    for kind, store in ((CustomerRecord, upsert_customers), (OrderRecord, upsert_orders),
+                        (EventRecord, upsert_events), (RefundRecord, refund_orders),
+                        (OrderDeleted, delete_orders)):
+        if kind in groups:
+            stats += store(session, shop, groups.pop(kind))  # type: ignore[operator]
     stats.ignored += sum(len(v) for v in groups.values())
     return stats
 

@@ -44,7 +44,7 @@ from stammkunde.core.privacy import apply_privacy, is_privacy_record
 from stammkunde.core.records import OrderDeleted, OrderRecord, Record, RefundRecord
 from stammkunde.core.store import store_records
 from stammkunde.core.timeutil import now
-from stammkunde.plugins.adapter import WebhookEnvelope
+from stammkunde.plugins.adapter import PlatformAdapter, WebhookEnvelope
 from stammkunde.plugins.manager import PluginError, Plugins
 
 log = logging.getLogger("stammkunde.webhooks")
@@ -338,27 +338,41 @@ class Processor:
         return result
 
     def _batch_once(self, ids: Sequence[int]) -> list[tuple[int, str, str]]:
+        inbox = InboxDelivery
         with self.sessions() as session, session.begin():
-            claimed = set(session.scalars(
-                update(InboxDelivery)
-                .where(InboxDelivery.id.in_(ids), InboxDelivery.status != InboxStatus.PROCESSED)
-                .values(attempts=InboxDelivery.attempts + 1)
-                .returning(InboxDelivery.id)))
-            rows = list(session.scalars(
-                select(InboxDelivery).where(InboxDelivery.id.in_(sorted(claimed)))
-                .order_by(InboxDelivery.id)))
-            parsed: list[tuple[InboxDelivery, Shop, list[Record]]] = []
+            claimed = sorted(session.scalars(
+                update(inbox)
+                .where(inbox.id.in_(ids), inbox.status != InboxStatus.PROCESSED)
+                .values(attempts=inbox.attempts + 1)
+                .returning(inbox.id)))
+            rows = session.execute(
+                select(inbox.id, inbox.platform, inbox.topic, inbox.shop_domain,
+                       inbox.delivery_id, inbox.body, inbox.headers, inbox.triggered_at,
+                       inbox.shop_id)
+                .where(inbox.id.in_(claimed)).order_by(inbox.id)).all()
+            shops: dict[object, Shop] = {}
+            adapters: dict[str, PlatformAdapter] = {}
+            parsed: list[tuple[int, Shop, list[Record]]] = []
             for row in rows:
                 if row.body is None:
                     raise ProcessingError("payload is no longer stored; it cannot be replayed")
-                shop = self._shop(session, row)
-                records = self.plugins.platform(row.platform).parse_webhook(WebhookEnvelope(
+                key = row.shop_id or (row.platform, normalize_domain(row.shop_domain))
+                if key not in shops:
+                    shop = session.get(Shop, row.shop_id) if row.shop_id else None
+                    shop = shop or find_shop(session, row.platform, row.shop_domain)
+                    if shop is None:
+                        raise ProcessingError("a delivery names no known shop")
+                    shops[key] = shop
+                shop = shops[key]
+                if row.platform not in adapters:
+                    adapters[row.platform] = self.plugins.platform(row.platform)
+                records = adapters[row.platform].parse_webhook(WebhookEnvelope(
                     platform=row.platform, topic=row.topic, shop_domain=row.shop_domain or None,
                     delivery_id=row.delivery_id, raw_body=row.body,
                     headers=dict(row.headers or {}), triggered_at=row.triggered_at))
                 if any(is_privacy_record(r) for r in records):
                     raise ProcessingError("privacy requests are processed one by one")
-                parsed.append((row, shop, records))
+                parsed.append((row.id, shop, records))
             by_shop: dict[int, tuple[Shop, list[Record]]] = {}
             for _, shop, records in parsed:
                 by_shop.setdefault(shop.id, (shop, []))[1].extend(records)
@@ -366,11 +380,16 @@ class Processor:
                 lock_for(session, *by_shop[shop_id])
             for shop, segment in _segments(parsed):
                 store_records(session, shop, segment)
+            for row in rows:
+                if row.shop_id is None:
+                    shop = shops[(row.platform, normalize_domain(row.shop_domain))]
+                    session.execute(update(inbox).where(inbox.id == row.id)
+                                    .values(shop_id=shop.id))
             session.execute(
-                update(InboxDelivery).where(InboxDelivery.id.in_(sorted(claimed)))
+                update(inbox).where(inbox.id.in_(claimed))
                 .values(status=InboxStatus.PROCESSED, processed_at=now(), body=None, error=None)
                 .execution_options(synchronize_session=False))
-            return [(row.id, row.platform, row.topic) for row, _, _ in parsed]
+            return [(row.id, row.platform, row.topic) for row in rows]
 
     def _run(self, ids: Iterable[int]) -> ReplayResult:
         result = ReplayResult()
@@ -443,7 +462,7 @@ class Processor:
         return self._run(found)
 
 
-def _segments(parsed: Sequence[tuple[InboxDelivery, Shop, list[Record]]]
+def _segments(parsed: Sequence[tuple[int, Shop, list[Record]]]
               ) -> Iterable[tuple[Shop, list[Record]]]:
     """Group a batch's records for storing: runs of order-only deliveries of one shop merge."""
     run: list[Record] = []
