@@ -31,7 +31,7 @@ from stammkunde.plugins.shopify.client import DEFAULT_API_VERSION, GraphQLClient
 WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_PAID", "ORDERS_CANCELLED",
                   "REFUNDS_CREATE", "CUSTOMERS_CREATE", "CUSTOMERS_UPDATE", "APP_UNINSTALLED")
 DEFAULTS: dict[str, Any] = {"page_size": None, "customer_page_size": None,
-                            "bulk_threshold": 10_000, "bulk_batch": 250, "poll_interval": 2.0,
+                            "bulk_threshold": 10_000, "bulk_batch": 2000, "poll_interval": 2.0,
                             "discount_group_size": discounts.DEFAULT_GROUP,
                             "per_customer": False}
 
