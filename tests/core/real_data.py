@@ -39,7 +39,7 @@ def online_retail() -> TransactionLog:
 
 
 def grocery() -> TransactionLog:
-    """BTYDplus ``groceryElog``: 1,525 customers of an online grocery store, 2006-2007 (no values)."""
+    """BTYDplus ``groceryElog``: 1,525 customers of an online grocery, 2006-2007 (no values)."""
     rows = _read("grocery_elog.csv.gz")
     return TransactionLog(np.array([int(r["customer"]) for r in rows], dtype=np.int64),
                           _days([r["date"] for r in rows]), np.ones(len(rows)))

@@ -30,7 +30,8 @@ def main() -> None:
     retail["total"] = [str(Decimal(repr(v)).quantize(Decimal("0.01"), ROUND_HALF_EVEN))
                        for v in retail["TotalPrice"]]
     out = retail.rename(columns={"InvoiceNo": "invoice", "InvoiceDate": "date",
-                                 "CustomerID": "customer"})[["invoice", "date", "customer", "total"]]
+                                 "CustomerID": "customer"})
+    out = out[["invoice", "date", "customer", "total"]]
     out.sort_values(["date", "invoice"]).to_csv(HERE / "online_retail_invoices.csv.gz",
                                                 index=False, compression={"method": "gzip",
                                                                           "mtime": 0})
