@@ -11,7 +11,8 @@ and d the monthly discount rate. Defaults: 12-month horizon, 10 % a year discoun
 - BG/NBD when its drop-out process is identified: the fit converged to a concave optimum, the
   relative standard error u of the mean drop-out probability a / (a + b) (the standard error of
   its log, by the delta method from the inverse observed information of log a, log b) is below
-  :data:`DROPOUT_UNIDENTIFIED_SE` (100 %), and BG/NBD's AIC is lower than the NBD's.
+  :data:`DROPOUT_UNIDENTIFIED_SE` (100 %), and BG/NBD's AIC is lower than the NBD's (BG/NBD
+  has two parameters more, so its log-likelihood must be more than 2 higher).
 - Otherwise NBD, BG/NBD's no-drop-out limit (:mod:`.nbd`): on shops where customers rarely
   leave within the data's span the BG/NBD likelihood is flat along that limit (a → 0), and the
   standard errors of a, b and a / (a + b) are many times the estimates, or undefined.
@@ -21,10 +22,13 @@ often poorly determined even where it is not (on a simulated BG/NBD shop of 300 
 relative standard errors are 50–300 % while a / (a + b)'s is 23–57 %).
 
 **How far P(alive) is trusted** (:attr:`FittedModel.dropout_weight`, used by the lifecycle
-stages and win-back chances): 1 when u is at most :data:`DROPOUT_IDENTIFIED_SE` (50 %), 0 from
-:data:`DROPOUT_UNIDENTIFIED_SE` (100 %) on (and for NBD), linear in between. Being continuous
-in u, it moves little from one day to the next, and it is already 0 where the family switches
-to NBD, so a switch of family moves no stage.
+stages and win-back chances): the smaller of two ramps, each 0 where BG/NBD stops being chosen
+and 1 where drop-out is clearly identified: in u, 1 at :data:`DROPOUT_IDENTIFIED_SE` (50 %) or
+less, 0 from :data:`DROPOUT_UNIDENTIFIED_SE` (100 %) on; in the AIC advantage of BG/NBD over
+NBD, 0 at none or less, 1 from :data:`AIC_ADVANTAGE_FULL` (6) on; linear in between, and 0 for
+the NBD. Both quantities change continuously as a day's orders arrive, and the weight is
+already 0 where the family switches, so a switch of family moves no stage (tested on two
+adjacent days of a real shop where the family switches).
 
 **Uncertainty**: `FittedModel.predict` gives 90 % intervals of each customer's expected purchases
 and CLV from the parameters' covariance by the delta method on the log scale (gradients of
@@ -73,6 +77,8 @@ _MAX_EXPECTED_PURCHASES_PER_DAY = 10.0
 DROPOUT_IDENTIFIED_SE = 0.5
 #: ... and from which drop-out counts as not identified (the NBD is used).
 DROPOUT_UNIDENTIFIED_SE = 1.0
+#: AIC advantage of BG/NBD over NBD from which P(alive) is fully trusted.
+AIC_ADVANTAGE_FULL = 6.0
 #: Coverage of the per-customer intervals.
 INTERVAL_LEVEL = 0.90
 _Z = float(norm.ppf(0.5 + INTERVAL_LEVEL / 2))
@@ -133,12 +139,13 @@ def dropout_uncertainty(fit: BGNBDFit) -> float:
     return float(np.sqrt(max(var, 0.0)))
 
 
-def dropout_weight(uncertainty: float) -> float:
-    """How far P(alive) is trusted (0 … 1) given the relative standard error of a/(a+b)."""
-    if not np.isfinite(uncertainty):
+def dropout_weight(uncertainty: float, aic_advantage: float = np.inf) -> float:
+    """How far P(alive) is trusted (0 … 1): from a/(a+b)'s relative SE and BG/NBD's AIC lead."""
+    if not np.isfinite(uncertainty) or not aic_advantage > 0:
         return 0.0
     span = DROPOUT_UNIDENTIFIED_SE - DROPOUT_IDENTIFIED_SE
-    return float(np.clip((DROPOUT_UNIDENTIFIED_SE - uncertainty) / span, 0.0, 1.0))
+    by_se = float(np.clip((DROPOUT_UNIDENTIFIED_SE - uncertainty) / span, 0.0, 1.0))
+    return min(by_se, float(min(aic_advantage / AIC_ADVANTAGE_FULL, 1.0)))
 
 
 def _aic(log_likelihood: float, k: int) -> float:
@@ -365,7 +372,8 @@ def _transactions(summary: CustomerSummary, time_unit: str) -> (
             f"BG/NBD: the data identify drop-out (mean drop-out probability after a purchase "
             f"{mean_p:.3g}, relative standard error {_pct(u)}; AIC {aic_bg:,.1f} against "
             f"{aic_nbd:,.1f} without drop-out).")
-        return bg, (nbd if nbd_ok else None), "bgnbd", reason, dropout_weight(u)
+        advantage = aic_nbd - aic_bg if nbd_ok else np.inf
+        return bg, (nbd if nbd_ok else None), "bgnbd", reason, dropout_weight(u, advantage)
     if nbd_ok:
         if identified:
             why = (f"drop-out does not improve the fit enough (AIC {aic_bg:,.1f} with it, "
