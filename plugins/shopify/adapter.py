@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from stammkunde.core.errors import UserError
+from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.records import Batch, Record
 from stammkunde.plugins.adapter import (
     Capability,
@@ -89,9 +89,9 @@ class ShopifyAdapter(PlatformAdapter):
         if extra:
             raise UserError(f"platform 'shopify' takes no option(s): {', '.join(extra)}")
         if not options.get("domain"):
-            raise UserError("shopify needs --domain (name.myshopify.com)")
+            raise FieldError("shopify needs {domain} (name.myshopify.com)")
         if not options.get("token"):
-            raise UserError("shopify needs --token (the custom app's Admin API access token)")
+            raise FieldError("shopify needs {token} (the custom app's Admin API access token)")
         try:
             domain = oauth.valid_shop_domain(options["domain"])
         except Exception as exc:
@@ -110,7 +110,7 @@ class ShopifyAdapter(PlatformAdapter):
         token = shop.credentials.get("access_token")
         if not token or not shop.domain:
             raise UserError(f"shop {shop.name!r} has no Shopify domain or access token; "
-                            "install the app or use `stammkunde shops add --token`")
+                            "install the app or add the shop with its access token")
         secret = token.reveal() if hasattr(token, "reveal") else str(token)
         key = (shop.name, shop.domain, str(shop.options.get("base_url") or ""),
                hashlib.sha256(secret.encode()).hexdigest())
