@@ -117,7 +117,7 @@ def day(value: datetime | None, fmt: str = "medium") -> str:
 CAMPAIGN_STATES: dict[str, Any] = {
     "draft": lazy_gettext("draft"), "scheduled": lazy_gettext("scheduled"),
     "pushing": lazy_gettext("pushing"), "pushed": lazy_gettext("pushed"),
-    "expired": lazy_gettext("expired"),
+    "expired": lazy_gettext("expired"), "partial": lazy_gettext("partly pushed"),
 }
 
 

@@ -155,6 +155,11 @@ def test_customer_csv_download(client: FlaskClient) -> None:
         ["c2", "b@example.com", "2", "100.00", "2024-03-01T10:00:00+00:00",
          "2024-06-01T10:00:00+00:00", "online"],
     ]
+    # three customers: too few for the predictive model, so its columns are empty
+    model = [rows[0].index(k) for k in (
+        "expected_purchases", "expected_purchases_low", "expected_purchases_high",
+        "predicted_clv", "predicted_clv_low", "predicted_clv_high")]
+    assert {tuple(r[i] for i in model) for r in rows[1:]} == {("",) * 6}
     # c3 and c2 ordered within the last 45 days; c1 last ordered in February.
     column = rows[0].index("lifecycle")
     stages = {r[0]: r[column] for r in rows[1:]}
