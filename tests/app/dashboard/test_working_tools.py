@@ -61,10 +61,10 @@ def test_csv_carries_every_column_of_the_cli(client: FlaskClient, app: Flask) ->
                                       "--format", "csv"], obj=app.extensions["stammkunde"])
     assert result.exit_code == 0, result.output
     theirs = list(csv.reader(io.StringIO(result.output)))
-    assert ours[0] == theirs[0] and len(ours[0]) == 22
+    assert ours[0] == theirs[0] and len(ours[0]) >= 22
     dates = {ours[0].index("first_order"), ours[0].index("last_order")}
     floats = {i for i, k in enumerate(ours[0])
-              if k in ("days_since_last_order", "p_alive", "expected_purchases")}
+              if k in ("days_since_last_order", "p_alive") or k.startswith("expected_purchases")}
     for mine, cli_row in zip(ours[1:], theirs[1:], strict=True):
         for i, (a, b) in enumerate(zip(mine, cli_row, strict=True)):
             if i in dates:
