@@ -10,8 +10,8 @@ from flask_babel import gettext as _
 from marshmallow import Schema, ValidationError, fields, validate
 
 from stammkunde.app.dashboard import auth
-from stammkunde.app.dashboard.overview import uplift_chart
 from stammkunde.app.dashboard.forms import canonical_numbers, field_errors
+from stammkunde.app.dashboard.overview import uplift_chart
 from stammkunde.app.dashboard.views import _ctx, bp, can_push, render_win_back
 from stammkunde.core.errors import UserError
 

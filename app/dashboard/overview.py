@@ -166,8 +166,10 @@ def uplift_chart(report: dict[str, Any]) -> Markup:
                                              else conv["estimate"])))
     charts = []
     if items:
-        charts.append(interval_chart([i for _k, i in items],
-                                     lambda v: _signed(_("%(pp)s pp", pp=number(abs(v) * 100, 1)), v >= 0),
+        def points(v: float) -> str:
+            return _signed(_("%(pp)s pp", pp=number(abs(v) * 100, 1)), v >= 0)
+
+        charts.append(interval_chart([i for _k, i in items], points,
                                      title=str(_("Uplift in conversion rate"))))
     rpm = up["revenue_per_member"]
     if rpm["estimate"] is not None:

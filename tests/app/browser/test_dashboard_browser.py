@@ -135,7 +135,8 @@ def test_segments_link_to_their_customers_and_win_back(page: Any, server: str) -
     first.locator("td a").click()
     assert page.locator(".chip").inner_text() == f"Segment: {label}"
     assert f"· {count:,} customers ·" in page.locator(".sub").inner_text()
-    assert set(page.locator("table.list tbody tr td:nth-child(6) .segment").all_inner_texts()) == {label}
+    segments = page.locator("table.list tbody tr td:nth-child(6) .segment").all_inner_texts()
+    assert set(segments) == {label}
     page.get_by_role("link", name="Win-back", exact=True).click()
     assert page.locator("table.list tbody tr").count() > 0
     ranks = page.locator("table.list tbody tr td:first-child").all_inner_texts()

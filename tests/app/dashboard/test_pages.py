@@ -28,7 +28,6 @@ from flask.testing import FlaskClient
 from stammkunde.core.job_models import Job, JobState
 from tests.app.dashboard.conftest import csrf_token
 
-
 WHO = r'<td class="who" translate="no"><span class="mono">([^<]+)</span>'
 
 
@@ -145,7 +144,7 @@ def test_customer_csv_download(client: FlaskClient) -> None:
     assert 'filename="till-customers.csv"' in response.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert rows[0] == list(CUSTOMER_FIELDS)
-    assert [r[:6] + [r[7]] for r in rows] == [
+    assert [[*r[:6], r[7]] for r in rows] == [
         ["customer_id", "email", "orders", "net_revenue", "first_order", "last_order",
          "first_channel"],
         ["c3", "c@example.com", "1", "1234.50", "2024-05-20T10:00:00+00:00",
