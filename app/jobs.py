@@ -29,7 +29,6 @@ from stammkunde.core.db import transaction
 from stammkunde.core.errors import UserError
 from stammkunde.core.job_models import Job, JobState
 from stammkunde.core.models import Shop
-from stammkunde.core.settings import shop_settings
 from stammkunde.core.store import get_shop
 from stammkunde.core.timeutil import now
 
@@ -172,10 +171,8 @@ def _run(job_id: str, work: Callable[[Tracker], None]) -> None:
 
 def refresh_numbers(session: Session, shop: Shop, *, as_of: datetime | None = None,
                     progress: Callable[[str, int, int], None] | None = None) -> Refreshed:
-    """Recompute a shop's cached numbers with its retention settings (file + dashboard edits)."""
-    retention = shop_settings(context().settings.home, shop.name,
-                              (shop.settings or {}).get("retention"))
-    return refresh_shop(session, shop, as_of, progress=progress, retention=retention)
+    """Recompute a shop's cached numbers with its resolved retention settings."""
+    return refresh_shop(session, shop, as_of, progress=progress)
 
 
 # --- historic / incremental sync ------------------------------------------------------------

@@ -14,7 +14,7 @@ from stammkunde.core.backtest import backtest_report, last_order_time, run_backt
 from stammkunde.core.errors import UserError
 from stammkunde.core.metrics import to_json
 from stammkunde.core.segments import WINBACK_FIELDS, score_customers, win_back_targets
-from stammkunde.core.settings import load_settings
+from stammkunde.core.settings import retention_for
 from stammkunde.core.store import get_shop, store_records
 from stammkunde.core.timeutil import parse_instant, zone
 from stammkunde.plugins.csvfile.events import read_events
@@ -29,10 +29,9 @@ from stammkunde.plugins.csvfile.events import read_events
 @pass_ctx
 def winback(ctx: AppContext, shop: str, as_of: str | None, limit: int | None, fmt: str) -> None:
     """Rank lapsed and lost customers of SHOP by expected value if won back, with an incentive."""
-    settings = load_settings(ctx.settings.home, shop)
     with ctx.sessions() as session:
         s = get_shop(session, shop)
-        scores = score_customers(session, s, parse_as_of(as_of, s.timezone), settings)
+        scores = score_customers(session, s, parse_as_of(as_of, s.timezone), retention_for(s))
     rows = win_back_targets(scores, limit)
     if fmt == "table" and not scores.model_available:
         click.echo(f"note: no predictive model ({scores.model.reason}); P(win back) is the "

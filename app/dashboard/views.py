@@ -33,7 +33,12 @@ from stammkunde.app.dashboard.charts import bar_chart
 from stammkunde.app.dashboard.i18n import LANGUAGES
 from stammkunde.app.dashboard.overview import channel_bars, cohort_rows, tiles
 from stammkunde.app.dashboard.scores import FILTERS, group_rows, label, predicted_clv
-from stammkunde.app.dashboard.settings_form import SettingsSchema, current, form_values
+from stammkunde.app.dashboard.settings_form import (
+    SettingsSchema,
+    changed_values,
+    form_values,
+    provenance,
+)
 from stammkunde.core.cache import (
     REPORT,
     REPORT_PREVIOUS,
@@ -49,6 +54,7 @@ from stammkunde.core.cache import (
 from stammkunde.core.errors import UserError
 from stammkunde.core.job_models import JobState
 from stammkunde.core.money import cents
+from stammkunde.core.settings import resolve_for, resolve_settings
 
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/dashboard")
@@ -320,19 +326,26 @@ def refresh(name: str) -> Any:
 @bp.route("/shops/<name>/settings", methods=["GET", "POST"])
 @auth.shop_required
 def settings(name: str) -> Any:
-    """Edit the shop's retention settings (validated; stored in the shop's settings)."""
-    stored = current(g.shop.settings)
+    """Edit the shop's retention settings: effective values, their sources, saved changes only."""
+    home = current_app.extensions["stammkunde"].settings.home
+    resolved = resolve_for(g.shop, home)
     errors: dict[str, list[str]] = {}
-    values = form_values(stored)
+    values = form_values(resolved.settings)
     if request.method == "POST":
         values = {k: request.form.get(k, "").strip() for k in values}
         try:
-            new = SettingsSchema().load(values)
+            changed = changed_values(SettingsSchema().load(values), resolved)
+            resolve_settings(home, g.shop.name, changed)  # the file's rules, on the result
         except ValidationError as exc:
             errors = {k: v if isinstance(v, list) else [str(v)]
                       for k, v in exc.normalized_messages().items()}
+        except UserError as exc:
+            errors = {"_form": [str(exc)]}
         else:
-            g.shop.settings = {**(g.shop.settings or {}), "retention": new}
+            shop_settings = {k: v for k, v in (g.shop.settings or {}).items() if k != "retention"}
+            if changed:
+                shop_settings["retention"] = changed
+            g.shop.settings = shop_settings
             g.db.commit()
             from stammkunde.app.jobs import schedule_refresh
 
@@ -341,4 +354,4 @@ def settings(name: str) -> Any:
             return redirect(url_for("dashboard.settings", name=name))
     status = 400 if errors else 200
     return render_template("dashboard/settings.html", values=values, errors=errors,
-                           nav="settings"), status
+                           sources=provenance(resolved), nav="settings"), status

@@ -100,9 +100,9 @@ def create_campaign(session: Session, shop: Shop, spec: CampaignSpec,
         raise UserError(f"--holdout must be between 0 and {MAX_HOLDOUT}, not {spec.holdout}")
     cap_days = spec.cap_days
     if cap_days is None:
-        from stammkunde.core.campaigns.segment_targets import retention_settings
+        from stammkunde.core.settings import retention_for
 
-        cap_days = retention_settings(shop).frequency_cap_days
+        cap_days = retention_for(shop).frequency_cap_days
     if cap_days < 0:
         raise UserError(f"--cap-days must not be negative, not {cap_days}")
     starts = spec.starts_at or now
