@@ -13,6 +13,7 @@ orders per customer            5/3 = 1.67                            3/2 = 1.50
 days between (median)          gaps 30 and 92 → 61.0                 30.0
 AOV                            1464.50 / 5 = 292.90                  170 / 3 = 56.67
 historic CLV (mean)            1464.50 / 3 = 488.17                  85.00
+formula CLV (margin 0.30)      292.90 × 5/3 × 3 years × 0.3 = 439.35  56.67 × 1.5 × 2 × 0.3 = 51.00
 returning revenue share        (30 + 60) / 1464.50 = 6.1 %           30 / 170 = 17.6 %
 ============================  ====================================  ====================
 """
@@ -55,6 +56,7 @@ def test_overview_tiles_show_values_and_changes(client: FlaskClient) -> None:
         "days_between_orders": "61.0 days",
         "aov": "€292.90",
         "historic_clv": "€488.17",
+        "formula_clv": "€439.35",
         "returning_revenue_share": "6.1%",
     }
     assert _changes(html) == {
@@ -65,6 +67,7 @@ def test_overview_tiles_show_values_and_changes(client: FlaskClient) -> None:
         "days_between_orders": "+103.3%",
         "aov": "+416.9%",
         "historic_clv": "+474.3%",
+        "formula_clv": "+761.5%",
         "returning_revenue_share": "−11.5 pp",
     }
     # Longer gaps between orders are bad news; a smaller returning share too.
