@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from stammkunde.core.errors import UserError
+from stammkunde.core.freshness import mark_stale
 from stammkunde.core.models import Shop
 from stammkunde.core.shops import credentials
 from stammkunde.core.store import UpsertStats, get_shop, load_cursor, save_cursor, store_records
@@ -109,6 +110,7 @@ def import_file(
             raise ImportRejected(path, result.rejected)
         if result.rows == 0:
             raise UserError(f"{path.name} has a header but no rows")
+        mark_stale(session, shop.id)
     if result.rejected:
         result.rejected_file = write_rejected(path, result.rejected)
     return result
@@ -188,9 +190,17 @@ def sync_shop(
                 progress(resource, done, batch.total)
             if max_batches is not None and count + 1 >= max_batches:
                 result.stats[resource] = stats
+                _mark_stale(factory, shop_id)
                 return result
         with factory() as session, session.begin():
             save_cursor(session, session.get(Shop, shop_id), resource, None,  # type: ignore[arg-type]
                         high_water=high_water)
         result.stats[resource] = stats
+    _mark_stale(factory, shop_id)
     return result
+
+
+def _mark_stale(factory: sessionmaker[Session], shop_id: int) -> None:
+    """A sync that stored anything leaves the shop's numbers stale until they are refreshed."""
+    with factory() as session, session.begin():
+        mark_stale(session, shop_id)

@@ -12,6 +12,7 @@ from stammkunde.app.cli.report import print_rows
 from stammkunde.app.context import AppContext
 from stammkunde.core.backtest import backtest_report, last_order_time, run_backtest
 from stammkunde.core.errors import UserError
+from stammkunde.core.freshness import mark_stale
 from stammkunde.core.metrics import to_json
 from stammkunde.core.segments import WINBACK_FIELDS, score_customers, win_back_targets
 from stammkunde.core.settings import retention_for
@@ -56,6 +57,7 @@ def events_import(ctx: AppContext, shop: str, file: Path) -> None:
         s = get_shop(session, shop)
         records = read_events(file, s.timezone)
         stats = store_records(session, s, records)
+        mark_stale(session, s.id)
     click.echo(f"{len(records)} events: {stats.inserted} new, {stats.unchanged} already stored")
 
 

@@ -52,6 +52,7 @@ from stammkunde.core.cache import (
     report_instant,
 )
 from stammkunde.core.errors import UserError
+from stammkunde.core.freshness import freshness
 from stammkunde.core.job_models import JobState
 from stammkunde.core.money import cents
 from stammkunde.core.settings import resolve_for, resolve_settings
@@ -71,7 +72,10 @@ def _protect() -> None:
 
 @bp.context_processor
 def _template_values() -> dict[str, Any]:
-    return {**i18n.template_context(), "session_shop": auth.session_shop()}
+    values = {**i18n.template_context(), "session_shop": auth.session_shop()}
+    if getattr(g, "shop", None) is not None and getattr(g, "db", None) is not None:
+        values["freshness"] = freshness(g.db, g.shop.id)
+    return values
 
 @bp.after_request
 def _headers(response: Any) -> Any:
