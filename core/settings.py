@@ -283,15 +283,6 @@ def setting_keys(settings: RetentionSettings) -> list[str]:
     return keys
 
 
-def setting_value(settings: RetentionSettings, key: str) -> Any:
-    """Return the value of a dotted key (``margin``, ``points.review``, ``lifecycle.lost_ratio``)."""
-    head, _, sub = key.partition(".")
-    value = getattr(settings, head)
-    if not sub:
-        return value
-    return value.get(sub) if isinstance(value, dict) else getattr(value, sub)
-
-
 @dataclass(frozen=True)
 class Resolved:
     """A shop's effective settings, what it would be without saved values, and each key's source.
