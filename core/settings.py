@@ -306,17 +306,20 @@ def resolve_settings(home: Path, shop_name: str,
     settings = inherited
     saved = dict(saved or {})
     if saved:
-        settings = _apply(inherited, saved, "saved settings: ")
-        _validate(settings, "saved settings: ")
+        try:
+            settings = _apply(inherited, saved)
+            _validate(settings)
+        except UserError as exc:
+            text = str(exc).removeprefix(f"{FILE_NAME}: ")
+            raise UserError(f"settings saved for shop {shop_name!r}: {text}") from None
     layers = {"file": data, "shop_file": {}, "saved": saved}
     shops = data.get("shops")
     if isinstance(shops, Mapping) and isinstance(shops.get(shop_name), Mapping):
         layers["shop_file"] = shops[shop_name]
     sources = dict.fromkeys(setting_keys(settings), "default")
     for source, table in layers.items():
-        for key in _set_keys(table):
-            if key == "tiers" or key in sources:
-                sources[key] = source
+        for key in _set_keys(table) & sources.keys():
+            sources[key] = source
     return Resolved(settings, inherited, sources, saved)
 
 
