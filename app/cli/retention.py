@@ -1,7 +1,8 @@
-"""``stammkunde winback``, ``stammkunde events import`` and ``stammkunde clv backtest``."""
+"""``stammkunde winback``, ``settings``, ``events import`` and ``clv backtest``."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import click
@@ -15,7 +16,7 @@ from stammkunde.core.errors import UserError
 from stammkunde.core.freshness import mark_stale
 from stammkunde.core.metrics import to_json
 from stammkunde.core.segments import WINBACK_FIELDS, score_customers, win_back_targets
-from stammkunde.core.settings import retention_for
+from stammkunde.core.settings import resolve_for, retention_for, setting_keys
 from stammkunde.core.store import get_shop, store_records
 from stammkunde.core.timeutil import parse_instant, zone
 from stammkunde.plugins.csvfile.events import read_events
@@ -38,6 +39,36 @@ def winback(ctx: AppContext, shop: str, as_of: str | None, limit: int | None, fm
         click.echo(f"note: no predictive model ({scores.model.reason}); P(win back) is the "
                    "documented heuristic and the value counts the won-back order only.", err=True)
     print_rows(rows, WINBACK_FIELDS, fmt, title=f"Win-back targets ({s.currency})")
+
+
+@click.command("settings")
+@click.argument("shop")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def settings_command(ctx: AppContext, shop: str, as_json: bool) -> None:
+    """Show SHOP's effective retention settings and where each value comes from."""
+    with ctx.sessions() as session:
+        resolved = resolve_for(get_shop(session, shop), ctx.settings.home)
+    rows = []
+    for key in setting_keys(resolved.settings):
+        head, _, sub = key.partition(".")
+        value = getattr(resolved.settings, head)
+        if sub:
+            value = value[sub] if isinstance(value, dict) else getattr(value, sub)
+        if isinstance(value, Decimal):  # points: whole numbers, or a fraction for spend
+            value = int(value) if value == value.to_integral_value() else float(value)
+        rows.append({"key": key, "value": value, "source": resolved.sources[key]})
+    if as_json:
+        echo_json(to_json({"settings": rows})["settings"])
+        return
+    table = Table("key", "value", "source", title=f"Settings of {shop} (default < file < "
+                  "[shops.NAME] < saved)")
+    for row in rows:
+        value = row["value"]
+        text = ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) \
+            else f"{value:g}" if isinstance(value, float) else str(value)
+        table.add_row(row["key"], text, row["source"])
+    console().print(table)
 
 
 @click.group("events")
@@ -116,5 +147,6 @@ def _signed(value: float | None) -> str:
 def attach(cli: click.Group) -> None:
     """Add the retention commands to the root group."""
     cli.add_command(winback)
+    cli.add_command(settings_command)
     cli.add_command(events)
     cli.add_command(clv)

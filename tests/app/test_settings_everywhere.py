@@ -145,6 +145,16 @@ def test_every_surface_shows_the_same_figures(client: FlaskClient, home: Path, e
     assert response.status_code == 302
     assert _saved(engine) == {"margin": 0.4, "tiers": {"member": 0, "loyal": 100, "gold": 1000}}
 
+    # The CLI shows the same resolution, with sources.
+    shown = {r["key"]: (r["value"], r["source"]) for r in json.loads(
+        invoke("settings", "till", "--json"))}
+    assert shown["margin"] == (0.4, "saved")
+    assert shown["points.spend"] == (2, "file")
+    assert shown["points.account_created"] == (100, "shop_file")
+    assert shown["frequency_cap_days"] == (30, "shop_file")
+    assert shown["tiers"] == ({"member": 0, "loyal": 100, "gold": 1000}, "saved")
+    assert shown["horizon_months"] == (12, "default")
+
     # CLI report, customers and win-back.
     report = json.loads(invoke("report", "till", "--json"))
     assert report["formula_clv"]["value"] == "585.80"
