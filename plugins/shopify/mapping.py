@@ -1,8 +1,8 @@
 """Shopify shapes -> canonical records, for GraphQL nodes (sync) and REST payloads (webhooks).
 
-GraphQL fields: https://shopify.dev/docs/api/admin-graphql/2025-07/objects/Order and
+GraphQL fields: https://shopify.dev/docs/api/admin-graphql/2026-10/objects/Order and
 .../objects/Customer. Webhook bodies are the REST resources
-(https://shopify.dev/docs/api/admin-rest/2025-07/resources/order, .../refund, .../customer).
+(https://shopify.dev/docs/api/webhooks/2026-10: orders/*, refunds/create, customers/*).
 Platform ids are the numeric ids (``legacyResourceId``), the same in GraphQL and webhooks, so a
 webhook and a sync describe the same order under the same id.
 
@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from stammkunde.core.errors import InvalidRecord
+from stammkunde.core.money import parse_money
 from stammkunde.core.records import (
     CustomerRecord,
     LineItem,
@@ -67,24 +69,25 @@ def instant(text: str | None) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-def money(value: Any) -> Decimal:
-    """Parse a decimal amount as Shopify sends it (a string, never trusted as float)."""
+def money(value: Any, what: str = "amount") -> Decimal:
+    """Parse a decimal amount as Shopify sends it (a string; absent means zero)."""
     if value is None or value == "":
         return Decimal(0)
-    return Decimal(str(value))
+    return parse_money(value, field=what, error=InvalidRecord)
 
 
 def _shop_money(money_bag: Node | None) -> tuple[Decimal, str | None]:
     shop = (money_bag or {}).get("shopMoney") or {}
-    return money(shop.get("amount")), shop.get("currencyCode")
+    return money(shop.get("amount"), "shopMoney amount"), shop.get("currencyCode")
 
 
-def _rest_money(money_set: Node | None, key: str = "shop_money") -> tuple[Decimal, str] | None:
+def _rest_money(money_set: Node | None, key: str = "shop_money",
+                what: str = "amount") -> tuple[Decimal, str] | None:
     """Amount and currency of a REST ``*_set`` in the shop's (or presentment) money, if given."""
     part = (money_set or {}).get(key) if isinstance(money_set, Mapping) else None
     if not isinstance(part, Mapping) or part.get("amount") in (None, ""):
         return None
-    return money(part.get("amount")), str(part.get("currency_code") or "").upper()
+    return money(part.get("amount"), f"{what}.{key}"), str(part.get("currency_code") or "").upper()
 
 
 def _status(financial: str | None, cancelled: datetime | None) -> OrderStatus:
@@ -168,7 +171,7 @@ def customer_from_graphql(node: Node) -> CustomerRecord:
         first_name=node.get("firstName") or None,
         last_name=node.get("lastName") or None,
         accepts_marketing=None if consent is None else consent.upper() == "SUBSCRIBED",
-        tags=tuple(node.get("tags") or ()),
+        tags=tuple(node["tags"]) if node.get("tags") is not None else None,
     )
 
 
@@ -179,7 +182,8 @@ def _refund_transactions(refund: Node) -> list[Node]:
 
 def refund_amount(refund: Node) -> Decimal:
     """A REST refund's money back: its successful ``refund`` transactions."""
-    return sum((money(t.get("amount")) for t in _refund_transactions(refund)), Decimal(0))
+    return sum((money(t.get("amount"), "refund amount") for t in _refund_transactions(refund)),
+               Decimal(0))
 
 
 def _refund_currency(refund: Node) -> str | None:
@@ -205,10 +209,11 @@ def order_from_rest(payload: Node) -> OrderRecord:
     assert created is not None
     cancelled = instant(payload.get("cancelled_at"))
     # total_price and currency are the shop's money; total_price_set says so explicitly.
-    shop_total = _rest_money(payload.get("total_price_set"))
-    total, currency = shop_total or (money(payload.get("total_price")),
+    shop_total = _rest_money(payload.get("total_price_set"), what="total_price_set")
+    total, currency = shop_total or (money(payload.get("total_price"), "total_price"),
                                      str(payload.get("currency") or "EUR").upper())
-    buyer_total = _rest_money(payload.get("total_price_set"), "presentment_money")
+    buyer_total = _rest_money(payload.get("total_price_set"), "presentment_money",
+                              what="total_price_set")
     rate = total / buyer_total[0] if buyer_total and buyer_total[0] else None
     refunds = [Refund(amount=_refund_in_shop_money(r, currency, rate),
                       created_at=instant(r.get("created_at")) or created,
@@ -232,7 +237,8 @@ def order_from_rest(payload: Node) -> OrderRecord:
         channel=payload.get("source_name") or None,
         line_items=tuple(
             LineItem(quantity=int(li.get("quantity") or 0),
-                     price=(_rest_money(li.get("price_set")) or (money(li.get("price")), ""))[0],
+                     price=(_rest_money(li.get("price_set"), what="price_set")
+                            or (money(li.get("price"), "price"), ""))[0],
                      sku=li.get("sku") or None,
                      product_id=str(li["product_id"]) if li.get("product_id") else None,
                      title=li.get("title"))
@@ -251,10 +257,21 @@ def refund_from_rest(payload: Node) -> RefundRecord:
 
 
 def customer_from_rest(payload: Node) -> CustomerRecord:
-    """Map a REST customer (customers/create, customers/update)."""
-    consent = (payload.get("email_marketing_consent") or {}).get("state")
-    marketing = (consent == "subscribed") if consent else payload.get("accepts_marketing")
-    tags = payload.get("tags") or ""
+    """Map a REST customer (customers/create, customers/update).
+
+    Since 2025-01 these payloads carry neither ``tags`` nor ``email_marketing_consent``
+    (https://shopify.dev/changelog/new-customer-s-webhook-and-changes-to-existing-customer-s-webhooks-payload):
+    a field that is absent maps to ``None``, which keeps the stored value; the reconciling sync
+    (GraphQL ``Customer.tags`` and ``defaultEmailAddress.marketingState``) brings changes to them.
+    """
+    consent = payload.get("email_marketing_consent")
+    if isinstance(consent, Mapping) and consent.get("state"):
+        marketing: bool | None = consent["state"] == "subscribed"
+    elif "accepts_marketing" in payload and payload["accepts_marketing"] is not None:
+        marketing = bool(payload["accepts_marketing"])
+    else:
+        marketing = None
+    tags = payload.get("tags")
     return CustomerRecord(
         platform_id=str(payload["id"]),
         email=payload.get("email") or None,
@@ -263,5 +280,6 @@ def customer_from_rest(payload: Node) -> CustomerRecord:
         first_name=payload.get("first_name") or None,
         last_name=payload.get("last_name") or None,
         accepts_marketing=marketing,
-        tags=tuple(t.strip() for t in tags.split(",") if t.strip()),
+        tags=None if tags is None else tuple(t.strip() for t in str(tags).split(",")
+                                             if t.strip()),
     )

@@ -1,14 +1,14 @@
 """shop freshness: when a shop's cached numbers fell behind its data
 
 Revision ID: 0010_i13_settings
-Revises: 0007_jobs
+Revises: 0008_i19_clv
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0010_i13_settings'
-down_revision = '0007_jobs'
+down_revision = '0008_i19_clv'
 branch_labels = None
 depends_on = None
 
