@@ -382,6 +382,8 @@ class Processor:
                 lock_for(session, *by_shop[shop_id])
             for shop, segment in _segments(parsed):
                 store_records(session, shop, segment)
+            for shop_id in sorted(by_shop):  # the debounced refresh picks them up
+                mark_stale(session, shop_id)
             for row in rows:
                 if row.shop_id is None:
                     shop = shops[(row.platform, normalize_domain(row.shop_domain))]

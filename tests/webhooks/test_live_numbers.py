@@ -3,9 +3,9 @@
 A burst of 100 signed order deliveries (10.00 each, customers c0 … c19) is processed inline;
 the shop is stale from the first one on. Before the debounce time has passed nothing is queued;
 after it exactly one refresh runs, and its numbers contain all 100 orders (net revenue 1,000.00,
-20 customers). 1,000 changes committed one by one (the processing of 1,000 deliveries, without
-the cost of storing orders) also queue one refresh. The pages say when the figures were computed
-and, while stale, that newer data is pending.
+20 customers). 1,000 deliveries worked off by the inbox worker in batches (the default
+deployment), and 1,000 changes committed one by one, also queue one refresh each. The pages say
+when the figures were computed and, while stale, that newer data is pending.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from _receiver_helpers import post
+from _receiver_helpers import DOMAIN, post
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -28,7 +28,9 @@ from stammkunde.core.freshness import freshness, mark_stale
 from stammkunde.core.job_models import Job, JobState
 from stammkunde.core.store import get_shop
 from stammkunde.core.timeutil import now
-from stammkunde.webhooks.testing import order_body
+from stammkunde.plugins.adapter import WebhookEnvelope
+from stammkunde.webhooks.inbox import Processor, record_delivery
+from tests.testshop import order_body
 
 BURST = 100
 
@@ -85,9 +87,34 @@ def test_a_burst_of_deliveries_causes_one_refresh(make_app: Callable[..., Flask]
     assert len(_refresh_jobs(app)) == 1
 
 
-def test_a_thousand_changes_queue_one_refresh(make_app: Callable[..., Flask], db_url: str,
-                                              immediate: None) -> None:
+def test_a_thousand_deliveries_worked_off_in_batches_cause_one_refresh(
+        make_app: Callable[..., Flask], db_url: str, immediate: None) -> None:
+    # The default deployment: the receiver stores, the worker works the inbox off in batches.
     app = make_app(db_url)
+    ctx = app_context(app)
+    jobs.configure(ctx)
+    with ctx.sessions() as s:
+        shop_id = get_shop(s, "one").id
+    first = now()
+    for i in range(1000):
+        record_delivery(ctx.engine, WebhookEnvelope(
+            platform="testshop", topic="orders/create", shop_domain=DOMAIN,
+            delivery_id=f"b{i}", headers={}, raw_body=order_body(
+                f"o{i}", updated_at="2024-05-01T10:00:00Z", total="1.00",
+                customer_id=f"c{i % 50}")), shop_id)
+    done = Processor(ctx.sessions, ctx.plugins, ctx.settings.home / "exports").process_pending()
+    assert (len(done.processed), len(done.failed)) == (1000, 0)
+    stale_since = _state(app)[0]
+    assert first <= stale_since <= now()  # the first batch's time, kept by the others
+    assert jobs.refresh_stale_shops(at=now() + timedelta(minutes=1)) == ["one"]
+    assert jobs.refresh_stale_shops(at=now() + timedelta(minutes=2)) == []
+    assert [j.state for j in _refresh_jobs(app)] == [JobState.DONE]
+    assert _state(app)[0] is None and _state(app)[2] == 1000
+
+
+def test_a_thousand_changes_queue_one_refresh(make_app: Callable[..., Flask], sqlite_url: str,
+                                              immediate: None) -> None:
+    app = make_app(sqlite_url)
     ctx = app_context(app)
     jobs.configure(ctx)
     with ctx.sessions() as s:
