@@ -286,13 +286,16 @@ def schedule_refresh(shop_name: str) -> str:
 
 #: A refresh job still queued after this long is taken as lost (e.g. a flushed queue).
 QUEUED_TOO_LONG = timedelta(hours=1)
+#: After a failed live refresh, the next one waits this long (a broken shop must not loop).
+RETRY_FAILED = timedelta(minutes=10)
 
 
 def refresh_stale_shops(at: datetime | None = None) -> list[str]:
     """Queue one refresh for each shop whose data changed at least the debounce time ago.
 
-    A shop whose last queued refresh has not started yet gets no second one; several workers
-    may call this at once (the job is claimed on the shop's freshness row). Returns the shops.
+    A shop with a refresh still queued gets no second one, and one whose last live refresh
+    failed is retried after :data:`RETRY_FAILED`; several workers may call this at once (the
+    job is claimed on the shop's freshness row). Returns the shops.
     """
     ctx = context()
     at = at or now()
@@ -303,10 +306,13 @@ def refresh_stale_shops(at: datetime | None = None) -> list[str]:
             shop = session.get(Shop, shop_id)
             if shop is None or shop.uninstalled_at is not None:
                 continue
+            waiting = session.scalar(select(Job.id).where(
+                Job.shop_id == shop_id, Job.kind == REFRESH, Job.state == JobState.QUEUED,
+                Job.created_at > at - QUEUED_TOO_LONG).limit(1))
             previous = session.get(Job, seen) if seen else None
-            if previous is not None and previous.state == JobState.QUEUED \
-                    and previous.created_at > at - QUEUED_TOO_LONG:
-                continue
+            if waiting is not None or (previous is not None and previous.state == JobState.FAILED
+                                       and (previous.finished_at or at) > at - RETRY_FAILED):
+                continue  # one will pick the changes up; a failed one is retried later
             job_id = uuid.uuid4().hex
             if claim_refresh_job(session, shop_id, seen, job_id):
                 session.add(Job(id=job_id, kind=REFRESH, shop_id=shop_id, state=JobState.QUEUED,

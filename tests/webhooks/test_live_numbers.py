@@ -194,3 +194,26 @@ def test_pages_say_when_figures_were_computed_and_that_new_data_waits(
                          r"updated\.</p>", html), page
     with app_context(app).sessions() as s:
         assert s.scalar(select(func.count()).select_from(Job)) == 0
+
+
+def test_a_manual_refresh_in_the_queue_counts_and_a_failed_one_is_retried_later(
+        make_app: Callable[..., Flask], sqlite_url: str) -> None:
+    app = make_app(sqlite_url)
+    jobs.configure(app_context(app))
+    jobs.huey.storage.flush_queue()
+    client = app.test_client()
+    post(client, order_body("o1", updated_at="2024-05-01T10:00:00Z"), delivery_id="d1")
+    jobs.schedule_refresh("one")  # the merchant's "Recompute numbers", not run yet
+    assert jobs.refresh_stale_shops(at=now() + timedelta(minutes=5)) == []
+    jobs.huey.execute(jobs.huey.dequeue())
+    assert _state(app)[0] is None
+    # A live refresh that fails leaves the shop stale; it is retried after ten minutes.
+    post(client, order_body("o2", updated_at="2024-05-01T11:00:00Z"), delivery_id="d2")
+    assert jobs.refresh_stale_shops(at=now() + timedelta(minutes=1)) == ["one"]
+    with app_context(app).sessions() as s, s.begin():
+        job = s.scalars(select(Job).where(Job.state == JobState.QUEUED)).one()
+        job.state, job.finished_at = JobState.FAILED, now()
+    jobs.huey.storage.flush_queue()
+    assert jobs.refresh_stale_shops(at=now() + timedelta(minutes=2)) == []
+    assert jobs.refresh_stale_shops(at=now() + timedelta(minutes=11)) == ["one"]
+    jobs.huey.storage.flush_queue()
