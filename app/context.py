@@ -29,7 +29,7 @@ class AppContext:
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
         """Return the session factory."""
-        return session_factory(self.engine)
+        return session_factory(self.engine, self.settings.home)
 
     @property
     def plugins(self) -> Plugins:

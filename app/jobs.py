@@ -1,4 +1,10 @@
-"""Background jobs with huey: historic sync and the nightly refresh of the dashboard's numbers.
+"""Background jobs with huey: syncs, campaign pushes, and refreshes of the dashboard's numbers.
+
+A shop's numbers are refreshed after every sync, on request, every night, and — live — within
+``STAMMKUNDE_REFRESH_DEBOUNCE_SECONDS`` (30) of new data: a stored webhook delivery, sync or
+import marks the shop stale (:mod:`stammkunde.core.freshness`), and the worker that runs the
+schedule checks every few seconds for shops stale that long and queues one refresh each
+(:func:`refresh_stale_shops`), so a burst of deliveries costs one recomputation.
 
 Every job has a row in the ``jobs`` table (created when it is queued) that its task updates as it
 goes: state (queued → running → done | failed), ``done`` of ``total`` items, errors and a one-line
@@ -12,6 +18,7 @@ Call :func:`configure` once per process (the CLI, ``create_app`` and the worker 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -27,9 +34,9 @@ from stammkunde.app.context import AppContext
 from stammkunde.core.cache import Refreshed, refresh_shop
 from stammkunde.core.db import transaction
 from stammkunde.core.errors import UserError
+from stammkunde.core.freshness import claim_refresh_job, claim_stale, mark_stale, stale_shops
 from stammkunde.core.job_models import Job, JobState
 from stammkunde.core.models import Shop
-from stammkunde.core.settings import RetentionSettings, shop_settings
 from stammkunde.core.store import get_shop
 from stammkunde.core.timeutil import now
 
@@ -172,15 +179,43 @@ def _run(job_id: str, work: Callable[[Tracker], None]) -> None:
 
 def refresh_numbers(session: Session, shop: Shop, *, as_of: datetime | None = None,
                     progress: Callable[[str, int, int], None] | None = None) -> Refreshed:
-    """Recompute a shop's cached numbers with its retention settings (file + dashboard edits)."""
-    return refresh_shop(session, shop, as_of, progress=progress,
-                        retention=retention_settings(shop))
+    """Recompute a shop's cached numbers in ``session`` with its resolved retention settings."""
+    claim_stale(session, shop.id)
+    return refresh_shop(session, shop, as_of, progress=progress)
 
 
-def retention_settings(shop: Shop) -> RetentionSettings:
-    """Return the shop's retention settings: ``stammkunde.toml`` with the dashboard's edits."""
-    return shop_settings(context().settings.home, shop.name,
-                         (shop.settings or {}).get("retention"))
+def recompute(sessions: sessionmaker[Session], shop_name: str, *,
+              progress: Callable[[str, int, int], None] | None = None) -> Refreshed:
+    """Recompute a shop's cached numbers: claim its stale mark, then compute and store.
+
+    The claim commits first, so every change committed before it is in the numbers and every
+    later one marks the shop stale again; a failed computation restores the mark.
+    """
+    with transaction(sessions) as session:
+        shop_id = get_shop(session, shop_name).id
+        since = claim_stale(session, shop_id)
+    try:
+        with sessions() as session:
+            report = _committing(session, progress) if progress else None
+            done = refresh_shop(session, get_shop(session, shop_name), progress=report)
+            session.commit()
+    except Exception:
+        if since is not None:
+            with transaction(sessions) as session:
+                mark_stale(session, shop_id, at=since)
+        raise
+    return done
+
+
+def _committing(session: Session,
+                progress: Callable[[str, int, int], None]) -> Callable[[str, int, int], None]:
+    def report(step: str, done: int, total: int) -> None:
+        # Commit each finished step first: on SQLite a progress write from another connection
+        # would otherwise wait for this transaction's write lock.
+        session.commit()
+        progress(step, done, total)
+
+    return report
 
 
 # --- historic / incremental sync ------------------------------------------------------------
@@ -203,8 +238,7 @@ def _sync(tracker: Tracker, shop_name: str) -> None:
                        progress=progress)
     stored = sum(seen.values())
     tracker.update(stored, stored, step="refresh")
-    with transaction(ctx.sessions) as session:
-        refresh_numbers(session, get_shop(session, shop_name))
+    recompute(ctx.sessions, shop_name)
     ignored = sum(s.ignored for s in result.stats.values())
     tracker.finish(done=stored, total=stored, errors=ignored)
 
@@ -231,17 +265,8 @@ def schedule_sync(shop_name: str, ctx: AppContext | None = None) -> str:
 # --- refresh of the heavy dashboard numbers ---------------------------------------------------
 
 def _refresh(tracker: Tracker, shop_name: str) -> None:
-    ctx = context()
-
-    def progress(step: str, done: int, total: int) -> None:
-        # Commit each finished step first: on SQLite a progress write from another connection
-        # would otherwise wait for this transaction's write lock.
-        session.commit()
-        tracker.update(done, total, step)
-
-    with ctx.sessions() as session:
-        done = refresh_numbers(session, get_shop(session, shop_name), progress=progress)
-        session.commit()
+    done = recompute(context().sessions, shop_name,
+                     progress=lambda step, n, total: tracker.update(n, total, step))
     tracker.finish(done=4, total=4)
     log.info("refreshed shop %s: %d customers in %.1f s", shop_name, done.customers, done.seconds)
 
@@ -257,6 +282,67 @@ def schedule_refresh(shop_name: str) -> str:
     job_id = _queue_job(REFRESH, shop_name)
     refresh_task(job_id, shop_name)
     return job_id
+
+
+#: A refresh job still queued after this long is taken as lost (e.g. a flushed queue).
+QUEUED_TOO_LONG = timedelta(hours=1)
+#: After a failed live refresh, the next one waits this long (a broken shop must not loop).
+RETRY_FAILED = timedelta(minutes=10)
+
+
+def refresh_stale_shops(at: datetime | None = None) -> list[str]:
+    """Queue one refresh for each shop whose data changed at least the debounce time ago.
+
+    A shop with a refresh still queued gets no second one, and one whose last live refresh
+    failed is retried after :data:`RETRY_FAILED`; several workers may call this at once (the
+    job is claimed on the shop's freshness row). Returns the shops.
+    """
+    ctx = context()
+    at = at or now()
+    cutoff = at - timedelta(seconds=ctx.settings.refresh_debounce_seconds)
+    queued: list[tuple[str, str]] = []
+    with transaction(ctx.sessions) as session:
+        for shop_id, seen in stale_shops(session, cutoff):
+            shop = session.get(Shop, shop_id)
+            if shop is None or shop.uninstalled_at is not None:
+                continue
+            waiting = session.scalar(select(Job.id).where(
+                Job.shop_id == shop_id, Job.kind == REFRESH, Job.state == JobState.QUEUED,
+                Job.created_at > at - QUEUED_TOO_LONG).limit(1))
+            previous = session.get(Job, seen) if seen else None
+            if waiting is not None or (previous is not None and previous.state == JobState.FAILED
+                                       and (previous.finished_at or at) > at - RETRY_FAILED):
+                continue  # one will pick the changes up; a failed one is retried later
+            job_id = uuid.uuid4().hex
+            if claim_refresh_job(session, shop_id, seen, job_id):
+                session.add(Job(id=job_id, kind=REFRESH, shop_id=shop_id, state=JobState.QUEUED,
+                                step="new data"))
+                queued.append((job_id, shop.name))
+    for job_id, name in queued:
+        refresh_task(job_id, name)
+    return [name for _, name in queued]
+
+
+class StaleWatcher(threading.Thread):
+    """Calls :func:`refresh_stale_shops` every few seconds until stopped (runs in the worker)."""
+
+    def __init__(self, interval: float | None = None) -> None:
+        super().__init__(name="stammkunde-stale-watcher", daemon=True)
+        debounce = context().settings.refresh_debounce_seconds
+        self.interval = interval if interval is not None else min(max(debounce / 6, 1.0), 5.0)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        """Check for stale shops until :meth:`stop`."""
+        while not self.stopped.wait(self.interval):
+            try:
+                refresh_stale_shops()
+            except Exception as exc:  # a database hiccup must not end the watcher
+                log.warning("stale-shop check failed: %s", type(exc).__name__)
+
+    def stop(self) -> None:
+        """Stop after the current check."""
+        self.stopped.set()
 
 
 @huey.periodic_task(crontab(hour="3", minute="15"))

@@ -33,7 +33,7 @@ from stammkunde.core.segments import (
     score_report,
     win_back_targets,
 )
-from stammkunde.core.settings import RetentionSettings
+from stammkunde.core.settings import RetentionSettings, retention_for
 from stammkunde.core.timeutil import epoch_seconds, now
 
 PREVIOUS_PERIOD = timedelta(days=90)
@@ -65,12 +65,6 @@ def report_instant(shop: Shop, clock: Callable[[], datetime] = now) -> datetime:
     return clock()
 
 
-def margin_of(shop: Shop) -> Decimal:
-    """Return the gross margin configured for the shop (1 when none is set)."""
-    value = ((shop.settings or {}).get("retention") or {}).get("margin")
-    return Decimal(str(value)) if value is not None else Decimal(1)
-
-
 def _store(session: Session, shop: Shop, kind: str, data: dict[str, Any], seconds: float) -> None:
     row = session.get(CachedResult, (shop.id, kind))
     if row is None:
@@ -93,11 +87,14 @@ class Refreshed:
 def refresh_shop(session: Session, shop: Shop, as_of: datetime | None = None,
                  progress: Callable[[str, int, int], None] | None = None,
                  retention: RetentionSettings | None = None) -> Refreshed:
-    """Recompute and store the shop's reports, scores, win-back list and customer roll-up."""
+    """Recompute and store the shop's reports, scores, win-back list and customer roll-up.
+
+    ``retention`` defaults to the shop's resolved settings (:func:`retention_for`).
+    """
     start = time.perf_counter()
     as_of = (as_of or report_instant(shop)).astimezone(UTC)
-    retention = retention or RetentionSettings()
-    margin = margin_of(shop)
+    retention = retention or retention_for(shop)
+    margin = retention.margin_decimal
     steps = 4
     repeat = None
     for i, (kind, instant) in enumerate(((REPORT, as_of), (REPORT_PREVIOUS,

@@ -106,9 +106,14 @@ def _safe(url: str) -> str:
         return "<unparsable URL>"
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Return a session factory bound to the engine."""
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: Engine, home: Path | None = None) -> sessionmaker[Session]:
+    """Return a session factory bound to the engine.
+
+    ``home`` (the ``STAMMKUNDE_HOME`` the sessions belong to) travels as ``session.info["home"]``,
+    so core code that gets only a session reads the same ``stammkunde.toml`` as its caller.
+    """
+    return sessionmaker(engine, expire_on_commit=False,
+                        info={"home": home} if home is not None else None)
 
 
 @contextmanager

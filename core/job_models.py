@@ -105,3 +105,19 @@ class SpentLogin(Base):
     __tablename__ = "spent_logins"
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
     used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class ShopFreshness(Base):
+    """Whether a shop's cached numbers are behind its data (see :mod:`stammkunde.core.freshness`).
+
+    ``stale_since`` is when the first change arrived that no refresh has picked up yet (NULL:
+    the cached numbers include every stored change); ``refresh_job_id`` is the refresh last
+    queued for it, so a burst of changes queues one refresh.
+    """
+
+    __tablename__ = "shop_freshness"
+    shop_id: Mapped[int] = mapped_column(
+        ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
+    )
+    stale_since: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    refresh_job_id: Mapped[str | None] = mapped_column(String(32))

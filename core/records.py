@@ -105,12 +105,15 @@ class RefundRecord:
 
     ``order_id`` is the platform id of the order. The core attaches the refund when the order is
     stored, however late it arrives; ``platform_id`` makes a repeated report a no-op.
+    ``currency`` is the currency of ``amount`` when the platform says it (``None``: the shop's);
+    the core refuses a refund in another currency than the shop's, as it refuses such an order.
     """
 
     order_id: str
     amount: Decimal
     created_at: datetime
     platform_id: str | None = None
+    currency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,22 +1,34 @@
-"""Retention settings from ``$STAMMKUNDE_HOME/stammkunde.toml``: margin, points, tiers, thresholds.
+"""Retention settings: margin, points, tiers, thresholds, and where each value comes from.
 
-Every key is optional; a missing file means the defaults below. A ``[shops.<name>]`` table
-overrides any top-level key for one shop (tables such as ``points`` are merged key by key).
-Mistakes (unknown keys, wrong types, negative weights, thresholds out of order, tiers not
-ascending) raise one-line :class:`UserError` naming the key. README "Configuration file" documents
-every key; the defaults are those of :class:`RetentionSettings`.
+A shop's settings are resolved in one place, :func:`retention_for`, which every surface calls
+(CLI report, customers and win-back, the dashboard's cached numbers, ``refresh``, background jobs,
+campaign targets). Four layers, each overriding the one before, key by key:
+
+1. ``default``: the defaults of :class:`RetentionSettings`;
+2. ``file``: the top level of ``$STAMMKUNDE_HOME/stammkunde.toml``;
+3. ``shop_file``: the file's ``[shops.<name>]`` table;
+4. ``saved``: the values a merchant saved in the dashboard (``shop.settings["retention"]``).
+
+Every key is optional; a missing file means the defaults. Tables such as ``points`` are merged key
+by key; ``tiers`` is replaced as a whole. Mistakes (unknown keys, wrong types, negative weights,
+thresholds out of order, tiers not ascending) raise one-line :class:`UserError` naming the key.
+README "Configuration file" documents every key.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stammkunde.core.errors import UserError
+
+if TYPE_CHECKING:
+    from stammkunde.core.models import Shop
 
 FILE_NAME = "stammkunde.toml"
 
@@ -222,31 +234,115 @@ def parse_settings(data: dict[str, Any], shop: str | None = None) -> RetentionSe
     return chosen
 
 
-def load_settings(home: Path, shop: str | None = None) -> RetentionSettings:
-    """Read ``home/stammkunde.toml`` (defaults when absent) for a shop."""
+def read_file(home: Path) -> dict[str, Any]:
+    """Return the parsed ``home/stammkunde.toml`` (empty when there is none)."""
     path = home / FILE_NAME
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return RetentionSettings()
+        return {}
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror}") from exc
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{FILE_NAME} is not valid TOML: {exc}") from exc
-    return parse_settings(data, shop)
 
 
-def shop_settings(home: Path, shop_name: str,
-                  overrides: dict[str, Any] | None) -> RetentionSettings:
-    """Return a shop's settings: ``stammkunde.toml`` with the dashboard's edits on top.
+def load_settings(home: Path, shop: str | None = None) -> RetentionSettings:
+    """Read ``home/stammkunde.toml`` (defaults when absent) for a shop, without saved values."""
+    return parse_settings(read_file(home), shop)
 
-    ``overrides`` are the keys a merchant saved in the dashboard (``shop.settings["retention"]``),
-    validated like the file's.
+
+#: Where a setting's value comes from, weakest first.
+SOURCES = ("default", "file", "shop_file", "saved")
+
+
+def _set_keys(data: Mapping[str, Any]) -> set[str]:
+    """Return the dotted keys a settings table sets (``margin``, ``points.review``, ``tiers``)."""
+    keys = set()
+    for key, value in data.items():
+        if (key in _SECTIONS or key == "points") and isinstance(value, Mapping):
+            keys.update(f"{key}.{sub.strip().lower() if key == 'points' else sub}"
+                        for sub in value)
+        elif key != "shops":
+            keys.add(key)
+    return keys
+
+
+def setting_keys(settings: RetentionSettings) -> list[str]:
+    """Return every dotted key of a settings object, in the README's order."""
+    keys = []
+    for f in fields(RetentionSettings):
+        if f.name in _SECTIONS:
+            keys.extend(f"{f.name}.{sub.name}" for sub in fields(_SECTIONS[f.name]))
+        elif f.name == "points":
+            keys.extend(f"points.{kind}" for kind in settings.points)
+        else:
+            keys.append(f.name)
+    return keys
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A shop's effective settings, what it would be without saved values, and each key's source.
+
+    ``inherited`` is defaults < file < ``[shops.<name>]``: what a setting returns to when the
+    merchant's saved value is removed. ``sources`` maps every dotted key to one of
+    :data:`SOURCES`.
     """
-    settings = load_settings(home, shop_name)
-    if overrides:
-        settings = _apply(settings, dict(overrides), "dashboard: ")
-        _validate(settings, "dashboard: ")
-    return settings
+
+    settings: RetentionSettings
+    inherited: RetentionSettings
+    sources: dict[str, str]
+    saved: dict[str, Any]
+
+
+def resolve_settings(home: Path, shop_name: str,
+                     saved: Mapping[str, Any] | None = None) -> Resolved:
+    """Resolve a shop's settings: defaults < file < the file's ``[shops.<name>]`` < saved."""
+    data = read_file(home)
+    inherited = parse_settings(data, shop_name)
+    settings = inherited
+    saved = dict(saved or {})
+    if saved:
+        try:
+            settings = _apply(inherited, saved)
+            _validate(settings)
+        except UserError as exc:
+            text = str(exc).removeprefix(f"{FILE_NAME}: ")
+            raise UserError(f"settings saved for shop {shop_name!r}: {text}") from None
+    layers = {"file": data, "shop_file": {}, "saved": saved}
+    shops = data.get("shops")
+    if isinstance(shops, Mapping) and isinstance(shops.get(shop_name), Mapping):
+        layers["shop_file"] = shops[shop_name]
+    sources = dict.fromkeys(setting_keys(settings), "default")
+    for source, table in layers.items():
+        for key in _set_keys(table) & sources.keys():
+            sources[key] = source
+    return Resolved(settings, inherited, sources, saved)
+
+
+def _home_of(shop: Shop) -> Path:
+    from sqlalchemy.orm import object_session
+
+    from stammkunde.core.config import Settings
+
+    session = object_session(shop)
+    home = session.info.get("home") if session is not None else None
+    return Path(home) if home is not None else Settings.from_env().home
+
+
+def resolve_for(shop: Shop, home: Path | None = None) -> Resolved:
+    """Resolve a stored shop's settings with their sources (see :func:`resolve_settings`).
+
+    ``home`` defaults to the folder the shop's session was opened for (``session.info["home"]``,
+    set by the application's session factory), else ``STAMMKUNDE_HOME``.
+    """
+    saved = (shop.settings or {}).get("retention") if isinstance(shop.settings, dict) else None
+    return resolve_settings(home or _home_of(shop), shop.name, saved)
+
+
+def retention_for(shop: Shop, home: Path | None = None) -> RetentionSettings:
+    """Return a shop's effective retention settings: the one resolution every surface uses."""
+    return resolve_for(shop, home).settings

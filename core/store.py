@@ -4,6 +4,9 @@ Rules (tested in ``tests/core/test_store.py``):
 - an order or customer is identified by (shop, platform id); storing the same record twice changes
   nothing, and a version with an older ``updated_at`` than the stored one is ignored;
 - a record without ``updated_at`` (a file import has no versions) replaces the stored version;
+- an order in another currency than the shop's is refused (:func:`check_currency`): its amounts
+  would otherwise be summed as the shop's money. An adapter that knows the amount in the shop's
+  currency (Shopify's ``shopMoney``) hands over that amount, in the shop's currency;
 - a customer with an e-mail belongs to the Person with that normalised e-mail, in every shop;
   a guest (e-mail, no account) is a customer with the platform id ``guest:<e-mail>``;
 - refunds are a union by platform id: a refund reported on its own (:class:`RefundRecord`) or by
@@ -87,11 +90,24 @@ def _aware(value: datetime | None, what: str, pid: str) -> None:
         raise InvalidRecord(f"{what} of {pid!r} is a naive datetime; times must be aware UTC")
 
 
-def validate_order(rec: OrderRecord) -> None:
-    """Raise InvalidRecord when an order breaks the canonical model's rules."""
+def check_currency(rec: OrderRecord, shop_currency: str) -> None:
+    """Raise InvalidRecord naming the currency when an order is not in the shop's currency."""
+    currency = (rec.currency or "").strip().upper()
+    if currency != shop_currency.strip().upper():
+        raise InvalidRecord(f"order {rec.platform_id!r} is in {currency or '(no currency)'}, "
+                            f"not in the shop's currency {shop_currency.upper()}")
+
+
+def validate_order(rec: OrderRecord, shop_currency: str | None = None) -> None:
+    """Raise InvalidRecord when an order breaks the canonical model's rules.
+
+    With ``shop_currency`` the order must also be in that currency (:func:`check_currency`).
+    """
     pid = rec.platform_id
     if not pid:
         raise InvalidRecord("order without platform id")
+    if shop_currency is not None:
+        check_currency(rec, shop_currency)
     for what, value in (("created_at", rec.created_at), ("updated_at", rec.updated_at),
                         ("cancelled_at", rec.cancelled_at)):
         _aware(value, what, pid)
@@ -257,7 +273,7 @@ def upsert_orders(session: Session, shop: Shop, records: Sequence[OrderRecord]) 
     """
     stats = UpsertStats()
     for rec in records:
-        validate_order(rec)
+        validate_order(rec, shop.currency)
     attributed = [r for r in records if attributable(r)]
     stats.unattributed = len(records) - len(attributed)
     latest: dict[str, OrderRecord] = {}
@@ -426,6 +442,11 @@ def delete_orders(session: Session, shop: Shop, records: Sequence[OrderDeleted])
 
 def refund_orders(session: Session, shop: Shop, records: Sequence[RefundRecord]) -> UpsertStats:
     """Store refunds reported on their own; one whose order is not stored yet waits for it."""
+    for rec in records:
+        if rec.currency is not None and rec.currency.strip().upper() != shop.currency.upper():
+            raise InvalidRecord(f"refund {rec.platform_id or ''!r} of order {rec.order_id!r} is in "
+                                f"{rec.currency.strip().upper()}, not in the shop's currency "
+                                f"{shop.currency.upper()}")
     attached, known, pending = store_refunds(session, shop, records)
     return UpsertStats(updated=attached, unchanged=known, pending=pending)
 

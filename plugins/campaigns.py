@@ -407,7 +407,7 @@ def run_due_campaigns(
         settings = Settings.from_env()
         engine = make_engine(settings.database_url)
         ensure_schema(engine)
-        sessions = session_factory(engine)
+        sessions = session_factory(engine, settings.home)
         secret_key = secret_key or settings.secret_key
     if plugins is None:
         from stammkunde.plugins.manager import get_plugins

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stammkunde.core.bulk import analyze_after_load
 from stammkunde.core.errors import FieldError, UserError
+from stammkunde.core.freshness import mark_stale
 from stammkunde.core.models import Shop
 from stammkunde.core.shops import credentials
 from stammkunde.core.store import UpsertStats, get_shop, load_cursor, save_cursor, store_records
@@ -120,6 +121,7 @@ def import_file(
             raise ImportRejected(path, result.rejected)
         if result.rows == 0:
             raise UserError(f"{path.name} has a header but no rows")
+        mark_stale(session, shop.id)
     with factory() as session, session.begin():
         analyze_after_load(session, result.stats.inserted)
     if result.rejected:
@@ -201,6 +203,7 @@ def sync_shop(
                 progress(resource, done, batch.total)
             if max_batches is not None and count + 1 >= max_batches:
                 result.stats[resource] = stats
+                _mark_stale(factory, shop_id)
                 return result
         with factory() as session, session.begin():
             save_cursor(session, session.get(Shop, shop_id), resource, None,  # type: ignore[arg-type]
@@ -208,4 +211,11 @@ def sync_shop(
         with factory() as session, session.begin():
             analyze_after_load(session, stats.inserted)
         result.stats[resource] = stats
+    _mark_stale(factory, shop_id)
     return result
+
+
+def _mark_stale(factory: sessionmaker[Session], shop_id: int) -> None:
+    """A sync that stored anything leaves the shop's numbers stale until they are refreshed."""
+    with factory() as session, session.begin():
+        mark_stale(session, shop_id)

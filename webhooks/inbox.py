@@ -38,6 +38,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from stammkunde.core.errors import UserError
+from stammkunde.core.freshness import mark_stale
 from stammkunde.core.inbox_models import InboxDelivery, InboxStatus
 from stammkunde.core.models import Shop, UTCDateTime
 from stammkunde.core.privacy import apply_privacy, is_privacy_record
@@ -270,6 +271,7 @@ class Processor:
             lock_for(session, shop, records)
             if data:
                 store_records(session, shop, data)
+                mark_stale(session, shop.id)  # the debounced refresh picks it up
             if privacy:
                 apply_privacy(session, shop, privacy, self.exports_dir,
                               reference=f"{row.platform}:{row.delivery_id}",
@@ -380,6 +382,8 @@ class Processor:
                 lock_for(session, *by_shop[shop_id])
             for shop, segment in _segments(parsed):
                 store_records(session, shop, segment)
+            for shop_id in sorted(by_shop):  # the debounced refresh picks them up
+                mark_stale(session, shop_id)
             for row in rows:
                 if row.shop_id is None:
                     shop = shops[(row.platform, normalize_domain(row.shop_domain))]

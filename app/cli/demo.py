@@ -12,7 +12,7 @@ from stammkunde.app.context import AppContext
 from stammkunde.core.demo import DEMO_AS_OF, load_demo
 from stammkunde.core.metrics import to_json
 from stammkunde.core.segments import retention_report
-from stammkunde.core.settings import load_settings
+from stammkunde.core.settings import retention_for
 from stammkunde.core.store import get_shop
 
 SHOP = "demo"
@@ -33,8 +33,8 @@ def demo(ctx: AppContext, customers: int, seed: int, as_json: bool) -> None:
                f"{loaded.orders:,} orders, {loaded.events:,} events; report as of the end of "
                "the demo window", err=as_json)
     with ctx.sessions() as session:
-        report = retention_report(session, get_shop(session, SHOP), DEMO_AS_OF,
-                                  load_settings(ctx.settings.home, SHOP))
+        shop = get_shop(session, SHOP)
+        report = retention_report(session, shop, DEMO_AS_OF, retention_for(shop))
     if as_json:
         echo_json(to_json(report))
     else:

@@ -25,8 +25,9 @@ STATE_STYLE = {JobState.QUEUED: "yellow", JobState.RUNNING: "cyan", JobState.DON
 @click.command("worker")
 @click.option("--workers", type=click.IntRange(min=1, max=64), default=2, show_default=True,
               help="Worker threads in this process.")
-@click.option("--no-periodic", is_flag=True, help="Do not run the nightly refresh here "
-              "(when several worker processes share one queue, let one of them run it).")
+@click.option("--no-periodic", is_flag=True, help="Do not run the schedule here: the nightly "
+              "refresh and the refresh of stale shops (when several worker processes share one "
+              "queue, let one of them run it).")
 @click.option("--no-inbox", is_flag=True, help="Do not process stored webhook deliveries here.")
 @pass_ctx
 def worker(ctx: AppContext, workers: int, no_periodic: bool, no_inbox: bool) -> None:
@@ -49,7 +50,15 @@ def worker(ctx: AppContext, workers: int, no_periodic: bool, no_inbox: bool) -> 
         threading.Thread(target=processor(ctx).drain, args=(stop,),
                          kwargs={"interval": 0.2}, name="stammkunde-inbox", daemon=True).start()
         click.echo("worker: processing webhook deliveries as they arrive", err=True)
-    consumer.run()
+    watcher = None
+    if not no_periodic:  # live numbers: refresh shops with new data after the debounce time
+        watcher = jobs.StaleWatcher()
+        watcher.start()
+    try:
+        consumer.run()
+    finally:
+        if watcher is not None:
+            watcher.stop()
 
 
 def _rows(ctx: AppContext, shop: str | None, limit: int) -> list[dict[str, Any]]:
@@ -128,11 +137,7 @@ def refresh_command(ctx: AppContext, shop: str, inline: bool) -> None:
 
     jobs.configure(ctx)
     if inline:
-        from stammkunde.core.cache import refresh_shop
-        from stammkunde.core.db import transaction
-
-        with transaction(ctx.sessions) as session:
-            done = refresh_shop(session, get_shop(session, shop))
+        done = jobs.recompute(ctx.sessions, shop)
         click.echo(f"refreshed {shop}: {done.customers:,} customers in {done.seconds:.1f} s")
         return
     click.echo(f"queued refresh job {jobs.schedule_refresh(shop)} for {shop}")

@@ -24,7 +24,7 @@ from stammkunde.core.segments import (
     retention_report,
     score_customers,
 )
-from stammkunde.core.settings import load_settings
+from stammkunde.core.settings import retention_for
 from stammkunde.core.store import get_shop
 
 
@@ -147,10 +147,9 @@ def render_scores(report: dict[str, Any]) -> None:
 
 def full_report(ctx: AppContext, shop: str, as_of: str | None) -> dict[str, Any]:
     """The retention metrics plus the score section, with the shop's configured settings."""
-    settings = load_settings(ctx.settings.home, shop)
     with ctx.sessions() as session:
         s = get_shop(session, shop)
-        return retention_report(session, s, parse_as_of(as_of, s.timezone), settings)
+        return retention_report(session, s, parse_as_of(as_of, s.timezone), retention_for(s))
 
 
 @click.command("report")
@@ -238,11 +237,11 @@ def _named(value: str | None, names: tuple[str, ...], what: str) -> str | None:
 def customers(ctx: AppContext, shop: str, as_of: str | None, fmt: str, limit: int | None,
               segment: str | None, lifecycle: str | None, tier: str | None) -> None:
     """List the customers of SHOP with their scores, most valuable first."""
-    settings = load_settings(ctx.settings.home, shop)
-    if tier is not None and tier not in settings.tiers:
-        raise UserError(f"unknown tier {tier!r} (configured: {', '.join(settings.tiers)})")
     with ctx.sessions() as session:
         s = get_shop(session, shop)
+        settings = retention_for(s)
+        if tier is not None and tier not in settings.tiers:
+            raise UserError(f"unknown tier {tier!r} (configured: {', '.join(settings.tiers)})")
         scores = score_customers(session, s, parse_as_of(as_of, s.timezone), settings)
     rows = customer_rows(scores, segment=segment, lifecycle=lifecycle, tier=tier)[:limit]
     if fmt == "table" and not scores.model_available:

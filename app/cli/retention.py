@@ -1,7 +1,8 @@
-"""``stammkunde winback``, ``stammkunde events import`` and ``stammkunde clv backtest``."""
+"""``stammkunde winback``, ``settings``, ``events import`` and ``clv backtest``."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import click
@@ -12,9 +13,10 @@ from stammkunde.app.cli.report import print_rows
 from stammkunde.app.context import AppContext
 from stammkunde.core.backtest import backtest_report, last_order_time, run_backtest
 from stammkunde.core.errors import UserError
+from stammkunde.core.freshness import mark_stale
 from stammkunde.core.metrics import to_json
 from stammkunde.core.segments import WINBACK_FIELDS, score_customers, win_back_targets
-from stammkunde.core.settings import load_settings
+from stammkunde.core.settings import resolve_for, retention_for, setting_keys
 from stammkunde.core.store import get_shop, store_records
 from stammkunde.core.timeutil import parse_instant, zone
 from stammkunde.plugins.csvfile.events import read_events
@@ -29,10 +31,9 @@ from stammkunde.plugins.csvfile.events import read_events
 @pass_ctx
 def winback(ctx: AppContext, shop: str, as_of: str | None, limit: int | None, fmt: str) -> None:
     """Rank lapsed and lost customers of SHOP by expected value if won back, with an incentive."""
-    settings = load_settings(ctx.settings.home, shop)
     with ctx.sessions() as session:
         s = get_shop(session, shop)
-        scores = score_customers(session, s, parse_as_of(as_of, s.timezone), settings)
+        scores = score_customers(session, s, parse_as_of(as_of, s.timezone), retention_for(s))
     rows = win_back_targets(scores, limit)
     if fmt == "table" and not scores.model_available:
         click.echo(f"note: no predictive model ({scores.model.reason}); P(win back) is the "
@@ -41,6 +42,36 @@ def winback(ctx: AppContext, shop: str, as_of: str | None, limit: int | None, fm
         click.echo(f"note: P(alive) is trusted only with weight {scores.p_alive_weight:.2f} in "
                    f"P(win back): {scores.model.reason}", err=True)  # type: ignore[union-attr]
     print_rows(rows, WINBACK_FIELDS, fmt, title=f"Win-back targets ({s.currency})")
+
+
+@click.command("settings")
+@click.argument("shop")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def settings_command(ctx: AppContext, shop: str, as_json: bool) -> None:
+    """Show SHOP's effective retention settings and where each value comes from."""
+    with ctx.sessions() as session:
+        resolved = resolve_for(get_shop(session, shop), ctx.settings.home)
+    rows = []
+    for key in setting_keys(resolved.settings):
+        head, _, sub = key.partition(".")
+        value = getattr(resolved.settings, head)
+        if sub:
+            value = value[sub] if isinstance(value, dict) else getattr(value, sub)
+        if isinstance(value, Decimal):  # points: whole numbers, or a fraction for spend
+            value = int(value) if value == value.to_integral_value() else float(value)
+        rows.append({"key": key, "value": value, "source": resolved.sources[key]})
+    if as_json:
+        echo_json(to_json({"settings": rows})["settings"])
+        return
+    table = Table("key", "value", "source", title=f"Settings of {shop} (default < file < "
+                  "[shops.NAME] < saved)")
+    for row in rows:
+        value = row["value"]
+        text = ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) \
+            else f"{value:g}" if isinstance(value, float) else str(value)
+        table.add_row(row["key"], text, row["source"])
+    console().print(table)
 
 
 @click.group("events")
@@ -60,6 +91,7 @@ def events_import(ctx: AppContext, shop: str, file: Path) -> None:
         s = get_shop(session, shop)
         records = read_events(file, s.timezone)
         stats = store_records(session, s, records)
+        mark_stale(session, s.id)
     click.echo(f"{len(records)} events: {stats.inserted} new, {stats.unchanged} already stored")
 
 
@@ -128,5 +160,6 @@ def _signed(value: float | None) -> str:
 def attach(cli: click.Group) -> None:
     """Add the retention commands to the root group."""
     cli.add_command(winback)
+    cli.add_command(settings_command)
     cli.add_command(events)
     cli.add_command(clv)

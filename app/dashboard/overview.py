@@ -54,6 +54,9 @@ KPIS: tuple[tuple[str, str, Any, str, bool, Any], ...] = (
      lazy_gettext("Net revenue divided by valid orders.")),
     ("historic_clv", "historic_clv.mean", lazy_gettext("Historic CLV"), "money", True,
      lazy_gettext("Revenue so far: mean net revenue per customer to date, before costs.")),
+    ("formula_clv", "formula_clv.value", lazy_gettext("Formula CLV"), "money", True,
+     lazy_gettext("Average order value × orders per year × expected lifetime in years × "
+                  "margin (from the settings).")),
     ("returning_revenue_share", "returning_revenue_share",
      lazy_gettext("Revenue from returning customers"), "share", True,
      lazy_gettext("Net revenue of orders after a customer's first, of all net revenue.")),

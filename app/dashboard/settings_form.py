@@ -1,8 +1,12 @@
 """The retention settings a merchant edits in the dashboard, validated with marshmallow.
 
-They are stored in ``shop.settings["retention"]`` with the keys and meaning of the
-``stammkunde.toml`` retention settings (margin, annual discount rate, frequency cap, loyalty point
-weights per activity, tiers by minimum points).
+The form shows the shop's effective settings (:func:`stammkunde.core.settings.resolve_for`) and
+where each value comes from. Saving stores only what the merchant changed away from the
+*inherited* value (defaults < ``stammkunde.toml`` < its ``[shops.<name>]`` table) in
+``shop.settings["retention"]``, with the keys of the file. A field equal to its inherited value
+stores nothing and keeps following the file (so saving the form unchanged overrides nothing, and
+typing the inherited value back removes a saved one); a field saved earlier and left as shown
+stays saved.
 """
 
 from __future__ import annotations
@@ -14,14 +18,17 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
 
+from stammkunde.core.settings import Resolved, RetentionSettings
+
 ACTIVITIES = ("spend", "account_created", "review", "newsletter", "referral")
-DEFAULTS: dict[str, Any] = {
-    "margin": 0.30,
-    "annual_discount_rate": 0.10,
-    "frequency_cap_days": 14,
-    "points": {"spend": 1, "account_created": 50, "review": 25, "newsletter": 10, "referral": 100},
-    "tiers": {"member": 0, "loyal": 100},
+#: Form field → the dotted settings key it edits.
+FIELD_KEYS: dict[str, str] = {
+    "margin": "margin", "annual_discount_rate": "annual_discount_rate",
+    "frequency_cap_days": "frequency_cap_days", "tiers": "tiers",
+    **{f"points_{k}": f"points.{k}" for k in ACTIVITIES},
 }
+#: Decimal places the form keeps (margin and rate).
+PLACES = 4
 _TIER = re.compile(r"^\s*([\w][\w .-]{0,39}?)\s*[:=]\s*(\d{1,9})\s*$", re.UNICODE)
 
 
@@ -54,19 +61,19 @@ def format_tiers(tiers: Mapping[str, int]) -> str:
 class SettingsSchema(Schema):
     """The settings form: every field required, numbers in range."""
 
-    margin = fields.Decimal(required=True, places=4,
-                            validate=validate.Range(min=Decimal("0.01"), max=Decimal(1)))
-    annual_discount_rate = fields.Decimal(required=True, places=4,
-                                          validate=validate.Range(min=Decimal(0), max=Decimal(1)))
-    frequency_cap_days = fields.Integer(required=True, validate=validate.Range(min=0, max=365),
+    # The ranges are those of stammkunde.toml, so a value inherited from the file always passes.
+    margin = fields.Decimal(required=True, places=PLACES,
+                            validate=validate.Range(min=Decimal(0), max=Decimal(1)))
+    annual_discount_rate = fields.Decimal(required=True, places=PLACES,
+                                          validate=validate.Range(min=Decimal(0), max=Decimal(10)))
+    frequency_cap_days = fields.Integer(required=True, validate=validate.Range(min=0),
                                         strict=False)
     tiers = fields.String(required=True)
-    points_spend = fields.Decimal(required=True, validate=validate.Range(min=Decimal(0),
-                                                                         max=Decimal(1000)))
-    points_account_created = fields.Integer(required=True, validate=validate.Range(0, 100_000))
-    points_review = fields.Integer(required=True, validate=validate.Range(0, 100_000))
-    points_newsletter = fields.Integer(required=True, validate=validate.Range(0, 100_000))
-    points_referral = fields.Integer(required=True, validate=validate.Range(0, 100_000))
+    points_spend = fields.Decimal(required=True, validate=validate.Range(min=Decimal(0)))
+    points_account_created = fields.Integer(required=True, validate=validate.Range(min=0))
+    points_review = fields.Integer(required=True, validate=validate.Range(min=0))
+    points_newsletter = fields.Integer(required=True, validate=validate.Range(min=0))
+    points_referral = fields.Integer(required=True, validate=validate.Range(min=0))
 
     @validates("tiers")
     def _check_tiers(self, value: str, **_: Any) -> None:
@@ -84,20 +91,56 @@ class SettingsSchema(Schema):
         }
 
 
-def current(settings: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Return the shop's retention settings with defaults filled in."""
-    stored = dict((settings or {}).get("retention") or {})
-    merged = {**DEFAULTS, **stored}
-    merged["points"] = {**DEFAULTS["points"], **(stored.get("points") or {})}
-    return merged
-
-
-def form_values(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the form's field values for stored settings."""
+def form_values(settings: RetentionSettings) -> dict[str, Any]:
+    """Return the form's field values for effective settings."""
     return {
-        "margin": settings["margin"],
-        "annual_discount_rate": settings["annual_discount_rate"],
-        "frequency_cap_days": settings["frequency_cap_days"],
-        "tiers": format_tiers(settings["tiers"]),
-        **{f"points_{k}": settings["points"].get(k, 0) for k in ACTIVITIES},
+        "margin": _plain(settings.margin),
+        "annual_discount_rate": _plain(settings.annual_discount_rate),
+        "frequency_cap_days": settings.frequency_cap_days,
+        "tiers": format_tiers(settings.tiers),
+        **{f"points_{k}": _plain(settings.points.get(k, 0)) for k in ACTIVITIES},
     }
+
+
+def _plain(value: Any) -> str:
+    """A number as the form shows it: no exponent, no trailing zeros (``0.3``, ``50``)."""
+    text = format(Decimal(str(value)).normalize(), "f")
+    return text
+
+
+def provenance(resolved: Resolved) -> dict[str, dict[str, Any]]:
+    """Return, per form field, its source and the inherited value shown beside a saved one."""
+    inherited = form_values(resolved.inherited)
+    return {name: {"source": resolved.sources.get(key, "default"), "inherited": inherited[name]}
+            for name, key in FIELD_KEYS.items()}
+
+
+def _same(new: Any, old: Any) -> bool:
+    """Equal at the form's precision (a file's 0.33333 shown and sent back is unchanged)."""
+    if isinstance(new, dict) or isinstance(old, dict):
+        return dict(new) == dict(old)
+    step = Decimal(1).scaleb(-PLACES)
+    return Decimal(str(new)).quantize(step) == Decimal(str(old)).quantize(step)
+
+
+def changed_values(new: Mapping[str, Any], resolved: Resolved) -> dict[str, Any]:
+    """Return the saved settings after a form post: only values that differ from the inherited.
+
+    ``new`` is the loaded form (:class:`SettingsSchema`). Saved keys the form does not edit
+    are kept.
+    """
+    inherited = resolved.inherited
+    out: dict[str, Any] = {k: v for k, v in resolved.saved.items()
+                           if k not in ("margin", "annual_discount_rate", "frequency_cap_days",
+                                        "tiers", "points")}
+    for key in ("margin", "annual_discount_rate", "frequency_cap_days", "tiers"):
+        if not _same(new[key], getattr(inherited, key)):
+            out[key] = new[key]
+    points = {k: v for k, v in dict(resolved.saved.get("points") or {}).items()
+              if k not in ACTIVITIES}
+    for kind in ACTIVITIES:
+        if not _same(new["points"][kind], inherited.points.get(kind, 0)):
+            points[kind] = new["points"][kind]
+    if points:
+        out["points"] = points
+    return out

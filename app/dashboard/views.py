@@ -40,7 +40,12 @@ from stammkunde.app.dashboard.scores import (
     predicted_clv,
     tier_label,
 )
-from stammkunde.app.dashboard.settings_form import SettingsSchema, current, form_values
+from stammkunde.app.dashboard.settings_form import (
+    SettingsSchema,
+    changed_values,
+    form_values,
+    provenance,
+)
 from stammkunde.core.cache import (
     REPORT,
     REPORT_PREVIOUS,
@@ -53,8 +58,10 @@ from stammkunde.core.cache import (
     win_back_page,
 )
 from stammkunde.core.errors import UserError
+from stammkunde.core.freshness import freshness
 from stammkunde.core.job_models import JobState
 from stammkunde.core.segments import CUSTOMER_FIELDS, customer_rows, score_customers
+from stammkunde.core.settings import resolve_for, resolve_settings, retention_for
 
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/dashboard")
@@ -71,8 +78,11 @@ def _protect() -> None:
 
 @bp.context_processor
 def _template_values() -> dict[str, Any]:
-    return {**i18n.template_context(), "session_shop": auth.session_shop(),
-            "tier_label": tier_label}
+    values = {**i18n.template_context(), "session_shop": auth.session_shop(),
+              "tier_label": tier_label}
+    if getattr(g, "shop", None) is not None and getattr(g, "db", None) is not None:
+        values["freshness"] = freshness(g.db, g.shop.id)
+    return values
 
 @bp.after_request
 def _headers(response: Any) -> Any:
@@ -279,7 +289,6 @@ def customers(name: str) -> Any:
 def customers_csv(name: str) -> Response:
     """Download the customer list (with its filter and search) as CSV, every column of
     ``stammkunde customers --format csv``, dates in the shop's time zone."""
-    from stammkunde.app.jobs import retention_settings
 
     _reports()
     sort, descending, where, search = _list_args()
@@ -287,7 +296,7 @@ def customers_csv(name: str) -> Response:
     roll = cached(db, shop, ROLLUP)
     as_of = (datetime.fromisoformat(roll.data["as_of"].replace("Z", "+00:00")) if roll
              else report_instant(shop, current_app.config["DASHBOARD_NOW"]))
-    scores = score_customers(db, shop, as_of, retention_settings(shop))
+    scores = score_customers(db, shop, as_of, retention_for(shop))
     rows = customer_rows(scores, segment=where.get("segment"), lifecycle=where.get("stage"),
                          tier=where.get("tier"))
     rows = export.search_rows(rows, search)
@@ -401,20 +410,28 @@ def refresh(name: str) -> Any:
 @bp.route("/shops/<name>/settings", methods=["GET", "POST"])
 @auth.shop_required
 def settings(name: str) -> Any:
-    """Edit the shop's retention settings (validated; stored in the shop's settings)."""
-    stored = current(g.shop.settings)
+    """Edit the shop's retention settings: effective values, their sources, saved changes only."""
+    home = current_app.extensions["stammkunde"].settings.home
+    resolved = resolve_for(g.shop, home)
     errors: dict[str, list[str]] = {}
-    values = form_values(stored)
+    values = form_values(resolved.settings)
     numbers = [k for k in values if k != "tiers"]
     values = {k: forms.show_number(v) if k in numbers else v for k, v in values.items()}
     if request.method == "POST":
         values = {k: request.form.get(k, "").strip() for k in values}
         try:
             new = SettingsSchema().load(forms.canonical_numbers(values, numbers))
+            changed = changed_values(new, resolved)
+            resolve_settings(home, g.shop.name, changed)  # the file's rules, on the result
         except ValidationError as exc:
             errors = forms.field_errors(exc.normalized_messages())
+        except UserError as exc:
+            errors = {"_form": [str(exc)]}
         else:
-            g.shop.settings = {**(g.shop.settings or {}), "retention": new}
+            shop_settings = {k: v for k, v in (g.shop.settings or {}).items() if k != "retention"}
+            if changed:
+                shop_settings["retention"] = changed
+            g.shop.settings = shop_settings
             g.db.commit()
             from stammkunde.app.jobs import schedule_refresh
 
@@ -423,4 +440,4 @@ def settings(name: str) -> Any:
             return redirect(url_for("dashboard.settings", name=name))
     status = 400 if errors else 200
     return render_template("dashboard/settings.html", values=values, errors=errors,
-                           nav="settings"), status
+                           sources=provenance(resolved), nav="settings"), status

@@ -106,9 +106,9 @@ def create_campaign(session: Session, shop: Shop, spec: CampaignSpec,
                          most=MAX_HOLDOUT, value=spec.holdout)
     cap_days = spec.cap_days
     if cap_days is None:
-        from stammkunde.core.campaigns.segment_targets import retention_settings
+        from stammkunde.core.settings import retention_for
 
-        cap_days = retention_settings(shop).frequency_cap_days
+        cap_days = retention_for(shop).frequency_cap_days
     if cap_days < 0:
         raise FieldError("{cap_days} must not be negative, not {value}", value=cap_days)
     starts = spec.starts_at or now

@@ -8,7 +8,7 @@
 - ``points:N`` — at least N available loyalty points (the ledger: pending points do not count);
 - ``winback[:N]`` — lapsed and lost customers ranked by expected value if won back, the top N.
 
-Scores use the shop's retention settings (``stammkunde.toml`` in ``STAMMKUNDE_HOME``).
+Scores use the shop's retention settings (:func:`stammkunde.core.settings.retention_for`).
 """
 
 from __future__ import annotations
@@ -20,25 +20,18 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from stammkunde.core.campaigns.targets import TargetKinds, positive_int
-from stammkunde.core.config import Settings
 from stammkunde.core.errors import UserError
 from stammkunde.core.models import Shop
 from stammkunde.core.segments import SEGMENTS, STAGES, Scores, score_customers, win_back_targets
-from stammkunde.core.settings import RetentionSettings, shop_settings
+from stammkunde.core.settings import retention_for
 
 
 def _key(name: str) -> str:
     return name.replace("'", "").replace(" ", "-").lower()
 
 
-def retention_settings(shop: Shop) -> RetentionSettings:
-    """Return the shop's retention settings: the configuration file, the dashboard's edits."""
-    return shop_settings(Settings.from_env().home, shop.name,
-                         (shop.settings or {}).get("retention"))
-
-
 def _scores(session: Session, shop: Shop, as_of: datetime) -> Scores:
-    return score_customers(session, shop, as_of, retention_settings(shop))
+    return score_customers(session, shop, as_of, retention_for(shop))
 
 
 def _choice(kind: str, names: tuple[str, ...]) -> Any:
@@ -72,7 +65,7 @@ def _parse_tier(arg: str | None) -> str:
 
 
 def _check_tier(shop: Shop, tier: str) -> None:
-    tiers = retention_settings(shop).tiers
+    tiers = retention_for(shop).tiers
     if tier not in tiers:
         raise UserError(f"shop {shop.name!r} has no loyalty tier {tier!r} "
                         f"(tiers: {', '.join(tiers)})")

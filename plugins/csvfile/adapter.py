@@ -20,10 +20,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from stammkunde.core.errors import UserError
+from stammkunde.core.errors import InvalidRecord, UserError
 from stammkunde.core.identity import normalize_email
 from stammkunde.core.money import parse_money
 from stammkunde.core.records import Batch, OrderRecord, OrderStatus, Refund
+from stammkunde.core.store import check_currency
 from stammkunde.core.timeutil import parse_instant
 from stammkunde.plugins.adapter import Capability, PlatformAdapter, ShopConnection
 
@@ -82,7 +83,7 @@ def parse_row(row: dict[str, str], shop: ShopConnection) -> OrderRecord:
     if len(currency) != 3 or not currency.isalpha():
         raise ValueError(f"currency is not a 3-letter code: {currency!r}")
     codes = tuple(c.strip() for c in get.get("discount_codes", "").split(";") if c.strip())
-    return OrderRecord(
+    rec = OrderRecord(
         platform_id=get["order_id"],
         created_at=created,
         total=total,
@@ -94,6 +95,16 @@ def parse_row(row: dict[str, str], shop: ShopConnection) -> OrderRecord:
         discount_codes=codes,
         channel=get.get("channel") or None,
     )
+    refuse_currency(rec, shop.currency)
+    return rec
+
+
+def refuse_currency(rec: OrderRecord, shop_currency: str) -> None:
+    """Reject a row whose order is not in the shop's currency (the store's rule, per row)."""
+    try:
+        check_currency(rec, shop_currency)
+    except InvalidRecord as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _check_header(header: list[str] | None) -> None:

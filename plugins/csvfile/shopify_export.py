@@ -24,7 +24,13 @@ from stammkunde.core.errors import UserError
 from stammkunde.core.identity import normalize_email
 from stammkunde.core.records import Batch, LineItem, OrderRecord, OrderStatus, Refund
 from stammkunde.plugins.adapter import ShopConnection
-from stammkunde.plugins.csvfile.adapter import BATCH, RejectedRow, _amount, decode
+from stammkunde.plugins.csvfile.adapter import (
+    BATCH,
+    RejectedRow,
+    _amount,
+    decode,
+    refuse_currency,
+)
 
 NEEDED = ("Name", "Email", "Financial Status", "Currency", "Total", "Created at")
 STATUS = {
@@ -81,7 +87,7 @@ def _order(first: dict[str, str], lines: list[dict[str, str]], shop: ShopConnect
             title=(row.get("Lineitem name") or "").strip() or None,
         ))
     codes = tuple(c.strip() for c in get.get("Discount Code", "").split(",") if c.strip())
-    return OrderRecord(
+    rec = OrderRecord(
         platform_id=get.get("Id") or get["Name"],
         created_at=created,
         total=total,
@@ -94,6 +100,8 @@ def _order(first: dict[str, str], lines: list[dict[str, str]], shop: ShopConnect
         cancelled_at=cancelled,
         line_items=tuple(items),
     )
+    refuse_currency(rec, shop.currency)
+    return rec
 
 
 def read_shopify_export(path, shop: ShopConnection) -> Iterator[Batch]:  # type: ignore[no-untyped-def]

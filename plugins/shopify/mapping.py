@@ -5,6 +5,12 @@ GraphQL fields: https://shopify.dev/docs/api/admin-graphql/2026-10/objects/Order
 (https://shopify.dev/docs/api/webhooks/2026-10: orders/*, refunds/create, customers/*).
 Platform ids are the numeric ids (``legacyResourceId``), the same in GraphQL and webhooks, so a
 webhook and a sync describe the same order under the same id.
+
+Money is taken in the *shop's* currency, which Shopify gives next to the buyer's (presentment)
+currency: ``shopMoney`` of a GraphQL ``MoneyBag``, ``shop_money`` of a REST ``*_set``. A REST
+refund transaction is paid in the buyer's currency; it is converted at the order's own rate
+(shop money / presentment money of ``total_price_set``), and a refund reported on its own
+(``refunds/create``) in another currency carries that currency, which the core refuses.
 """
 
 from __future__ import annotations
@@ -73,6 +79,15 @@ def money(value: Any, what: str = "amount") -> Decimal:
 def _shop_money(money_bag: Node | None) -> tuple[Decimal, str | None]:
     shop = (money_bag or {}).get("shopMoney") or {}
     return money(shop.get("amount"), "shopMoney amount"), shop.get("currencyCode")
+
+
+def _rest_money(money_set: Node | None, key: str = "shop_money",
+                what: str = "amount") -> tuple[Decimal, str] | None:
+    """Amount and currency of a REST ``*_set`` in the shop's (or presentment) money, if given."""
+    part = (money_set or {}).get(key) if isinstance(money_set, Mapping) else None
+    if not isinstance(part, Mapping) or part.get("amount") in (None, ""):
+        return None
+    return money(part.get("amount"), f"{what}.{key}"), str(part.get("currency_code") or "").upper()
 
 
 def _status(financial: str | None, cancelled: datetime | None) -> OrderStatus:
@@ -160,11 +175,31 @@ def customer_from_graphql(node: Node) -> CustomerRecord:
     )
 
 
+def _refund_transactions(refund: Node) -> list[Node]:
+    return [t for t in refund.get("transactions") or []
+            if t.get("kind") == "refund" and t.get("status", "success") == "success"]
+
+
 def refund_amount(refund: Node) -> Decimal:
     """A REST refund's money back: its successful ``refund`` transactions."""
-    return sum((money(t.get("amount"), "refund amount") for t in refund.get("transactions") or []
-                if t.get("kind") == "refund" and t.get("status", "success") == "success"),
+    return sum((money(t.get("amount"), "refund amount") for t in _refund_transactions(refund)),
                Decimal(0))
+
+
+def _refund_currency(refund: Node) -> str | None:
+    """The currency the refund's transactions were paid in (None when they do not say)."""
+    found = {str(t["currency"]).upper() for t in _refund_transactions(refund) if t.get("currency")}
+    return found.pop() if len(found) == 1 else None
+
+
+def _refund_in_shop_money(refund: Node, shop_currency: str,
+                          rate: Decimal | None) -> Decimal:
+    """A REST refund in the shop's money: as paid, or converted at the order's own rate."""
+    amount = refund_amount(refund)
+    paid_in = _refund_currency(refund)
+    if paid_in is None or paid_in == shop_currency or rate is None:
+        return amount
+    return (amount * rate).quantize(Decimal("0.01"))
 
 
 def order_from_rest(payload: Node) -> OrderRecord:
@@ -173,8 +208,15 @@ def order_from_rest(payload: Node) -> OrderRecord:
     created = instant(payload["created_at"])
     assert created is not None
     cancelled = instant(payload.get("cancelled_at"))
-    total = money(payload.get("total_price"), "total_price")
-    refunds = [Refund(amount=refund_amount(r), created_at=instant(r.get("created_at")) or created,
+    # total_price and currency are the shop's money; total_price_set says so explicitly.
+    shop_total = _rest_money(payload.get("total_price_set"), what="total_price_set")
+    total, currency = shop_total or (money(payload.get("total_price"), "total_price"),
+                                     str(payload.get("currency") or "EUR").upper())
+    buyer_total = _rest_money(payload.get("total_price_set"), "presentment_money",
+                              what="total_price_set")
+    rate = total / buyer_total[0] if buyer_total and buyer_total[0] else None
+    refunds = [Refund(amount=_refund_in_shop_money(r, currency, rate),
+                      created_at=instant(r.get("created_at")) or created,
                       platform_id=str(r["id"]) if r.get("id") is not None else None)
                for r in payload.get("refunds") or []]
     cid, email = _who(payload.get("customer"), payload.get("email") or None)
@@ -183,7 +225,7 @@ def order_from_rest(payload: Node) -> OrderRecord:
         created_at=created,
         updated_at=instant(payload.get("updated_at")),
         total=total,
-        currency=str(payload.get("currency") or "EUR").upper(),
+        currency=currency,
         status=_status(payload.get("financial_status"), cancelled),
         cancelled_at=cancelled,
         is_test=bool(payload.get("test")),
@@ -194,7 +236,9 @@ def order_from_rest(payload: Node) -> OrderRecord:
                              if d.get("code")),
         channel=payload.get("source_name") or None,
         line_items=tuple(
-            LineItem(quantity=int(li.get("quantity") or 0), price=money(li.get("price"), "price"),
+            LineItem(quantity=int(li.get("quantity") or 0),
+                     price=(_rest_money(li.get("price_set"), what="price_set")
+                            or (money(li.get("price"), "price"), ""))[0],
                      sku=li.get("sku") or None,
                      product_id=str(li["product_id"]) if li.get("product_id") else None,
                      title=li.get("title"))
@@ -208,7 +252,8 @@ def refund_from_rest(payload: Node) -> RefundRecord:
     created = instant(payload.get("created_at")) or instant(payload.get("processed_at"))
     assert created is not None, "a refund without created_at"
     return RefundRecord(platform_id=str(payload["id"]), order_id=str(payload["order_id"]),
-                        amount=refund_amount(payload), created_at=created)
+                        amount=refund_amount(payload), created_at=created,
+                        currency=_refund_currency(payload))
 
 
 def customer_from_rest(payload: Node) -> CustomerRecord:

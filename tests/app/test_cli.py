@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -123,6 +124,29 @@ def test_bad_import_exits_2_and_stores_nothing(runner: CliRunner, loaded: Path,
                              "--skip-invalid\n")
     data = json.loads(invoke(runner, "report", "till", "--json").output)
     assert data["orders"] == 3
+
+
+def test_an_order_in_another_currency_is_refused(runner: CliRunner, loaded: Path,
+                                                 tmp_path: Path) -> None:
+    # The shop counts in EUR (the default); a CHF row would be summed as euros.
+    header = CSV.splitlines()[0]
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(header + "\n10,c9,,2024-05-01,EUR,20.00,,,,\n11,c9,,2024-05-02,chf,30.00,,,,"
+                     "\n", encoding="utf-8")
+    result = runner.invoke(cli, ["import", "till", str(mixed)])
+    assert result.exit_code == 2
+    assert result.output == ("error: mixed.csv: 1 bad row(s), nothing imported: line 3: order "
+                             "'11' is in CHF, not in the shop's currency EUR; fix them or use "
+                             "--skip-invalid\n")
+    assert json.loads(invoke(runner, "report", "till", "--json").output)["orders"] == 3
+    result = invoke(runner, "import", "till", str(mixed), "--skip-invalid")
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "mixed.csv.rejected.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0][:2] == ["line", "reason"] and len(rows) == 2
+    assert rows[1][:2] == ["3", "order '11' is in CHF, not in the shop's currency EUR"]
+    data = json.loads(invoke(runner, "report", "till", "--json").output)
+    assert (data["orders"], data["currency"]) == (4, "EUR")
 
 
 def test_plugins_lists_the_csv_adapter(runner: CliRunner) -> None:

@@ -25,6 +25,7 @@ from stammkunde.core.models import Shop
 from stammkunde.core.records import Batch, CustomerRecord
 from stammkunde.core.shops import create_shop
 from stammkunde.core.store import get_shop, store_records
+from stammkunde.core.timeutil import now
 from stammkunde.plugins import PlatformAdapter, hookimpl
 from stammkunde.plugins.adapter import Capability, DiscountResult
 from stammkunde.plugins.manager import plugins_for_test
@@ -360,3 +361,49 @@ def test_privacy_sweep_deletes_shops_48_hours_after_uninstall(ctx: AppContext) -
         assert (job.state, job.done, job.total) == (JobState.DONE, 1, 1)
         assert cached(s, get_shop(s, "recent"), "report") is not None
     assert jobs.redact_due_shops(at) == []  # nothing left: no new job row either
+
+
+def test_a_sync_marks_the_shop_stale_and_the_sync_job_leaves_it_fresh(ctx: AppContext,
+                                                                      shop: str) -> None:
+    from stammkunde.core.freshness import freshness
+    from stammkunde.plugins.ingest import sync_shop
+
+    sync_shop(ctx.sessions, ctx.plugins, shop)
+    with ctx.sessions() as s:
+        assert freshness(s, get_shop(s, shop).id).stale
+    jobs.schedule_sync(shop)  # syncs again and refreshes: nothing is left pending
+    with ctx.sessions() as s:
+        fresh = freshness(s, get_shop(s, shop).id)
+        assert (fresh.stale, fresh.computed_at is not None) == (False, True)
+    assert jobs.refresh_stale_shops(at=now() + timedelta(hours=1)) == []
+
+
+def test_a_failed_refresh_leaves_the_shop_stale(ctx: AppContext, shop: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from stammkunde.core.freshness import freshness, mark_stale
+
+    with ctx.sessions() as s, s.begin():
+        shop_id = get_shop(s, shop).id
+        mark_stale(s, shop_id, at=now() - timedelta(minutes=5))
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(jobs, "refresh_shop", broken)
+    with pytest.raises(RuntimeError):
+        jobs.recompute(ctx.sessions, shop)
+    with ctx.sessions() as s:
+        since = freshness(s, shop_id).stale_since
+    assert since is not None and since <= now() - timedelta(minutes=4)
+
+
+def test_settings_read_the_refresh_debounce() -> None:
+    env = {"STAMMKUNDE_HOME": "/h"}
+    assert Settings.from_env(env).refresh_debounce_seconds == 30.0
+    assert Settings.from_env({**env, "STAMMKUNDE_REFRESH_DEBOUNCE_SECONDS": "5"}) \
+        .refresh_debounce_seconds == 5.0
+    for bad, message in (("soon", "must be a number of seconds, not 'soon'"),
+                         ("-1", "must be between 0 and 3600 seconds, not -1")):
+        with pytest.raises(UserError) as info:
+            Settings.from_env({**env, "STAMMKUNDE_REFRESH_DEBOUNCE_SECONDS": bad})
+        assert str(info.value) == f"STAMMKUNDE_REFRESH_DEBOUNCE_SECONDS {message}"

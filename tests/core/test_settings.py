@@ -98,3 +98,43 @@ def test_bad_configuration_is_one_line_naming_the_key(tmp_path: Path, text: str,
         load_settings(write(tmp_path, text), "till")
     assert str(err.value).startswith(message)
     assert "\n" not in str(err.value)
+
+
+def test_resolution_layers_and_sources(tmp_path: Path) -> None:
+    from stammkunde.core.settings import resolve_settings
+
+    home = write(tmp_path, """
+margin = 0.5
+[points]
+spend = 2
+[shops.till]
+frequency_cap_days = 30
+[shops.till.points]
+review = 40
+[shops.till.lifecycle]
+lost_ratio = 6
+""")
+    saved = {"margin": 0.4, "points": {"newsletter": 15}, "tiers": {"member": 0, "gold": 900}}
+    r = resolve_settings(home, "till", saved)
+    s = r.settings
+    assert (s.margin, s.frequency_cap_days, s.annual_discount_rate) == (0.4, 30, 0.10)
+    assert {k: int(v) for k, v in s.points.items()} == {
+        "spend": 2, "account_created": 50, "review": 40, "newsletter": 15, "referral": 100}
+    assert s.tiers == {"member": 0, "gold": 900} and s.lifecycle.lost_ratio == 6.0
+    assert (r.inherited.margin, r.inherited.points["newsletter"], r.inherited.tiers) == (
+        0.5, 10, {"member": 0, "loyal": 100})
+    assert {k: v for k, v in r.sources.items() if v != "default"} == {
+        "margin": "saved", "points.spend": "file", "frequency_cap_days": "shop_file",
+        "points.review": "shop_file", "lifecycle.lost_ratio": "shop_file",
+        "points.newsletter": "saved", "tiers": "saved"}
+    # Another shop sees the file's top level only.
+    other = resolve_settings(home, "other")
+    assert (other.settings.margin, other.sources["frequency_cap_days"]) == (0.5, "default")
+
+
+def test_bad_saved_settings_name_the_shop(tmp_path: Path) -> None:
+    from stammkunde.core.settings import resolve_settings
+
+    with pytest.raises(UserError) as err:
+        resolve_settings(tmp_path, "till", {"margin": 2})
+    assert str(err.value) == "settings saved for shop 'till': margin must be between 0 and 1, not 2"

@@ -135,3 +135,31 @@ def test_deleted_order_is_kept_but_marked(sessions) -> None:
                                         OrderDeleted("404")])
         assert (stats.deleted, stats.pending) == (1, 1)  # "404" waits as a tombstone
         assert s.scalar(select(Order.deleted_at)) == at("2024-02-01T00:00:00Z")
+
+
+def test_an_order_or_refund_in_another_currency_is_refused(sessions) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from stammkunde.core.records import RefundRecord
+    from stammkunde.core.store import get_shop
+
+    with sessions() as s, s.begin():
+        create_shop(s, "eur", "csv", currency="EUR")
+    chf = replace(order("o1", "2024-01-01T00:00:00Z", "30.00", customer="c1"), currency="chf")
+    with sessions() as s, s.begin():
+        shop = get_shop(s, "eur")
+        with pytest.raises(InvalidRecord) as info:
+            store_records(s, shop, [order("o0", "2024-01-01T00:00:00Z", "10.00",
+                                          customer="c0"), chf])
+        assert str(info.value) == "order 'o1' is in CHF, not in the shop's currency EUR"
+        refund = RefundRecord(order_id="o0", amount=Decimal("5.00"),
+                              created_at=at("2024-01-02T00:00:00Z"), platform_id="r1",
+                              currency="USD")
+        with pytest.raises(InvalidRecord) as info:
+            store_records(s, shop, [refund])
+        assert str(info.value) == ("refund 'r1' of order 'o0' is in USD, not in the shop's "
+                                   "currency EUR")
+        assert _count(s, Order) == 0
+        stats = store_records(s, shop, [replace(chf, currency="eur"),
+                                        replace(refund, currency="EUR")])
+        assert (stats.inserted, stats.updated) == (1, 0)

@@ -25,9 +25,9 @@ def sign_in(page: Any, server: str, shop: str = "demo") -> None:
 
 def test_login_link_to_every_page(page: Any, server: str) -> None:
     sign_in(page, server)
-    # Overview: eight KPI tiles with their changes, the predicted CLV (the model fits this shop),
-    # the cohort heatmap and the channel chart.
-    assert page.locator(".tile").count() == 9
+    # Overview: nine KPI tiles with their changes (formula CLV among them), the predicted CLV
+    # (the model fits this shop), the cohort heatmap and the channel chart.
+    assert page.locator(".tile").count() == 10
     assert page.locator("#kpi-predicted_clv .tile-value").inner_text().startswith("€")
     assert re.fullmatch(r"[\d,]+", page.locator("#kpi-customers .tile-value").inner_text())
     assert page.locator("#kpi-aov .tile-value").inner_text().startswith("€")

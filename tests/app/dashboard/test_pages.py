@@ -13,6 +13,7 @@ orders per customer            5/3 = 1.67                            3/2 = 1.50
 days between (median)          gaps 30 and 92 → 61.0                 30.0
 AOV                            1464.50 / 5 = 292.90                  170 / 3 = 56.67
 historic CLV (mean)            1464.50 / 3 = 488.17                  85.00
+formula CLV (margin 0.30)      292.90 × 5/3 × 3 years × 0.3 = 439.35  56.67 × 1.5 × 2 × 0.3 = 51.00
 returning revenue share        (30 + 60) / 1464.50 = 6.1 %           30 / 170 = 17.6 %
 ============================  ====================================  ====================
 """
@@ -57,6 +58,7 @@ def test_overview_tiles_show_values_and_changes(client: FlaskClient) -> None:
         "days_between_orders": "61.0 days",
         "aov": "€292.90",
         "historic_clv": "€488.17",
+        "formula_clv": "€439.35",
         "returning_revenue_share": "6.1%",
     }
     assert _changes(html) == {
@@ -67,6 +69,7 @@ def test_overview_tiles_show_values_and_changes(client: FlaskClient) -> None:
         "days_between_orders": "+103.3%",
         "aov": "+416.9%",
         "historic_clv": "+474.3%",
+        "formula_clv": "+761.5%",
         "returning_revenue_share": "−11.5 pp",
     }
     # Longer gaps between orders are bad news; a smaller returning share too.
@@ -186,7 +189,7 @@ def test_settings_are_validated_and_stored(client: FlaskClient, sessions) -> Non
         margin="1.5", tiers="gold: 500, member: 0"), "csrf_token": token})
     assert bad.status_code == 400
     text = bad.get_data(as_text=True)
-    assert '<div class="error" id="f-margin-error">Must be between 0.01 and 1.</div>' in text
+    assert '<div class="error" id="f-margin-error">Must be between 0 and 1.</div>' in text
     assert 'aria-describedby="f-margin-help f-margin-error" aria-invalid="true"' in text
     assert ("The tier “member” (0) must need more points than the tier before it." in text)
     with sessions() as s:
@@ -195,11 +198,10 @@ def test_settings_are_validated_and_stored(client: FlaskClient, sessions) -> Non
     assert ok.status_code == 302
     with sessions() as s:
         stored = s.query(Shop).filter_by(name="till").one().settings["retention"]
+    # Only what differs from the inherited values (here the defaults) is stored.
     assert stored == {
         "margin": 0.4, "annual_discount_rate": 0.08, "frequency_cap_days": 21,
-        "points": {"spend": 0.5, "account_created": 50, "review": 25, "newsletter": 10,
-                   "referral": 100},
-        "tiers": {"member": 0, "loyal": 100, "gold": 500},
+        "points": {"spend": 0.5}, "tiers": {"member": 0, "loyal": 100, "gold": 500},
     }
     page = client.get("/shops/till/settings").get_data(as_text=True)
     assert 'value="member: 0, loyal: 100, gold: 500"' in page

@@ -135,7 +135,7 @@ def test_refunds_create_counts_only_successful_refund_transactions() -> None:
     (refund,) = parse("refunds/create")
     assert refund == RefundRecord(order_id="450789469", amount=Decimal("30.00"),
                                   created_at=datetime(2024, 4, 1, 12, 0, tzinfo=UTC),
-                                  platform_id="929361464")
+                                  platform_id="929361464", currency="EUR")
 
 
 def test_customers_create_and_update() -> None:
