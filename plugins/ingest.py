@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from stammkunde.core.bulk import analyze_after_load
 from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.models import Shop
 from stammkunde.core.shops import credentials
@@ -127,6 +128,8 @@ def import_file(
             raise ImportRejected(path, result.rejected)
         if result.rows == 0:
             raise UserError(f"{path.name} has a header but no rows")
+    with factory() as session, session.begin():
+        analyze_after_load(session, result.stats.inserted)
     if result.rejected:
         result.rejected_file = write_rejected(path, result.rejected)
     return result
@@ -210,5 +213,7 @@ def sync_shop(
         with factory() as session, session.begin():
             save_cursor(session, session.get(Shop, shop_id), resource, None,  # type: ignore[arg-type]
                         high_water=high_water)
+        with factory() as session, session.begin():
+            analyze_after_load(session, stats.inserted)
         result.stats[resource] = stats
     return result

@@ -11,7 +11,16 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from stammkunde.app.context import AppContext
 from stammkunde.core.errors import FieldError, UserError
@@ -121,14 +130,23 @@ def parse_as_of(value: str | None, tz: str) -> datetime | None:
         raise UserError(f"--as-of: {exc}") from exc
 
 
+class RateColumn(ProgressColumn):
+    """Rows per second, averaged over rich's speed window."""
+
+    def render(self, task: Task) -> Text:
+        """Return the task's speed as "12,345 rows/s" (blank until known)."""
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.0f} rows/s", style="progress.data.speed")
+
+
 @contextmanager
 def progress_bar(label: str, enabled: bool = True) -> Iterator[Any]:
     """Yield a callback(done, total) that draws a progress bar on stderr."""
     if not enabled:
         yield lambda done, total=None: None
         return
-    prog = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=Console(stderr=True), transient=True)
+    prog = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                    TimeRemainingColumn(), console=Console(stderr=True), transient=True)
     task = prog.add_task(label, total=None)
     with prog:
         def update(done: int, total: int | None = None) -> None:
