@@ -29,7 +29,7 @@ from stammkunde.core.db import transaction
 from stammkunde.core.errors import UserError
 from stammkunde.core.job_models import Job, JobState
 from stammkunde.core.models import Shop
-from stammkunde.core.settings import shop_settings
+from stammkunde.core.settings import RetentionSettings, shop_settings
 from stammkunde.core.store import get_shop
 from stammkunde.core.timeutil import now
 
@@ -173,9 +173,14 @@ def _run(job_id: str, work: Callable[[Tracker], None]) -> None:
 def refresh_numbers(session: Session, shop: Shop, *, as_of: datetime | None = None,
                     progress: Callable[[str, int, int], None] | None = None) -> Refreshed:
     """Recompute a shop's cached numbers with its retention settings (file + dashboard edits)."""
-    retention = shop_settings(context().settings.home, shop.name,
-                              (shop.settings or {}).get("retention"))
-    return refresh_shop(session, shop, as_of, progress=progress, retention=retention)
+    return refresh_shop(session, shop, as_of, progress=progress,
+                        retention=retention_settings(shop))
+
+
+def retention_settings(shop: Shop) -> RetentionSettings:
+    """Return the shop's retention settings: ``stammkunde.toml`` with the dashboard's edits."""
+    return shop_settings(context().settings.home, shop.name,
+                         (shop.settings or {}).get("retention"))
 
 
 # --- historic / incremental sync ------------------------------------------------------------

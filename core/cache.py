@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from sqlalchemy import asc, delete, desc, func, insert, select
+from sqlalchemy import asc, delete, desc, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from stammkunde.core.customers import list_customers
@@ -42,7 +42,9 @@ REPORT_PREVIOUS = "report_previous"
 ROLLUP = "customers"
 SCORES = "scores"
 WINBACK = "winback"
-WINBACK_SHOWN = 500
+#: Win-back targets are stored in chunks of this many ("winback", "winback.1", "winback.2", …), so
+#: a page of the list reads one chunk however many customers qualify.
+WINBACK_CHUNK = 500
 ROLLUP_BATCH = 5000
 
 #: Sort keys of the customer list → roll-up column.
@@ -110,9 +112,9 @@ def refresh_shop(session: Session, shop: Shop, as_of: datetime | None = None,
     scores = score_customers(session, shop, as_of, retention)
     section = to_json(score_report(scores, repeat))
     section["revenue"] = _group_revenue(scores)
+    section["listed"] = _group_buyers(scores)
     _store(session, shop, SCORES, section, time.perf_counter() - t0)
-    targets = to_json({"t": win_back_targets(scores, limit=WINBACK_SHOWN)})["t"]
-    _store(session, shop, WINBACK, {"targets": targets}, 0.0)
+    _store_win_back(session, shop, to_json({"t": win_back_targets(scores)})["t"])
     if progress:
         progress(SCORES, 3, steps)
     t0 = time.perf_counter()
@@ -122,6 +124,61 @@ def refresh_shop(session: Session, shop: Shop, as_of: datetime | None = None,
     if progress:
         progress(ROLLUP, steps, steps)
     return Refreshed(as_of, customers, time.perf_counter() - start)
+
+
+def _winback_kind(chunk: int) -> str:
+    return WINBACK if chunk == 0 else f"{WINBACK}.{chunk}"
+
+
+def _store_win_back(session: Session, shop: Shop, targets: list[dict[str, Any]]) -> None:
+    chunks = max((len(targets) + WINBACK_CHUNK - 1) // WINBACK_CHUNK, 1)
+    for k in range(chunks):
+        part = targets[k * WINBACK_CHUNK:(k + 1) * WINBACK_CHUNK]
+        data: dict[str, Any] = {"targets": part}
+        if k == 0:
+            data.update(total=len(targets), chunk=WINBACK_CHUNK)
+        _store(session, shop, _winback_kind(k), data, 0.0)
+    # Chunks of an earlier, longer list go.
+    session.execute(delete(CachedResult).where(
+        CachedResult.shop_id == shop.id, CachedResult.kind.like(f"{WINBACK}.%"),
+        CachedResult.kind.not_in([_winback_kind(k) for k in range(1, chunks)])))
+
+
+def win_back_page(session: Session, shop: Shop, offset: int,
+                  limit: int) -> tuple[int, list[dict[str, Any]]]:
+    """Return (how many qualify, the targets from ``offset``) of the stored win-back list."""
+    head = cached(session, shop, WINBACK)
+    if head is None:
+        return 0, []
+    total = int(head.data.get("total", len(head.data["targets"])))
+    size = int(head.data.get("chunk", WINBACK_CHUNK))
+    out: list[dict[str, Any]] = []
+    position = offset
+    while len(out) < limit and position < total:
+        k = position // size
+        row = head if k == 0 else cached(session, shop, _winback_kind(k))
+        if row is None:
+            break
+        start = position - k * size
+        part = row.data["targets"][start:start + limit - len(out)]
+        if not part:
+            break
+        out.extend(part)
+        position += len(part)
+    return total, out
+
+
+def _group_buyers(scores: Scores) -> dict[str, dict[str, int]]:
+    """Customers with an order (those in the roll-up) in each segment, stage and tier."""
+    buyers = scores.people.orders > 0
+    out: dict[str, dict[str, int]] = {}
+    for key, index, names in (("segments", scores.segment, SEGMENTS),
+                              ("lifecycle", scores.stage, STAGES)):
+        values, counts = np.unique(index[buyers], return_counts=True)
+        out[key] = {names[int(v)]: int(c) for v, c in zip(values, counts, strict=True) if v >= 0}
+    tiers, counts = np.unique(scores.tier[buyers].astype(str), return_counts=True)
+    out["tiers"] = {str(t): int(c) for t, c in zip(tiers, counts, strict=True)}
+    return out
 
 
 def _group_revenue(scores: Scores) -> dict[str, dict[str, str]]:
@@ -191,15 +248,15 @@ def cached(session: Session, shop: Shop, kind: str) -> CachedResult | None:
 
 def customer_page(session: Session, shop: Shop, *, sort: str = "net_revenue",
                   descending: bool = True, offset: int = 0, limit: int = 50,
-                  where: dict[str, str] | None = None) -> tuple[int, list[dict[str, Any]]]:
+                  where: dict[str, str] | None = None,
+                  search: str | None = None) -> tuple[int, list[dict[str, Any]]]:
     """Return (how many, one page of customers) from the roll-up, sorted by a :data:`SORTS` key.
 
-    ``where`` filters by score: ``segment``, ``stage`` and/or ``tier`` names.
+    ``where`` filters by score: ``segment``, ``stage`` and/or ``tier`` names; ``search`` keeps
+    customers whose e-mail contains it or whose id is it.
     """
     column = SORTS[sort]
-    filters = [CustomerRollup.shop_id == shop.id]
-    for key, value in (where or {}).items():
-        filters.append(FILTER_COLUMNS[key] == value)
+    filters = _filters(shop, where, search)
     total = session.scalar(select(func.count()).select_from(CustomerRollup).where(*filters)) or 0
     order = (desc(column), desc(CustomerRollup.person_id)) if descending else (
         asc(column), asc(CustomerRollup.person_id))
@@ -216,15 +273,27 @@ FILTER_COLUMNS = {"segment": CustomerRollup.segment, "stage": CustomerRollup.sta
                   "tier": CustomerRollup.tier}
 
 
+def _filters(shop: Shop, where: dict[str, str] | None, search: str | None) -> list[Any]:
+    t = CustomerRollup
+    filters: list[Any] = [t.shop_id == shop.id,
+                          *(FILTER_COLUMNS[k] == v for k, v in (where or {}).items())]
+    text = (search or "").strip()
+    if text:
+        filters.append(or_(func.lower(t.email).contains(text.lower(), autoescape=True),
+                           t.customer_id == text))
+    return filters
+
+
 def iter_customers(session: Session, shop: Shop, *, sort: str = "net_revenue",
                    descending: bool = True,
-                   where: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+                   where: dict[str, str] | None = None,
+                   search: str | None = None) -> Iterator[dict[str, Any]]:
     """Yield every customer of the roll-up in order (for CSV downloads), streaming."""
     column = SORTS[sort]
     order = (desc(column), desc(CustomerRollup.person_id)) if descending else (
         asc(column), asc(CustomerRollup.person_id))
     t = CustomerRollup
-    filters = [t.shop_id == shop.id, *(FILTER_COLUMNS[k] == v for k, v in (where or {}).items())]
+    filters = _filters(shop, where, search)
     stmt = (select(t.person_id, t.customer_id, t.email, t.orders, t.net_revenue, t.first_ts,
                    t.last_ts, t.channel, t.segment, t.stage, t.tier, t.expected_purchases,
                    t.expected_purchases_low, t.expected_purchases_high, t.predicted_clv,

@@ -15,19 +15,29 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from urllib.parse import quote
 
 OUT = Path(__file__).resolve().parent / "screenshots"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# (file, path, language, viewport): a laptop's 1366x900 and a phone's 390x844.
+LAPTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
 PAGES = (
-    ("overview", "/shops/demo/", "en"),
-    ("overview-de", "/shops/demo/", "de"),
-    ("segments", "/shops/demo/segments", "en"),
-    ("customers", "/shops/demo/customers", "en"),
-    ("win-back", "/shops/demo/win-back", "en"),
-    ("jobs", "/shops/demo/jobs", "en"),
-    ("settings", "/shops/demo/settings", "de"),
+    ("overview", "/shops/demo/", "en", LAPTOP),
+    ("overview-de", "/shops/demo/", "de", LAPTOP),
+    ("segments", "/shops/demo/segments", "en", LAPTOP),
+    ("customers", "/shops/demo/customers", "en", LAPTOP),
+    ("customers-de", "/shops/demo/customers?segment=champions", "de", LAPTOP),
+    ("win-back", "/shops/demo/win-back", "en", LAPTOP),
+    ("win-back-de", "/shops/demo/win-back", "de", LAPTOP),
+    ("jobs", "/shops/demo/jobs", "en", LAPTOP),
+    ("settings", "/shops/demo/settings", "de", LAPTOP),
+    ("phone-overview", "/shops/demo/", "en", PHONE),
+    ("phone-customers-de", "/shops/demo/customers", "de", PHONE),
 )
+#: Long lists are shown as their first screenful.
+FIRST_SCREEN = ("customers", "customers-de", "win-back", "win-back-de", "phone-customers-de")
 
 
 def main() -> int:
@@ -63,15 +73,13 @@ def main() -> int:
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1360, "height": 900},
-                                    device_scale_factor=1, locale="en-GB")
+            page = browser.new_page(viewport=LAPTOP, device_scale_factor=1, locale="en-GB")
             page.goto(f"{base}/login?token={make_login_token('screenshot-secret', 'demo')}")
-            for name, path, lang in PAGES:
-                page.goto(f"{base}/lang/{lang}?next={path}")
+            for name, path, lang, viewport in PAGES:
+                page.set_viewport_size(viewport)
+                page.goto(f"{base}/lang/{lang}?next={quote(path)}")
                 page.wait_for_load_state("networkidle")
-                # Long lists are shown as the first screenful.
-                page.screenshot(path=str(OUT / f"{name}.png"),
-                                full_page=name not in ("customers", "win-back"))
+                page.screenshot(path=str(OUT / f"{name}.png"), full_page=name not in FIRST_SCREEN)
                 print(f"wrote {OUT / (name + '.png')}")
             browser.close()
     finally:

@@ -46,9 +46,18 @@ def init_app(app: Flask) -> None:
         if request.blueprint != "dashboard":
             return exc  # other blueprints (webhooks, install) keep their own error bodies
         status = exc.code or 500
-        return render_template("dashboard/error.html", status=status,
-                               message=exc.description), status
+        if status >= 500:
+            db = g.get("db")
+            if db is not None:
+                db.rollback()
+        try:
+            return render_template("dashboard/error.html", status=status,
+                                   message=exc.description), status
+        except Exception:  # the page itself failed (e.g. the database is gone): plain text
+            if status < 500:
+                raise
+            return exc
 
     app.register_error_handler(CSRFError, _error)
-    for status in (400, 401, 403, 404):
+    for status in (400, 401, 403, 404, 405, 500):
         app.register_error_handler(status, _error)

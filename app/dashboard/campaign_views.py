@@ -10,8 +10,9 @@ from flask_babel import gettext as _
 from marshmallow import Schema, ValidationError, fields, validate
 
 from stammkunde.app.dashboard import auth
+from stammkunde.app.dashboard.forms import canonical_numbers, field_errors
 from stammkunde.app.dashboard.overview import uplift_chart
-from stammkunde.app.dashboard.views import _ctx, bp, can_push
+from stammkunde.app.dashboard.views import _ctx, bp, can_push, render_win_back
 from stammkunde.core.errors import UserError
 
 
@@ -30,13 +31,11 @@ def win_back_campaign(name: str) -> Any:
     from stammkunde.core.campaigns import CampaignSpec
     from stammkunde.plugins.campaigns import create_shop_campaign
 
+    typed = {k: request.form.get(k, "").strip() for k in ("limit", "percent")}
     try:
-        form = WinBackCampaignSchema().load({k: request.form.get(k, "").strip()
-                                             for k in ("limit", "percent")})
+        form = WinBackCampaignSchema().load(canonical_numbers(typed, typed))
     except ValidationError as exc:
-        flash(" ".join(f"{k}: {' '.join(v)}" for k, v in exc.normalized_messages().items()),
-              "error")
-        return redirect(url_for("dashboard.win_back", name=name))
+        return render_win_back(name, typed, field_errors(exc.normalized_messages()))
     try:
         campaign = create_shop_campaign(g.db, _ctx().plugins, g.shop, CampaignSpec(
             name=_("Win-back: top %(n)s", n=form["limit"]), target=f"winback:{form['limit']}",

@@ -29,14 +29,36 @@ class Bar:
     note: str = ""
 
 
+#: Width of one character of the charts' 12 px labels, generously (digits and wide letters).
+CHAR_WIDTH = 7.2
+
+
+def text_width(text: str) -> float:
+    """Return the width a chart label needs (an upper estimate, in SVG units at 12 px)."""
+    return len(text) * CHAR_WIDTH
+
+
 def bar_chart(bars: Sequence[Bar], *, title: str, width: int = 520, row: int = 36,
-              label_width: int = 110, value_width: int = 190) -> Markup:
-    """Return a horizontal bar chart as inline SVG (one row per bar, value text at the end)."""
+              label_width: int | None = None, value_width: int | None = None) -> Markup:
+    """Return a horizontal bar chart as inline SVG (one row per bar, value text at the end).
+
+    The label and value columns are as wide as their longest text, so no label is cut; the
+    chart is an image named by its title and lists every bar's value for screen readers.
+    """
     top = max((b.value for b in bars), default=0.0) or 1.0
     height = row * max(len(bars), 1) + 8
+    if label_width is None:
+        label_width = int(max((text_width(b.label) for b in bars), default=40) + 16)
+    if value_width is None:
+        value_width = int(max((text_width(f"{b.text} {b.note}") for b in bars), default=60) + 14)
+    # Very long labels: widen the drawing rather than squeeze the bars below a third of it.
+    width = max(width, int((label_width + value_width) * 1.5))
     plot = width - label_width - value_width
+    summary = "; ".join(f"{b.label}: {b.text}" + (f" ({b.note})" if b.note else "")
+                        for b in bars)
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
-             f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
+             f'aria-label="{escape(title)}: {escape(summary)}" '
+             f'xmlns="http://www.w3.org/2000/svg">'
              f"<title>{escape(title)}</title>"]
     for i, b in enumerate(bars):
         y = 4 + i * row
@@ -65,8 +87,10 @@ class Interval:
 
 
 def interval_chart(items: Sequence[Interval], fmt: Callable[[float], str], *, title: str,
-                   width: int = 560, row: int = 40, label_width: int = 150) -> Markup:
+                   width: int = 560, row: int = 40, label_width: int | None = None) -> Markup:
     """Return estimates with their intervals around a zero line as inline SVG."""
+    if label_width is None:
+        label_width = int(max((text_width(i.label) for i in items), default=40) + 16)
     lo = min([0.0, *(i.low for i in items)])
     hi = max([0.0, *(i.high for i in items)])
     span = (hi - lo) or 1.0
@@ -76,8 +100,11 @@ def interval_chart(items: Sequence[Interval], fmt: Callable[[float], str], *, ti
     def x(v: float) -> float:
         return label_width + plot * (v - lo) / span
 
+    summary = "; ".join(f"{i.label}: {fmt(i.estimate)} ({fmt(i.low)} … {fmt(i.high)})"
+                        for i in items)
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="100%" role="img" '
-             f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
+             f'aria-label="{escape(title)}: {escape(summary)}" '
+             f'xmlns="http://www.w3.org/2000/svg">'
              f"<title>{escape(title)}</title>"
              f'<line x1="{x(0):.1f}" x2="{x(0):.1f}" y1="0" y2="{height - 20}" class="chart-zero"/>'
              f'<text x="{x(0):.1f}" y="{height - 6}" text-anchor="middle" class="chart-note">'

@@ -13,7 +13,14 @@ from typing import Any
 from babel import Locale
 from babel.numbers import format_currency, format_decimal, format_percent
 from flask import Flask, g, request, session
-from flask_babel import Babel, format_date, format_datetime, get_locale, get_timezone
+from flask_babel import (
+    Babel,
+    format_date,
+    format_datetime,
+    get_locale,
+    get_timezone,
+    lazy_gettext,
+)
 
 from stammkunde.core.money import cents
 
@@ -106,6 +113,19 @@ def day(value: datetime | None, fmt: str = "medium") -> str:
     return format_date(value.astimezone(get_timezone()), fmt)
 
 
+#: Display names of campaign states (unknown states show as they are stored).
+CAMPAIGN_STATES: dict[str, Any] = {
+    "draft": lazy_gettext("draft"), "scheduled": lazy_gettext("scheduled"),
+    "pushing": lazy_gettext("pushing"), "pushed": lazy_gettext("pushed"),
+    "expired": lazy_gettext("expired"), "partial": lazy_gettext("partly pushed"),
+}
+
+
+def campaign_state(status: str | None) -> str:
+    """Return a campaign state's display name in the dashboard's language."""
+    return str(CAMPAIGN_STATES.get(status or "", status or "–"))
+
+
 def init_app(app: Flask) -> Babel:
     """Attach Flask-Babel with the packaged catalogs and the template filters."""
     from pathlib import Path
@@ -115,7 +135,7 @@ def init_app(app: Flask) -> Babel:
     babel = Babel(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
     app.jinja_env.filters.update(number=number, percent=percent, when=when, day=day)
     app.jinja_env.globals.update(money=money, money_short=money_short, locale_name=locale_name,
-                                 LANGUAGES=LANGUAGES)
+                                 LANGUAGES=LANGUAGES, campaign_state=campaign_state)
     return babel
 
 

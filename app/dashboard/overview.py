@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext
+from flask_babel import lazy_gettext, ngettext
 from markupsafe import Markup
 
 from stammkunde.app.dashboard.charts import Bar, Interval, heat_bucket, interval_chart
@@ -28,6 +28,7 @@ class Tile:
     trend: str  # "up", "down" or "flat"
     good: bool | None
     hint: str
+    note: str = ""  # shown under the label (what kind of number it is)
 
 
 def _get(report: dict[str, Any], path: str) -> Any:
@@ -52,7 +53,7 @@ KPIS: tuple[tuple[str, str, Any, str, bool, Any], ...] = (
     ("aov", "aov", lazy_gettext("Average order value"), "money", True,
      lazy_gettext("Net revenue divided by valid orders.")),
     ("historic_clv", "historic_clv.mean", lazy_gettext("Historic CLV"), "money", True,
-     lazy_gettext("Mean net revenue per customer to date.")),
+     lazy_gettext("Revenue so far: mean net revenue per customer to date, before costs.")),
     ("returning_revenue_share", "returning_revenue_share",
      lazy_gettext("Revenue from returning customers"), "share", True,
      lazy_gettext("Net revenue of orders after a customer's first, of all net revenue.")),
@@ -100,22 +101,32 @@ def tiles(report: dict[str, Any], previous: dict[str, Any] | None,
         value = _get(report, path)
         change, trend = _change(kind, value, _get(previous, path) if previous else None)
         good = None if trend == "flat" or change is None else ((trend == "up") == higher_better)
+        note = _("past revenue, before costs") if key == "historic_clv" else ""
         out.append(Tile(key, str(label), _fmt(kind, value, currency), change, trend, good,
-                        str(hint)))
+                        str(hint), note))
     if predicted is not None:
         value, months = predicted
         out.append(Tile("predicted_clv", _("Predicted CLV (%(months)s months)", months=months),
                         money(value, currency), None, "flat", None,
-                        _("Expected margin per customer over the horizon, from the fitted "
-                          "BG/NBD and Gamma-Gamma models (discounted).")))
+                        _("Future margin: what a customer is expected to leave as gross margin "
+                          "over the next %(months)s months, discounted (BG/NBD and "
+                          "Gamma-Gamma models). Not comparable with historic CLV, which is "
+                          "past revenue.", months=months),
+                        _("future margin, discounted")))
     return out
+
+
+def heat_top(report: dict[str, Any]) -> float:
+    """Return the highest retention share shown in the heatmap (its darkest colour)."""
+    cohorts = report.get("cohorts", [])[-COHORTS_SHOWN:]
+    return max((r for c in cohorts for r in c["retention"][1:MONTHS_SHOWN + 1]), default=0.0)
 
 
 def cohort_rows(report: dict[str, Any]) -> tuple[list[int], list[dict[str, Any]]]:
     """Return the months shown and the last cohorts with coloured retention cells (month ≥ 1)."""
     cohorts = report.get("cohorts", [])[-COHORTS_SHOWN:]
     months = list(range(1, MONTHS_SHOWN + 1))
-    top = max((r for c in cohorts for r in c["retention"][1:MONTHS_SHOWN + 1]), default=0.0)
+    top = heat_top(report)
     rows = []
     for c in cohorts:
         cells = []
@@ -136,7 +147,8 @@ def channel_bars(report: dict[str, Any]) -> list[Bar]:
                           key=lambda kv: -float(kv[1]["historic_clv"]["mean"] or 0)):
         mean = k["historic_clv"]["mean"]
         bars.append(Bar(name, float(mean or 0), money_short(mean, currency),
-                        _("%(n)s customers", n=number(k["customers"], 0))))
+                        ngettext("%(count)s customer", "%(count)s customers", k["customers"],
+                                 count=number(k["customers"], 0))))
     return bars
 
 
@@ -154,8 +166,10 @@ def uplift_chart(report: dict[str, Any]) -> Markup:
                                              else conv["estimate"])))
     charts = []
     if items:
-        charts.append(interval_chart([i for _k, i in items],
-                                     lambda v: _signed(number(abs(v) * 100, 1) + " pp", v >= 0),
+        def points(v: float) -> str:
+            return _signed(_("%(pp)s pp", pp=number(abs(v) * 100, 1)), v >= 0)
+
+        charts.append(interval_chart([i for _k, i in items], points,
                                      title=str(_("Uplift in conversion rate"))))
     rpm = up["revenue_per_member"]
     if rpm["estimate"] is not None:

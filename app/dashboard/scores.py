@@ -26,6 +26,8 @@ LABELS: dict[str, Any] = {
     "repeat": lazy_gettext("repeat"),
     "lapsed": lazy_gettext("lapsed"),
 }
+#: Display names of the default loyalty tiers; tiers a merchant names keep their names.
+TIER_LABELS: dict[str, Any] = {"member": lazy_gettext("member"), "loyal": lazy_gettext("loyal")}
 #: Customer-list filters: query parameter → (section of the scores, roll-up column).
 FILTERS = {"segment": "segments", "stage": "lifecycle", "tier": "tiers"}
 
@@ -37,13 +39,25 @@ def label(name: str | None) -> str:
     return str(LABELS.get(name, name))
 
 
+def tier_label(name: str | None) -> str:
+    """Return the display name of a loyalty tier (the default tiers are translated)."""
+    if name is None:
+        return "–"
+    return str(TIER_LABELS.get(name, name))
+
+
 def group_rows(scores: dict[str, Any], section: str) -> list[dict[str, Any]]:
     """Return name, customers, share of customers and net revenue of each group of a section."""
     counts: dict[str, int] = scores.get(section, {})
     revenue: dict[str, str] = scores.get("revenue", {}).get(section, {})
     order = {"segments": SEGMENTS, "lifecycle": STAGES}.get(section, tuple(counts))
     total = sum(counts.values()) or 1
-    return [{"name": name, "label": label(name), "customers": counts.get(name, 0),
+    name_of = tier_label if section == "tiers" else label
+    # Customers with an order per group (the customer list holds those); None before the
+    # first refresh that counted them.
+    listed: dict[str, int] | None = scores.get("listed", {}).get(section)
+    return [{"name": name, "label": name_of(name), "customers": counts.get(name, 0),
+             "listed": counts.get(name, 0) if listed is None else listed.get(name, 0),
              "share": counts.get(name, 0) / total,
              "revenue": Decimal(revenue.get(name, "0"))}
             for name in order if name in counts]

@@ -25,14 +25,21 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from flask_wtf.csrf import CSRFProtect
 from marshmallow import ValidationError
 
-from stammkunde.app.dashboard import auth, i18n
+from stammkunde.app.dashboard import auth, export, forms, i18n, jobtext
 from stammkunde.app.dashboard.charts import bar_chart
 from stammkunde.app.dashboard.i18n import LANGUAGES
-from stammkunde.app.dashboard.overview import channel_bars, cohort_rows, tiles
-from stammkunde.app.dashboard.scores import FILTERS, group_rows, label, predicted_clv
+from stammkunde.app.dashboard.overview import channel_bars, cohort_rows, heat_top, tiles
+from stammkunde.app.dashboard.scores import (
+    FILTERS,
+    group_rows,
+    label,
+    predicted_clv,
+    tier_label,
+)
 from stammkunde.app.dashboard.settings_form import SettingsSchema, current, form_values
 from stammkunde.core.cache import (
     REPORT,
@@ -40,15 +47,14 @@ from stammkunde.core.cache import (
     ROLLUP,
     SCORES,
     SORTS,
-    WINBACK,
     cached,
     customer_page,
-    iter_customers,
     report_instant,
+    win_back_page,
 )
 from stammkunde.core.errors import UserError
 from stammkunde.core.job_models import JobState
-from stammkunde.core.money import cents
+from stammkunde.core.segments import CUSTOMER_FIELDS, customer_rows, score_customers
 
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/dashboard")
@@ -65,7 +71,8 @@ def _protect() -> None:
 
 @bp.context_processor
 def _template_values() -> dict[str, Any]:
-    return {**i18n.template_context(), "session_shop": auth.session_shop()}
+    return {**i18n.template_context(), "session_shop": auth.session_shop(),
+            "tier_label": tier_label}
 
 @bp.after_request
 def _headers(response: Any) -> Any:
@@ -107,8 +114,23 @@ def _reports() -> tuple[dict[str, Any], dict[str, Any] | None, datetime]:
 def _jobs_json(shop_id: int) -> dict[str, Any]:
     from stammkunde.app.jobs import job_view, recent_jobs
 
-    jobs = [job_view(j) for j in recent_jobs(g.db, shop_id, limit=10)]
+    jobs = [jobtext.readable(job_view(j)) for j in recent_jobs(g.db, shop_id, limit=10)]
     return {"jobs": jobs, "active": any(j["state"] in JobState.ACTIVE for j in jobs)}
+
+
+def _signin_page(error: str | None = None) -> str:
+    """Render the sign-in page with the real lifetimes of login links and sessions."""
+    from datetime import timedelta
+
+    from flask_babel import format_timedelta
+
+    session_life = current_app.config["PERMANENT_SESSION_LIFETIME"]
+    if not isinstance(session_life, timedelta):
+        session_life = timedelta(seconds=int(session_life))
+    return render_template("dashboard/signin.html", error=error,
+                           link_lifetime=format_timedelta(auth.DEFAULT_TTL, threshold=2),
+                           max_lifetime=format_timedelta(auth.MAX_TTL, threshold=2),
+                           session_lifetime=format_timedelta(session_life, threshold=2))
 
 
 @bp.get("/")
@@ -117,7 +139,28 @@ def index() -> Any:
     shop = auth.session_shop()
     if shop:
         return redirect(url_for("dashboard.overview", name=shop))
-    return render_template("dashboard/signin.html"), 401
+    return _signin_page(), 401
+
+
+def _token_shop(token: str) -> str | None:
+    """Return the shop a correctly signed login token names (whether or not it is still valid)."""
+    from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+    try:
+        data = URLSafeTimedSerializer(current_app.config["SECRET_KEY"],
+                                      salt=auth.LOGIN_SALT).loads(token)
+    except (BadSignature, TypeError, ValueError):
+        return None
+    return data.get("shop") if isinstance(data, dict) else None
+
+
+LINK_ERRORS = {
+    "this login link is not valid": lazy_gettext("This login link is not valid."),
+    "this login link has expired: ask for a new one":
+        lazy_gettext("This login link has expired: ask for a new one."),
+    "this login link was already used: ask for a new one":
+        lazy_gettext("This login link was already used: ask for a new one."),
+}
 
 
 @bp.get("/login")
@@ -128,7 +171,15 @@ def login() -> Any:
         name = auth.redeem_login_token(current_app.config["SECRET_KEY"], token,
                                        _ctx().sessions, current_app.config["DASHBOARD_CLOCK"])
     except auth.LinkRefused as exc:
-        return render_template("dashboard/signin.html", error=str(exc)), 403
+        signed_in = auth.session_shop()
+        if signed_in and _token_shop(token) == signed_in:
+            # The merchant opened the link again (a bookmark, a second tab): they are in already.
+            flash(_("You are already signed in to %(shop)s. Login links work once; this one "
+                    "has been used or has expired, and you do not need it any more.",
+                    shop=signed_in), "info")
+            return redirect(url_for("dashboard.overview", name=signed_in))
+        message = LINK_ERRORS.get(str(exc))
+        return _signin_page(str(message) if message else str(exc)), 403
     auth.login_shop(name)
     return redirect(url_for("dashboard.overview", name=name))
 
@@ -172,77 +223,92 @@ def overview(name: str) -> Any:
     kpis = tiles(report, previous, predicted_clv(scores.data if scores else None))
     return render_template(
         "dashboard/overview.html", report=report, tiles=kpis,
-        months=months, cohorts=cohorts, channel_chart=chart, computed_at=computed_at,
+        months=months, cohorts=cohorts, heat_top=heat_top(report), channel_chart=chart,
+        computed_at=computed_at,
         jobs=_jobs_json(g.shop.id), can_sync=g.shop.platform != "csv", nav="overview",
     )
+
+
+#: Pages beyond this are answered with the last page (an offset this large is never real).
+MAX_PAGE = 10**6
+
+
+def page_number() -> int:
+    """Return the ``page`` query parameter as a page number from 1 (absurd values → a bound)."""
+    raw = request.args.get("page", "1").strip()
+    if not raw.isdigit() or len(raw) > 7:
+        return MAX_PAGE if raw.isdigit() else 1
+    return min(max(int(raw), 1), MAX_PAGE)
+
+
+def _list_args() -> tuple[str, bool, dict[str, str], str]:
+    """Return sort key, descending, score filters and search text of the customer list."""
+    sort = request.args.get("sort", "net_revenue")
+    if sort not in SORTS:
+        sort = "net_revenue"
+    descending = request.args.get("dir", "desc") != "asc"
+    where = {k: request.args[k][:100] for k in FILTERS if request.args.get(k)}
+    search = request.args.get("q", "").strip()[:320]
+    return sort, descending, where, search
 
 
 @bp.get("/shops/<name>/customers")
 @auth.shop_required
 def customers(name: str) -> Any:
-    """The customer list: sortable, paginated, from the roll-up of the last refresh."""
+    """The customer list: sortable, paginated, searchable, from the roll-up of the last refresh."""
     _reports()
-    sort = request.args.get("sort", "net_revenue")
-    if sort not in SORTS:
-        sort = "net_revenue"
-    descending = request.args.get("dir", "desc") != "asc"
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
-    where = {k: request.args[k] for k in FILTERS if request.args.get(k)}
+    sort, descending, where, search = _list_args()
+    page = page_number()
+    extra = {**where, **({"q": search} if search else {})}
     total, rows = customer_page(g.db, g.shop, sort=sort, descending=descending,
-                                offset=(page - 1) * PER_PAGE, limit=PER_PAGE, where=where)
+                                offset=(page - 1) * PER_PAGE, limit=PER_PAGE, where=where,
+                                search=search)
     pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
     if page > pages:
         return redirect(url_for("dashboard.customers", name=name, sort=sort,
-                                dir="desc" if descending else "asc", page=pages, **where))
+                                dir="desc" if descending else "asc", page=pages, **extra))
     roll = cached(g.db, g.shop, ROLLUP)
     return render_template("dashboard/customers.html", rows=rows, total=total, page=page,
                            pages=pages, sort=sort, descending=descending, nav="customers",
-                           where=where, label=label,
+                           where=where, search=search, extra=extra, label=label,
                            as_of=roll.data.get("as_of") if roll else None)
-
-
-CSV_FIELDS = ("customer_id", "email", "orders", "net_revenue", "first_order", "last_order",
-              "first_channel", "segment", "lifecycle", "tier", "expected_purchases",
-              "expected_purchases_low", "expected_purchases_high", "predicted_clv",
-              "predicted_clv_low", "predicted_clv_high")
 
 
 @bp.get("/shops/<name>/customers.csv")
 @auth.shop_required
 def customers_csv(name: str) -> Response:
-    """Download the customer list (with its filter) as CSV, scores included."""
-    _reports()
-    sort = request.args.get("sort", "net_revenue")
-    sort = sort if sort in SORTS else "net_revenue"
-    descending = request.args.get("dir", "desc") != "asc"
-    where = {k: request.args[k] for k in FILTERS if request.args.get(k)}
-    db, shop = g.db, g.shop
+    """Download the customer list (with its filter and search) as CSV, every column of
+    ``stammkunde customers --format csv``, dates in the shop's time zone."""
+    from stammkunde.app.jobs import retention_settings
 
-    def cell(value: Any) -> str:
-        if isinstance(value, datetime):
-            return value.isoformat().replace("+00:00", "Z")
-        if hasattr(value, "quantize"):
-            return str(cents(value))
-        if isinstance(value, float):
-            return repr(value)
-        return "" if value is None else str(value)
+    _reports()
+    sort, descending, where, search = _list_args()
+    db, shop = g.db, g.shop
+    roll = cached(db, shop, ROLLUP)
+    as_of = (datetime.fromisoformat(roll.data["as_of"].replace("Z", "+00:00")) if roll
+             else report_instant(shop, current_app.config["DASHBOARD_NOW"]))
+    scores = score_customers(db, shop, as_of, retention_settings(shop))
+    rows = customer_rows(scores, segment=where.get("segment"), lifecycle=where.get("stage"),
+                         tier=where.get("tier"))
+    rows = export.search_rows(rows, search)
+    rows = export.sort_rows(rows, sort, descending)
+    zone = export.shop_zone(shop.timezone)
 
     def generate() -> Iterator[str]:
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(CSV_FIELDS)
-        rows = iter_customers(db, shop, sort=sort, descending=descending, where=where)
+        writer.writerow(CUSTOMER_FIELDS)
         for i, row in enumerate(rows):
-            writer.writerow([cell(row[k]) for k in CSV_FIELDS])
+            writer.writerow([export.cell(row[k], zone) for k in CUSTOMER_FIELDS])
             if i % 500 == 499:
                 yield buf.getvalue()
                 buf.seek(0)
                 buf.truncate()
         yield buf.getvalue()
 
+    filename = export.file_name(shop.name, where, search)
     return Response(stream_with_context(generate()), mimetype="text/csv",
-                    headers={"Content-Disposition":
-                             f'attachment; filename="{shop.name}-customers.csv"'})
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @bp.get("/shops/<name>/segments")
@@ -264,11 +330,22 @@ def segments(name: str) -> Any:
 @auth.shop_required
 def win_back(name: str) -> Any:
     """Lapsed and lost customers ranked by what winning them back is worth, with an incentive."""
+    return render_win_back(name)
+
+
+def render_win_back(name: str, form_values: dict[str, str] | None = None,
+                    form_errors: dict[str, list[str]] | None = None) -> Any:
+    """Render a page of the win-back list (with the campaign form's input and errors)."""
     _reports()
-    row = cached(g.db, g.shop, WINBACK)
-    targets = row.data["targets"] if row else []
-    return render_template("dashboard/winback.html", targets=targets[:WINBACK_PAGE],
-                           total=len(targets), label=label, nav="winback", can_push=can_push())
+    page = page_number()
+    total, targets = win_back_page(g.db, g.shop, (page - 1) * WINBACK_PAGE, WINBACK_PAGE)
+    pages = max((total + WINBACK_PAGE - 1) // WINBACK_PAGE, 1)
+    if page > pages:
+        return redirect(url_for("dashboard.win_back", name=name, page=pages))
+    return render_template("dashboard/winback.html", targets=targets, total=total, page=page,
+                           pages=pages, first=(page - 1) * WINBACK_PAGE + 1, label=label,
+                           nav="winback", can_push=can_push(), form_values=form_values,
+                           form_errors=form_errors or {}), 400 if form_errors else 200
 
 
 def can_push() -> bool:
@@ -328,13 +405,14 @@ def settings(name: str) -> Any:
     stored = current(g.shop.settings)
     errors: dict[str, list[str]] = {}
     values = form_values(stored)
+    numbers = [k for k in values if k != "tiers"]
+    values = {k: forms.show_number(v) if k in numbers else v for k, v in values.items()}
     if request.method == "POST":
         values = {k: request.form.get(k, "").strip() for k in values}
         try:
-            new = SettingsSchema().load(values)
+            new = SettingsSchema().load(forms.canonical_numbers(values, numbers))
         except ValidationError as exc:
-            errors = {k: v if isinstance(v, list) else [str(v)]
-                      for k, v in exc.normalized_messages().items()}
+            errors = forms.field_errors(exc.normalized_messages())
         else:
             g.shop.settings = {**(g.shop.settings or {}), "retention": new}
             g.db.commit()

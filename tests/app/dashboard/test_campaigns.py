@@ -88,8 +88,11 @@ def test_win_back_list_plans_a_campaign(app: Flask, sessions) -> None:  # type: 
         token = csrf_token(c, "/shops/fake/win-back")
         bad = c.post("/shops/fake/win-back/campaign",
                      data={"csrf_token": token, "limit": "3", "percent": "95"})
-        assert bad.status_code == 302
-        assert "percent" in c.get("/shops/fake/win-back").get_data(as_text=True)
+        # The form comes back with the typed value and the error tied to its field.
+        assert bad.status_code == 400
+        html = bad.get_data(as_text=True)
+        assert 'id="wb-percent-error">Discount: Must be between 1 and 90.</div>' in html
+        assert 'value="95" aria-invalid="true" aria-describedby="wb-percent-error"' in html
         ok = c.post("/shops/fake/win-back/campaign",
                     data={"csrf_token": token, "limit": "3", "percent": "15"})
         assert ok.status_code == 302

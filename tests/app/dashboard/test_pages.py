@@ -28,6 +28,8 @@ from flask.testing import FlaskClient
 from stammkunde.core.job_models import Job, JobState
 from tests.app.dashboard.conftest import csrf_token
 
+WHO = r'<td class="who" translate="no"><span class="mono">([^<]+)</span>'
+
 
 def _tiles(html: str) -> dict[str, tuple[str, str]]:
     out = {}
@@ -102,15 +104,19 @@ def test_cohort_heatmap_and_channel_chart(client: FlaskClient) -> None:
     labels = re.findall(r'class="chart-label"[^>]*>([^<]+)<', svg)
     assert labels == ["app", "online"]
     assert re.findall(r'class="chart-value"[^>]*>([^<]+)<', svg) == ["€1,235 ", "€115 "]
-    assert "1 customers" in svg and "2 customers" in svg
+    notes = re.findall(r'class="chart-note">([^<]+)<', svg)
+    assert notes == ["1 customer", "2 customers"]  # singular and plural
+    # The chart is named with every bar's value for screen readers.
+    assert ('aria-label="Historic CLV by acquisition channel: app: €1,235 (1 customer); '
+            'online: €115 (2 customers)"') in svg
 
 
 def test_customer_list_sorts_and_pages(client: FlaskClient) -> None:
     html = client.get("/shops/till/customers").get_data(as_text=True)
-    assert re.findall(r'<td class="mono">([^<]+)</td>', html) == ["c3", "c1", "c2"]
+    assert re.findall(WHO, html) == ["c3", "c1", "c2"]
     assert "€1,234.50" in html
     html = client.get("/shops/till/customers?sort=last_order&dir=asc").get_data(as_text=True)
-    assert re.findall(r'<td class="mono">([^<]+)</td>', html) == ["c1", "c3", "c2"]
+    assert re.findall(WHO, html) == ["c1", "c3", "c2"]
     client.get("/lang/de")
     html = client.get("/shops/till/customers").get_data(as_text=True)
     assert "1.234,50\xa0€" in html
@@ -125,37 +131,42 @@ def test_customer_list_pages_through_many(client: FlaskClient, monkeypatch) -> N
     first = client.get("/shops/till/customers?sort=orders&dir=desc").get_data(as_text=True)
     second = client.get("/shops/till/customers?sort=orders&dir=desc&page=2").get_data(as_text=True)
     # orders: c1 2, c2 2, c3 1; ties by person, newest person first.
-    assert re.findall(r'<td class="mono">([^<]+)</td>', first) == ["c2", "c1"]
-    assert re.findall(r'<td class="mono">([^<]+)</td>', second) == ["c3"]
+    assert re.findall(WHO, first) == ["c2", "c1"]
+    assert re.findall(WHO, second) == ["c3"]
     assert 'rel="next"' in first and 'rel="prev"' in second
 
 
 def test_customer_csv_download(client: FlaskClient) -> None:
+    from stammkunde.core.segments import CUSTOMER_FIELDS
+
     response = client.get("/shops/till/customers.csv")
     assert response.mimetype == "text/csv"
     assert 'filename="till-customers.csv"' in response.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert [r[:7] for r in rows] == [
+    assert rows[0] == list(CUSTOMER_FIELDS)
+    assert [[*r[:6], r[7]] for r in rows] == [
         ["customer_id", "email", "orders", "net_revenue", "first_order", "last_order",
          "first_channel"],
-        ["c3", "c@example.com", "1", "1234.50", "2024-05-20T10:00:00Z", "2024-05-20T10:00:00Z",
-         "app"],
-        ["c1", "a@example.com", "2", "130.00", "2024-01-10T10:00:00Z", "2024-02-09T10:00:00Z",
-         "online"],
-        ["c2", "b@example.com", "2", "100.00", "2024-03-01T10:00:00Z", "2024-06-01T10:00:00Z",
-         "online"],
+        ["c3", "c@example.com", "1", "1234.50", "2024-05-20T10:00:00+00:00",
+         "2024-05-20T10:00:00+00:00", "app"],
+        ["c1", "a@example.com", "2", "130.00", "2024-01-10T10:00:00+00:00",
+         "2024-02-09T10:00:00+00:00", "online"],
+        ["c2", "b@example.com", "2", "100.00", "2024-03-01T10:00:00+00:00",
+         "2024-06-01T10:00:00+00:00", "online"],
     ]
-    assert rows[0][7:] == ["segment", "lifecycle", "tier", "expected_purchases",
-                           "expected_purchases_low", "expected_purchases_high", "predicted_clv",
-                           "predicted_clv_low", "predicted_clv_high"]
     # three customers: too few for the predictive model, so its columns are empty
-    assert {tuple(r[10:]) for r in rows[1:]} == {("",) * 6}
+    model = [rows[0].index(k) for k in (
+        "expected_purchases", "expected_purchases_low", "expected_purchases_high",
+        "predicted_clv", "predicted_clv_low", "predicted_clv_high")]
+    assert {tuple(r[i] for i in model) for r in rows[1:]} == {("",) * 6}
     # c3 and c2 ordered within the last 45 days; c1 last ordered in February.
-    stages = {r[0]: r[8] for r in rows[1:]}
+    column = rows[0].index("lifecycle")
+    stages = {r[0]: r[column] for r in rows[1:]}
     assert set(stages.values()) <= {"new", "repeat", "loyal", "at risk", "lapsed", "lost"}
     assert stages["c3"] == "new"
-    filtered = client.get("/shops/till/customers.csv?stage=new").get_data(as_text=True)
-    assert [r[0] for r in csv.reader(io.StringIO(filtered))][1:] == [
+    response = client.get("/shops/till/customers.csv?stage=new")
+    assert 'filename="till-customers-stage-new.csv"' in response.headers["Content-Disposition"]
+    assert [r[0] for r in csv.reader(io.StringIO(response.get_data(as_text=True)))][1:] == [
         k for k, v in stages.items() if v == "new"]
 
 
@@ -175,8 +186,9 @@ def test_settings_are_validated_and_stored(client: FlaskClient, sessions) -> Non
         margin="1.5", tiers="gold: 500, member: 0"), "csrf_token": token})
     assert bad.status_code == 400
     text = bad.get_data(as_text=True)
-    assert "Must be greater than or equal to 0.01 and less than or equal to 1." in text
-    assert "tier &#39;member&#39; (0) must need more points than the tier before it" in text
+    assert '<div class="error" id="f-margin-error">Must be between 0.01 and 1.</div>' in text
+    assert 'aria-describedby="f-margin-help f-margin-error" aria-invalid="true"' in text
+    assert ("The tier “member” (0) must need more points than the tier before it." in text)
     with sessions() as s:
         assert "retention" not in (s.query(Shop).filter_by(name="till").one().settings or {})
     ok = client.post("/shops/till/settings", data={**_settings_form(), "csrf_token": token})
