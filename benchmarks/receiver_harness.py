@@ -111,7 +111,7 @@ class Server:
         raise RuntimeError("server did not start")
 
     def start_inbox_worker(self) -> subprocess.Popen[bytes]:
-        """Start a separate inbox worker process (like `stammkunde inbox work`)."""
+        """Start a separate inbox worker process: `stammkunde inbox work` (with testshop)."""
         env = {**os.environ, "STAMMKUNDE_SECRET_KEY": SECRET_KEY, **self.env}
         log = open(self.home / "inbox-worker.log", "ab")  # noqa: SIM115
         return subprocess.Popen(

@@ -275,8 +275,9 @@ def main() -> None:
         f"(requests sessions) on 127.0.0.1; total {total:.0f} s; load average {load_before:.1f} "
         f"at start, {os.getloadavg()[0]:.1f} at end (the machine is shared). "
         "\"Default deployment\" is `stammkunde serve` as the README runs it (acknowledge only: "
-        "signature, shop lookup, inbox insert, commit) with `stammkunde worker` beside it "
-        "draining the inbox in batches (its drain, in a separate process); \"ack path alone\" "
+        "signature, shop lookup, inbox insert, commit) with the inbox worker beside it: the "
+        "`stammkunde inbox work` command itself, in a separate process, working off the inbox "
+        "in batches; \"ack path alone\" "
         "has no worker running; \"inline\" also processes each delivery in the web worker "
         "right after answering.",
         "",

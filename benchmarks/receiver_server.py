@@ -1,11 +1,12 @@
 """Serve the receiver (or a bare "return 200" endpoint) under gunicorn for fault tests and
 benchmarks: the production server code (``stammkunde.app.server``) with the signed ``testshop``
-platform registered.
+platform registered; ``--mode inbox-worker`` runs the ``stammkunde inbox work`` command itself
+(its own code, in this process, with the testshop platform registered).
 
     python benchmarks/receiver_server.py --db URL --home DIR --port N [--workers 2]
         [--mode receiver|bare|inbox-worker] [--processing worker|inline]
 
-``inbox-worker`` runs what ``stammkunde worker`` runs for the inbox (a batched drain).
+``inbox-worker`` runs ``stammkunde inbox work --interval 0.2`` (batched, 4 threads by default).
 """
 
 from __future__ import annotations
@@ -57,15 +58,14 @@ def main() -> None:
     get_plugins().register(TestshopPlugin())
     settings = Settings(home=Path(args.home), database_url=args.db,
                         secret_key=os.environ.get("STAMMKUNDE_SECRET_KEY", "bench-key"))
-    if args.mode == "inbox-worker":  # what `stammkunde inbox work` runs, until killed
-        import threading
+    if args.mode == "inbox-worker":  # the real `stammkunde inbox work`, until stopped
+        from stammkunde.app.cli import main as stammkunde
 
-        from stammkunde.core.db import make_engine, session_factory
-        from stammkunde.webhooks.inbox import Processor
-
-        processor = Processor(session_factory(make_engine(args.db)), get_plugins(),
-                              Path(args.home) / "exports")
-        processor.drain(threading.Event(), interval=0.2)  # as `stammkunde worker` does
+        os.environ.update(STAMMKUNDE_DATABASE_URL=args.db, STAMMKUNDE_HOME=args.home,
+                          STAMMKUNDE_SECRET_KEY=settings.secret_key or "")
+        sys.argv = ["stammkunde", "inbox", "work", "--interval", "0.2"]
+        stammkunde()  # the command line itself; only the testshop platform is added above
+        return
     factory = bare_app if args.mode == "bare" else (lambda: create_app(settings=settings))
     run_gunicorn(factory, "127.0.0.1", args.port, args.workers, threads=args.threads)
 

@@ -24,9 +24,9 @@ Definitions (also in README, "Metric definitions"):
 
 How: one SQL pass selects the shop's valid orders with their net revenue, in (person, time)
 order, read from a covering index (``ix_orders_history``); per-customer aggregates, gaps, medians
-and cohorts are then computed with vectorised numpy on those arrays (:class:`OrderHistory`). The
-same numbers from SQL window functions took about five times as long on SQLite (measured in
-``benchmarks/report_scale.py``), and this way SQLite and PostgreSQL run identical arithmetic.
+and cohorts are then computed with vectorised numpy on those arrays (:class:`OrderHistory`), so
+SQLite and PostgreSQL run identical arithmetic; ``benchmarks/report_scale.py`` times the report
+against a bare scan of the same orders (benchmarks/RESULTS.md, "Report at scale").
 """
 
 from __future__ import annotations
@@ -126,8 +126,8 @@ def order_history(conn: Connection, shop: Shop, as_of: datetime, *,
     """Read the shop's valid orders as of ``as_of`` in one pass over the covering index."""
     params = {"shop": shop.id, "as_of": epoch_seconds(as_of), "false": False}
     if conn.dialect.name == "postgresql":
-        # the rarely-run refund subquery inflates the plan's cost estimate, and compiling the
-        # plan (JIT) then costs more than the whole scan saves (measured in report_scale.py)
+        # the rarely-run refund subquery inflates the plan's cost estimate past the JIT
+        # threshold; compiling a plan that is one index scan cannot pay for itself
         conn.execute(text("SET LOCAL jit = off"))
     channels = tuple(r[0] for r in conn.execute(text(_CHANNELS), params))
     if len(channels) <= MAX_CODED_CHANNELS:

@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
-from stammkunde.core.errors import UserError
+from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.records import Batch, Record
 
 
@@ -46,6 +46,35 @@ class WebhookRejected(Exception):
 
 class InstallRejected(Exception):
     """An install (OAuth) callback that must not be trusted: bad signature, shop or state."""
+
+
+class UnknownOptions(FieldError):
+    """``shops add`` got options the platform does not declare."""
+
+    def __init__(self, platform: str, unknown: Sequence[str],
+                 declared: Mapping[str, ShopOption]) -> None:
+        known = f" (its options: {', '.join(sorted(declared))})" if declared else ""
+        super().__init__("platform {platform!r} takes no option(s): {names}{known}",
+                         platform=platform, names=", ".join(unknown), known=known)
+
+
+def declared_options(adapter: PlatformAdapter) -> dict[str, ShopOption]:
+    """Return the adapter's shop options by name; a webhook adapter always takes its secret."""
+    declared = {o.name: o for o in adapter.shop_options}
+    if Capability.WEBHOOKS in adapter.capabilities:
+        declared.setdefault(adapter.webhook_secret_key, ShopOption(
+            adapter.webhook_secret_key, "the secret that signs the shop's webhooks", secret=True))
+    return declared
+
+
+def check_option_names(adapter: PlatformAdapter, options: Mapping[str, Any]) -> None:
+    """Raise UnknownOptions for given options the adapter does not declare (domain/url always
+    pass)."""
+    declared = declared_options(adapter)
+    unknown = sorted(k for k, v in options.items()
+                     if v and k not in declared and k not in ("domain", "url"))
+    if unknown:
+        raise UnknownOptions(adapter.name, unknown, declared)
 
 
 class Secret(str):
@@ -131,6 +160,22 @@ class DiscountResult:
 
 
 @dataclass(frozen=True)
+class ShopOption:
+    """A per-shop option an adapter declares (``stammkunde shops add … --option NAME=VALUE``).
+
+    A ``secret`` option (an API key, a webhook secret) is stored encrypted with the shop's
+    credentials and reaches the adapter as a :class:`Secret` in ``ShopConnection.credentials``;
+    it is never printed. Any other option is stored with the shop's settings and reaches the
+    adapter in ``ShopConnection.options``.
+    """
+
+    name: str
+    help: str
+    secret: bool = False
+    required: bool = False
+
+
+@dataclass(frozen=True)
 class ShopSetup:
     """What ``stammkunde shops add`` stores for a shop: domain, credentials, settings."""
 
@@ -161,17 +206,30 @@ class PlatformAdapter:
     webhook_secret_env: ClassVar[str | None] = None
     #: Key in a shop's stored credentials that holds its own webhook secret.
     webhook_secret_key: ClassVar[str] = "webhook_secret"
+    #: The per-shop options ``shops add`` accepts besides ``domain``/``url`` (see ShopOption).
+    shop_options: ClassVar[tuple[ShopOption, ...]] = ()
 
     def configure_shop(self, options: Mapping[str, str | None]) -> ShopSetup:
-        """Check the options given to ``shops add`` (domain, url, token, ...) and return the setup.
+        """Check the options given to ``shops add`` and return the shop's setup.
 
-        The default accepts no credentials; adapters that need some override this and raise
-        ``UserError`` naming a missing or malformed option.
+        ``options`` holds ``domain``/``url`` and the ``--option NAME=VALUE`` pairs. The default
+        checks them against :attr:`shop_options`: an undeclared or missing required option is a
+        ``FieldError`` naming it; secret options become encrypted credentials, the others
+        settings. Override to check values further (raise ``FieldError`` naming the option).
         """
-        given = sorted(k for k, v in options.items() if v and k not in ("domain", "url"))
-        if given:
-            raise UserError(f"platform {self.name!r} takes no option(s): {', '.join(given)}")
-        return ShopSetup(domain=options.get("domain") or options.get("url"))
+        given = {k: v for k, v in options.items() if v}
+        check_option_names(self, given)
+        declared = declared_options(self)
+        for option in declared.values():
+            if option.required and not given.get(option.name):
+                raise FieldError("platform {platform!r} needs {" + option.name + "} ({help})",
+                                 platform=self.name, help=option.help)
+        credentials = {k: str(v).strip() for k, v in given.items()
+                       if k in declared and declared[k].secret}
+        settings = {k: str(v).strip() for k, v in given.items()
+                    if k in declared and not declared[k].secret}
+        return ShopSetup(domain=given.get("domain") or given.get("url"), credentials=credentials,
+                         settings=settings)
 
     def import_file(self, path: Path, fmt: str | None, shop: ShopConnection) -> Iterator[Batch]:
         """Read an export file into batches of canonical records."""

@@ -73,18 +73,26 @@ class NotSynced(UserError):
 
 
 def file_platform(plugins: Plugins, shop_platform: str, fmt: str | None) -> str:
-    """Return the platform whose adapter reads ``fmt``: the shop's own if it can, else any."""
+    """Return the platform whose adapter reads a file of format ``fmt`` for a shop.
+
+    Without a format, the shop's own adapter reads it if it imports files, else the CSV reader
+    (``stammkunde-csv``). A named format goes to the shop's own adapter if it declares it (in
+    ``file_formats``), else to the adapter that declares it, else to the shop's own adapter if it
+    imports files without declaring formats (it decides); anything else is a one-line error.
+    """
     own = plugins.platform(shop_platform)
-    if fmt is None and own.file_formats:
+    imports = Capability.IMPORT_FILE in own.capabilities
+    if imports and (fmt is None or fmt in own.file_formats):
         return shop_platform
-    if fmt is not None and fmt in own.file_formats:
-        return shop_platform
-    readers = {f: name for name, a in plugins.platforms().items() for f in a.file_formats}
+    readers = {f: name for name, a in plugins.platforms().items()
+               if Capability.IMPORT_FILE in a.capabilities for f in a.file_formats}
     if fmt is None:
         fmt = "stammkunde-csv"
-    if fmt not in readers:
-        raise UserError(f"unknown format {fmt!r} (known: {', '.join(sorted(readers))})")
-    return readers[fmt]
+    if fmt in readers:
+        return readers[fmt]
+    if imports and not own.file_formats:
+        return shop_platform
+    raise UserError(f"unknown format {fmt!r} (known: {', '.join(sorted(readers))})")
 
 
 def import_file(

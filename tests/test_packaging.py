@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -10,8 +11,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: How a test double in the wheel would show: the signed ``testshop`` platform (tests/testshop.py,
-#: formerly webhooks/testing.py); none belongs in what users install.
-DOUBLES = re.compile(r"(^|/)(testshop|webhooks/testing)(\.py|/)")
+#: formerly webhooks/testing.py) and the fake platforms (tests/fakes, formerly plugins/*/fake);
+#: none belongs in what users install.
+DOUBLES = re.compile(r"(^|/)(testshop|fakes?|webhooks/testing)(\.py|/)")
 
 
 def test_doubles(names: list[str]) -> list[str]:
@@ -23,9 +25,14 @@ test_doubles.__test__ = False  # type: ignore[attr-defined]  # a helper, not a t
 
 
 def test_wheel_contains_only_the_stammkunde_namespace(tmp_path: Path) -> None:
+    # built from a copy of the sources: a checkout's stale build/ folder (left by an earlier
+    # build, e.g. of files since moved out of the package) must not leak into the wheel
+    source = tmp_path / "src"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".work", "node_modules"))
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-         "-w", str(tmp_path), str(ROOT)],
+         "-w", str(tmp_path), str(source)],
         check=True, timeout=300,
     )
     (wheel,) = tmp_path.glob("stammkunde-*.whl")
@@ -52,8 +59,10 @@ def test_wheel_contains_only_the_stammkunde_namespace(tmp_path: Path) -> None:
 def test_the_double_pattern_finds_doubles() -> None:
     assert test_doubles([
         "stammkunde/webhooks/testing.py", "stammkunde/testshop.py", "stammkunde/plugins/testing.py",
+        "stammkunde/plugins/shopify/fake/server.py", "stammkunde/fakes/woocommerce/store.py",
         "stammkunde/core/money.py",
-    ]) == ["stammkunde/webhooks/testing.py", "stammkunde/testshop.py"]
+    ]) == ["stammkunde/webhooks/testing.py", "stammkunde/testshop.py",
+           "stammkunde/plugins/shopify/fake/server.py", "stammkunde/fakes/woocommerce/store.py"]
 
 
 def _runtime_dependencies() -> list[str]:

@@ -120,14 +120,6 @@ class TestshopAdapter(PlatformAdapter):
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.WEBHOOKS})
     webhook_secret_env: ClassVar[str | None] = "STAMMKUNDE_TESTSHOP_SECRET"
 
-    def configure_shop(self, options: Mapping[str, str | None]) -> Any:
-        """Accept a domain and a webhook secret."""
-        from stammkunde.plugins.adapter import ShopSetup
-
-        creds = {"webhook_secret": options["webhook_secret"]} if options.get(
-            "webhook_secret") else {}
-        return ShopSetup(domain=options.get("domain"), credentials=creds)
-
     def shop_domain_from_headers(self, headers: Mapping[str, str]) -> str | None:
         """Return the shop domain header (unverified)."""
         return headers.get(DOMAIN) or None

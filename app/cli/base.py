@@ -29,7 +29,7 @@ from stammkunde.core.timeutil import parse_instant
 pass_ctx = click.make_pass_decorator(AppContext, ensure=True)
 
 #: The command line's words for the fields core and plugins name in their errors (FieldError).
-#: A field missing here is shown by its name.
+#: A field missing here is a platform's own shop option: shown as ``--option NAME=…``.
 FLAGS = {
     "amount": "--amount", "batch_size": "--batch-size", "calibration_end": "--calibration-end",
     "cap_days": "--cap-days", "consumer_key": "--consumer-key",
@@ -59,7 +59,10 @@ def quiet_broken_pipe() -> int:
 
 def user_message(exc: UserError) -> str:
     """Return an error's one line as the command line says it (fields named by their flags)."""
-    text = exc.render(FLAGS) if isinstance(exc, FieldError) else str(exc)
+    if isinstance(exc, FieldError):
+        text = exc.render({f: FLAGS.get(f, f"--option {f}=…") for f in exc.fields})
+    else:
+        text = str(exc)
     return text.replace("\n", " ")
 
 

@@ -23,8 +23,8 @@ GRADIENT_TOLERANCE = 1e-6
 
 def dot(u: NDArray[np.float64], v: NDArray[np.float64]) -> float:
     """Inner product of two 1-d arrays."""
-    # einsum stays in numpy; a BLAS dot starts threads, which on a busy machine made each
-    # likelihood evaluation ~100x slower than the arithmetic itself.
+    # einsum stays in numpy; a BLAS dot starts threads, which on a busy machine cost more than
+    # the arithmetic itself (benchmarks/RESULTS.md, "CLV model" notes).
     return float(np.einsum("i,i->", u, v))
 
 
@@ -63,8 +63,8 @@ def maximise(loglik: LogLikAndGrad, theta0: NDArray[np.float64], n: float,
     ``theta0`` is the data-based reference point that the allowed range is centred on;
     ``start`` (default ``theta0``) is where the search begins.
     """
-    # L-BFGS-B and the small linear algebra call BLAS on vectors of 3-4 numbers; letting
-    # OpenBLAS start threads for those made fits 30x slower on a busy machine.
+    # L-BFGS-B and the small linear algebra call BLAS on vectors of 3-4 numbers; OpenBLAS
+    # threads for those only contend (benchmarks/RESULTS.md, "CLV model" notes).
     with np.errstate(all="ignore"), threadpool_limits(limits=1, user_api="blas"):
         return _maximise(loglik, np.asarray(theta0, dtype=float), n, names, start)
 

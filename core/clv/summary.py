@@ -133,7 +133,7 @@ def summary_from_orders(
                                mean_value=empty)
 
     # One row per (customer, day) transaction, sorted by customer then day (one int64 key
-    # when it fits, which sorts several times faster than a two-key lexsort).
+    # when it fits: one sort key instead of a two-key lexsort).
     c_low, d_low = int(cust.min()), float(day.min())
     d_span = float(day.max()) - d_low + 1.0
     if (float(cust.max()) - c_low + 1.0) * d_span < 2.0**62 and d_span < 2.0**52:

@@ -2,8 +2,8 @@
 
 The valid orders come from the metrics' single pass over the order index
 (:func:`stammkunde.core.metrics.order_history`); accounts, events, cancelled orders and discount
-codes are small grouped queries; everything per person is numpy. (A first version used one SQL
-window query; on SQLite it took about four times as long as this, see benchmarks/RESULTS.md.)
+codes are small grouped queries; everything per person is numpy (``benchmarks/report_scores.py``
+times it: the "per-person query" row of benchmarks/RESULTS.md).
 
 Who is in the result: every person the shop knew at the instant — with an order created by then
 (valid or cancelled), an event by then, or an account created by then. People without a valid
@@ -39,7 +39,7 @@ _CANCELLED = """
 
 # Orders with a discount code, and the first code of each (for CLV by first code). The unary
 # plus keeps the planner from driving the join from the shop's orders (one probe per order):
-# walking the far fewer discount rows and looking each order up by key is ~3x faster on SQLite.
+# walking the far fewer discount rows and looking each order up by key is the cheaper plan.
 _DISCOUNTED = """
     SELECT od.order_id, MIN(od.code_key)
     FROM order_discounts od JOIN orders o ON o.id = od.order_id

@@ -138,8 +138,8 @@ def compute_scores(people: PersonArrays, settings: RetentionSettings,
                                       "clv_low", "clv_high")}
     model_alive = nan.copy()
     summary, sidx = customer_summary(people)
-    # The fit's vector products are far too small for threaded BLAS: threads only contend, and
-    # on a busy machine they made the fit 5–30 times slower (benchmarks/RESULTS.md).
+    # The fit's vector products are far too small for threaded BLAS: threads only contend (see
+    # core/clv/_mle.py, which limits them too).
     with threadpool_limits(limits=1, user_api="blas"):
         if model is None:
             model = fit_model(summary)

@@ -21,6 +21,7 @@ from stammkunde.plugins.adapter import (
     DiscountTarget,
     PlatformAdapter,
     ShopConnection,
+    ShopOption,
     ShopSetup,
     WebhookEnvelope,
 )
@@ -82,6 +83,11 @@ class ShopifyAdapter(PlatformAdapter):
         self._lock = threading.Lock()
 
     # --- configuration ---------------------------------------------------------------------
+
+    shop_options: ClassVar[tuple[ShopOption, ...]] = (
+        ShopOption("token", "the custom app's Admin API access token", secret=True),
+        ShopOption("webhook_secret", "the secret that signs the app's webhooks", secret=True),
+    )
 
     def configure_shop(self, options: Mapping[str, str | None]) -> ShopSetup:
         """Set up a custom app's shop: ``--domain name.myshopify.com --token shpat_...``."""

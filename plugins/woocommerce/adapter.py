@@ -28,6 +28,7 @@ from stammkunde.plugins.adapter import (
     DiscountTarget,
     PlatformAdapter,
     ShopConnection,
+    ShopOption,
     ShopSetup,
     WebhookEnvelope,
 )
@@ -81,6 +82,12 @@ class WooCommerceAdapter(PlatformAdapter):
                            sleep=self.sleep, clock=self.clock)
         self.last_client = client
         return client
+
+    shop_options: ClassVar[tuple[ShopOption, ...]] = (
+        ShopOption("consumer_key", "REST API consumer key, ck_…", secret=True),
+        ShopOption("consumer_secret", "REST API consumer secret, cs_…", secret=True),
+        ShopOption("webhook_secret", "the secret that signs the store's webhooks", secret=True),
+    )
 
     def configure_shop(self, options: Mapping[str, str | None]) -> ShopSetup:
         """Check ``--url``, ``--consumer-key``, ``--consumer-secret`` (``--webhook-secret``)."""

@@ -60,3 +60,8 @@ def test_report_counts_what_was_loaded(bench: ModuleType, backend: str) -> None:
     assert (report["customers"], report["orders"]) == (load["customers"], load["orders"])
     assert Decimal(report["net_revenue"]) == Decimal(load["net_units"]) / 10_000
     assert report["channels"] == 4 and report["cohorts"] == 24
+    # the breakdown times the main query on the driver's cursor too, and reading its rows
+    timed = [name for name, _ in report["statements"]]
+    assert any(name.endswith("(driver cursor)") for name in timed), timed
+    assert [name for name, _ in report["reads"]] == [
+        name for name in timed if name.endswith("(driver cursor)")]

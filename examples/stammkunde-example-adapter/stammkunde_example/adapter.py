@@ -1,8 +1,16 @@
-"""The TinyShop adapter: paginated orders and customers, signed webhooks.
+"""The TinyShop adapter: paginated orders and customers, an export file, signed webhooks.
 
 TinyShop's API (see ``fake.py``): ``GET /orders?after=<id>&limit=<n>&since=<iso>`` returns
 ``{"items": [...], "next": <id or null>}``, the same for ``/customers``; webhooks carry
-``X-Tiny-Topic``, ``X-Tiny-Delivery`` and ``X-Tiny-Signature`` (hex HMAC-SHA256 of the body).
+``X-Tiny-Shop``, ``X-Tiny-Topic``, ``X-Tiny-Delivery`` and ``X-Tiny-Signature`` (hex
+HMAC-SHA256 of the body). Its admin exports orders as ``{"orders": [...]}`` (format
+``tinyshop-json``), each order shaped as in the API.
+
+Per shop it needs the API's root (option ``base_url``) and, for webhooks, the signing secret
+(``webhook_secret``, which every webhook adapter takes):
+
+    stammkunde shops add tiny --platform tinyshop --domain tiny.example \\
+        --option base_url=https://api.tiny.example --webhook-secret ...
 """
 
 from __future__ import annotations
@@ -12,21 +20,25 @@ import hmac
 import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from decimal import Decimal
+from pathlib import Path
 from typing import Any, ClassVar
 
 import requests
 
+from stammkunde.core.errors import InvalidRecord, UserError
+from stammkunde.core.money import parse_money
 from stammkunde.core.records import Batch, CustomerRecord, OrderRecord, OrderStatus, Record
 from stammkunde.plugins import (
     Capability,
     PlatformAdapter,
     ShopConnection,
+    ShopOption,
     WebhookEnvelope,
     WebhookRejected,
 )
 
 PAGE = 3
+BATCH = 500
 
 
 def _instant(text: str | None) -> datetime | None:
@@ -37,7 +49,8 @@ def order_record(item: Mapping[str, Any]) -> OrderRecord:
     """Map a TinyShop order to the canonical record (money as Decimal, times aware UTC)."""
     return OrderRecord(
         platform_id=str(item["id"]), created_at=_instant(item["created"]),  # type: ignore[arg-type]
-        updated_at=_instant(item["updated"]), total=Decimal(item["total"]),
+        updated_at=_instant(item["updated"]),
+        total=parse_money(item["total"], field="total", error=InvalidRecord),
         currency=item["currency"], status=OrderStatus(item["status"]),
         customer_id=str(item["customer"]) if item.get("customer") else None,
         email=item.get("email"))
@@ -56,7 +69,28 @@ class TinyShopAdapter(PlatformAdapter):
     name: ClassVar[str] = "tinyshop"
     display_name: ClassVar[str] = "TinyShop (example)"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.SYNC, Capability.WEBHOOKS})
+        {Capability.SYNC, Capability.WEBHOOKS, Capability.IMPORT_FILE})
+    file_formats: ClassVar[tuple[str, ...]] = ("tinyshop-json",)
+    shop_options: ClassVar[tuple[ShopOption, ...]] = (
+        ShopOption("base_url", "the root of the shop's TinyShop API", required=True),
+    )
+
+    def import_file(self, path: Path, fmt: str | None, shop: ShopConnection) -> Iterator[Batch]:
+        """Read TinyShop's order export (``{"orders": [...]}``) in batches."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{Path(path).name} is not a TinyShop export: {exc}") from None
+        orders = data.get("orders") if isinstance(data, dict) else None
+        if not isinstance(orders, list):
+            raise UserError(f"{Path(path).name} is not a TinyShop export (no \"orders\" list)")
+        for start in range(0, len(orders), BATCH):
+            yield Batch(tuple(order_record(o) for o in orders[start:start + BATCH]),
+                        meta={"rows": len(orders)})
+
+    def shop_domain_from_headers(self, headers: Mapping[str, str]) -> str | None:
+        """The shop a delivery comes from (``X-Tiny-Shop``), to find its webhook secret."""
+        return headers.get("X-Tiny-Shop") or None
 
     def _pages(self, shop: ShopConnection, path: str, since: datetime | None,
                cursor: str | None, mapper: Any) -> Iterator[Batch]:
@@ -66,7 +100,8 @@ class TinyShopAdapter(PlatformAdapter):
             if since is not None:
                 params["since"] = since.isoformat()
             resp = requests.get(f"{shop.options['base_url']}/{path}", params=params, timeout=10)
-            resp.raise_for_status()
+            if resp.status_code >= 400:
+                raise UserError(f"TinyShop answered {resp.status_code} for /{path}")
             page = resp.json()
             records = tuple(mapper(item) for item in page["items"])
             if page["items"]:
@@ -107,5 +142,6 @@ class TinyShopAdapter(PlatformAdapter):
         """Register our receiver URL with TinyShop."""
         resp = requests.post(f"{shop.options['base_url']}/webhooks",
                              json={"url": f"{base_url.rstrip('/')}/webhooks/tinyshop"}, timeout=10)
-        resp.raise_for_status()
+        if resp.status_code >= 400:
+            raise UserError(f"TinyShop answered {resp.status_code} when subscribing webhooks")
         return ["order.saved"]

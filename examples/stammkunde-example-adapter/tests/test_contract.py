@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from stammkunde_example import TinyShopAdapter
@@ -51,3 +52,9 @@ class TestTinyShop(AdapterContract):
         headers = {"X-Tiny-Topic": "order.saved", "X-Tiny-Delivery": "d-1",
                    "X-Tiny-Signature": signature}
         return [WebhookSample(headers, body, "order.saved")]
+
+    @pytest.fixture
+    def sample_file(self, fake: FakeTinyShop, tmp_path: Path) -> tuple[Path, str | None]:
+        path = tmp_path / "tinyshop-orders.json"
+        path.write_text(json.dumps({"orders": fake.orders}), encoding="utf-8")
+        return path, None
