@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
 from stammkunde.core.clv import DAYS_PER_UNIT, CustomerSummary, FittedModel, fit_model
-from stammkunde.core.errors import UserError
+from stammkunde.core.errors import FieldError
 from stammkunde.core.metrics import _NET
 from stammkunde.core.models import Shop
 from stammkunde.core.money import SCALE
@@ -96,13 +96,13 @@ def run_backtest(session: Session, shop: Shop, calibration_end: datetime,
                  holdout_end: datetime) -> Backtest:
     """Fit on orders up to ``calibration_end``; predict and count transactions up to the end."""
     if holdout_end <= calibration_end:
-        raise UserError("--holdout-end must be after --calibration-end")
+        raise FieldError("{holdout_end} must be after {calibration_end}")
     cal, hold = epoch_seconds(calibration_end), epoch_seconds(holdout_end)
     rows = session.connection().execute(
         text(_BACKTEST),
         {"shop": shop.id, "cal": cal, "hold": hold, "as_of": cal, "false": False}).all()
     if not rows:
-        raise UserError("no customers with a valid order before --calibration-end")
+        raise FieldError("no customers with a valid order before {calibration_end}")
     arr = np.array(rows, dtype=np.int64)
     days, first, last, net, first_net, hold_days = (arr[:, k] for k in range(1, 7))
     x = (days - 1).astype(float)
