@@ -230,8 +230,11 @@ class FittedModel:
         var_purchases = _quadratic(grad_total, pairs.inverse, grad_alive, cov)
         var_clv = _quadratic(grad_disc, pairs.inverse, grad_alive, cov) + spend_log_var
         # exp(±z·sd) on the log scale: one exp per quantity, its reciprocal for the low end.
-        factor_p = np.exp(_Z * np.sqrt(np.maximum(var_purchases, 0.0)))
-        factor_c = np.exp(_Z * np.sqrt(np.maximum(var_clv, 0.0)))
+        # A variance too large for exp (a parameter barely determined) gives an unbounded
+        # upper end (inf), shown as empty.
+        with np.errstate(over="ignore", invalid="ignore"):
+            factor_p = np.exp(_Z * np.sqrt(np.maximum(var_purchases, 0.0)))
+            factor_c = np.exp(_Z * np.sqrt(np.maximum(var_clv, 0.0)))
         out["expected_purchases_low"] = purchases / factor_p
         out["expected_purchases_high"] = purchases * factor_p
         out["clv_low"] = clv / factor_c
