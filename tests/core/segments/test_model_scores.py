@@ -81,6 +81,36 @@ def test_report_section_with_the_model(sessions, sim_shop) -> None:
     assert sorted(section["clv_by_first_code"]) == ["(none)", "welcome"]
     assert section["clv_by_first_code"]["welcome"]["customers"] == 60
     assert section["notes"][0].startswith("Predictive CLV and P(alive) come from BG/NBD")
+    # the family and why (issue 19): drop-out is identified on this simulated BG/NBD shop
+    assert model["family"] == "bgnbd" and model["reason"].startswith("BG/NBD: the data identify")
+    assert model["p_alive_weight"] == 1.0 and model["interval_level"] == 0.9
+    assert model["gamma_gamma"]["note"] is None
+
+
+def test_rollup_and_win_back_carry_the_intervals(sessions, sim_shop) -> None:
+    from sqlalchemy import select
+
+    from stammkunde.core.cache import refresh_shop
+    from stammkunde.core.job_models import CustomerRollup
+
+    sc = scores(sessions)
+    with sessions.begin() as s:
+        refresh_shop(s, get_shop(s, "sim"), AS_OF)
+    with sessions() as s:
+        rows = list(s.scalars(select(CustomerRollup)))
+    assert len(rows) == 300
+    index = {cid: i for i, cid in enumerate(sc.people.customer_id)}
+    for r in rows:
+        i = index[r.customer_id]
+        assert r.predicted_clv_low <= r.predicted_clv <= r.predicted_clv_high
+        assert r.expected_purchases_low < r.expected_purchases < r.expected_purchases_high
+        assert r.expected_purchases == pytest.approx(sc.expected_purchases[i], rel=1e-12)
+        assert float(r.predicted_clv_high) == pytest.approx(sc.clv_high[i], abs=1e-4)
+    ranked = win_back_targets(sc)
+    for t in ranked:
+        i = index[t["customer_id"]]
+        assert float(t["predicted_clv_low"]) == pytest.approx(sc.clv_low[i], abs=1e-4)
+        assert t["predicted_clv_low"] <= t["predicted_clv"] <= t["predicted_clv_high"]
 
 
 def test_backtest_counts_holdout_transactions_per_customer(sessions, sim_shop) -> None:
@@ -109,3 +139,15 @@ def test_backtest_counts_holdout_transactions_per_customer(sessions, sim_shop) -
     assert report["mae"] == pytest.approx(float(np.mean(np.abs(bt.predicted - bt.actual))))
     # the model fitted on simulated BG/NBD data predicts the total within 25 %
     assert abs(report["error_percent"]) < 25
+    # next to it, the naive extrapolation x / T × holdout days, computed here by hand
+    horizon = (hold.timestamp() // 86_400) - (cal.timestamp() // 86_400)
+    ages = {c: (cal.timestamp() // 86_400) - first[c] // 86_400 for c in cohort}
+    per_day: dict[str, set[int]] = {}
+    for o in sim_shop:
+        if o.created_at <= cal:
+            per_day.setdefault(o.customer_id, set()).add(int(o.created_at.timestamp()) // 86_400)
+    naive = sum((len(per_day[c]) - 1) / ages[c] * horizon for c in cohort if ages[c] > 0)
+    assert report["naive"]["predicted_total"] == pytest.approx(naive, rel=1e-12)
+    assert set(report["naive"]) == {"predicted_total", "error_percent", "mae"}
+    assert all("naive" in row for row in table)
+    assert report["model"]["family"] in ("bgnbd", "nbd") and report["model"]["reason"]
