@@ -182,7 +182,8 @@ class PlatformAdapter:
     #     (unverified); the receiver looks the shop up by it (``Shop.domain``) for its secret;
     #  2. ``webhook_secrets(shop, env)``: the secrets to try, in order (rotation: old and new);
     #  3. ``verify_webhook(headers, raw_body, secret)`` with each until one accepts: the envelope;
-    #  4. the delivery is stored and acknowledged; later ``parse_webhook(envelope)`` gives records.
+    #  4. the delivery is stored and acknowledged; later ``parse_webhook(envelope, shop)`` gives
+    #     records.
     # ``headers`` is case-insensitive (``headers.get("x-shopify-topic")`` works).
 
     def shop_domain_from_headers(self, headers: Mapping[str, str]) -> str | None:
@@ -225,12 +226,15 @@ class PlatformAdapter:
         """
         raise Unsupported(f"{self.name} has no webhooks")
 
-    def parse_webhook(self, envelope: WebhookEnvelope) -> list[Record]:
+    def parse_webhook(self, envelope: WebhookEnvelope, shop: ShopConnection) -> list[Record]:
         """Turn a verified delivery into canonical records (empty for topics it ignores).
 
-        Called after the delivery is stored, possibly much later (replay); it must not call the
-        platform. A payload it cannot read raises an exception whose message names no person
-        (no e-mail, name or address): the message is stored with the failed delivery.
+        ``shop`` is the connection of the shop the delivery belongs to: its currency, timezone
+        and options (a status map, say) apply exactly as in a sync, so the same order gives the
+        same record either way. Its credentials may be empty: called after the delivery is
+        stored, possibly much later (replay), it must not call the platform. A payload it cannot
+        read raises an exception whose message names no person (no e-mail, name or address):
+        the message is stored with the failed delivery.
         """
         raise Unsupported(f"{self.name} has no webhooks")
 

@@ -44,6 +44,7 @@ from stammkunde.core.records import OrderDeleted, OrderRecord, Record, RefundRec
 from stammkunde.core.store import store_records
 from stammkunde.core.timeutil import now
 from stammkunde.plugins.adapter import WebhookEnvelope
+from stammkunde.plugins.ingest import parse_delivery, webhook_connection
 from stammkunde.plugins.manager import PluginError, Plugins
 
 log = logging.getLogger("stammkunde.webhooks")
@@ -262,7 +263,7 @@ class Processor:
                 delivery_id=row.delivery_id, raw_body=row.body, headers=dict(row.headers or {}),
                 triggered_at=row.triggered_at,
             )
-            records = adapter.parse_webhook(envelope)
+            records = parse_delivery(adapter, envelope, webhook_connection(shop))
             privacy = [r for r in records if is_privacy_record(r)]
             data = [r for r in records if not is_privacy_record(r)]
             lock_for(session, shop, records)

@@ -155,8 +155,11 @@ class ShopifyAdapter(PlatformAdapter):
         """Check ``X-Shopify-Hmac-Sha256`` over the raw body; return the envelope."""
         return webhooks.verify(headers, raw_body, secret)
 
-    def parse_webhook(self, envelope: WebhookEnvelope) -> list[Record]:
-        """Map a verified delivery to canonical records ([] for topics not used)."""
+    def parse_webhook(self, envelope: WebhookEnvelope, shop: ShopConnection) -> list[Record]:
+        """Map a verified delivery to canonical records ([] for topics not used).
+
+        Amounts are the shop's money as Shopify sends it; no shop option changes the mapping.
+        """
         return webhooks.parse(envelope)
 
     def subscribe_webhooks(self, shop: ShopConnection, base_url: str) -> list[str]:

@@ -116,9 +116,13 @@ class WooCommerceAdapter(PlatformAdapter):
         """Check ``X-WC-Webhook-Signature``; the unsigned creation ping gets ``is_ping``."""
         return webhooks.verify(headers, raw_body, secret)
 
-    def parse_webhook(self, envelope: WebhookEnvelope) -> list[Record]:
-        """Turn order.* and customer.* deliveries into records; other topics give []."""
-        return webhooks.parse(envelope)
+    def parse_webhook(self, envelope: WebhookEnvelope, shop: ShopConnection) -> list[Record]:
+        """Turn order.* and customer.* deliveries into records; other topics give [].
+
+        The shop's currency and ``status_map`` apply as in a sync.
+        """
+        return webhooks.parse(envelope, currency=shop.currency,
+                              status_map=shop.options.get("status_map"))
 
     def fetch_orders(self, shop: ShopConnection, since: datetime | None = None,
                      cursor: str | None = None) -> Iterator[Batch]:
