@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from stammkunde.app.context import AppContext
+from stammkunde.app.reconcile import health_metrics, webhook_health
 from stammkunde.core.config import Settings
 from stammkunde.core.db import is_current
 from stammkunde.core.errors import UserError
@@ -92,7 +93,10 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
             return {"status": "unavailable", "database": type(exc).__name__}, 503
         if not current:
             return {"status": "unavailable", "database": "ok", "migrations": "behind"}, 503
-        return {"status": "ok", "database": "ok", "migrations": "current"}, 200
+        with ctx.sessions() as session:  # detail only: a repaired webhook is not "unready"
+            webhooks = webhook_health(session)
+        return {"status": "ok", "database": "ok", "migrations": "current",
+                "webhooks": webhooks}, 200
 
     @app.get("/metrics")
     def metrics_page() -> Response:
@@ -102,6 +106,11 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
                 return backlog(session)
 
         text, content_type = metrics.render(waiting)
+        try:
+            with ctx.sessions() as session:
+                text += health_metrics(webhook_health(session)).encode()
+        except (DBAPIError, PoolTimeout):
+            pass  # stammkunde_database_up already says so
         return Response(text, content_type=content_type)
 
     return app

@@ -131,6 +131,25 @@ class DiscountResult:
 
 
 @dataclass(frozen=True)
+class WebhookRepair:
+    """What a webhook health check found and fixed for one shop.
+
+    ``expected`` topics should deliver to us; ``reenabled`` were switched off on the platform
+    (WooCommerce: ``disabled`` after failed deliveries, or ``paused``) and are active again;
+    ``recreated`` were missing and are subscribed again.
+    """
+
+    expected: tuple[str, ...] = ()
+    reenabled: tuple[str, ...] = ()
+    recreated: tuple[str, ...] = ()
+
+    @property
+    def repaired(self) -> int:
+        """How many subscriptions were switched on again or recreated."""
+        return len(self.reenabled) + len(self.recreated)
+
+
+@dataclass(frozen=True)
 class ShopSetup:
     """What ``stammkunde shops add`` stores for a shop: domain, credentials, settings."""
 
@@ -225,6 +244,13 @@ class PlatformAdapter:
         is parsed. A ping that the platform sends unsigned may be returned with ``is_ping=True``.
         """
         raise Unsupported(f"{self.name} has no webhooks")
+
+    def repair_webhooks(self, shop: ShopConnection, base_url: str) -> WebhookRepair:
+        """Check the shop's subscriptions to ``base_url``; switch on or recreate what is off.
+
+        Optional (called hourly by the webhook health job for adapters that implement it).
+        """
+        raise Unsupported(f"{self.name} cannot check its webhooks")
 
     def parse_webhook(self, envelope: WebhookEnvelope, shop: ShopConnection) -> list[Record]:
         """Turn a verified delivery into canonical records (empty for topics it ignores).

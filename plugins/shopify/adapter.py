@@ -23,6 +23,7 @@ from stammkunde.plugins.adapter import (
     ShopConnection,
     ShopSetup,
     WebhookEnvelope,
+    WebhookRepair,
 )
 from stammkunde.plugins.shopify import discounts, oauth, sync, webhooks
 from stammkunde.plugins.shopify import queries as q
@@ -34,6 +35,11 @@ DEFAULTS: dict[str, Any] = {"page_size": None, "customer_page_size": None,
                             "bulk_threshold": 10_000, "bulk_batch": 250, "poll_interval": 2.0,
                             "discount_group_size": discounts.DEFAULT_GROUP,
                             "per_customer": False}
+
+
+def _topic_name(topic: str) -> str:
+    """``ORDERS_CREATE`` -> ``orders/create`` (the name deliveries carry)."""
+    return topic.lower().replace("_", "/", 1)
 
 
 def api_version(options: Mapping[str, Any]) -> str:
@@ -170,8 +176,12 @@ class ShopifyAdapter(PlatformAdapter):
         """
         client = self.client(shop)
         callback = base_url.rstrip("/") + "/webhooks/shopify"
+        return self._subscribe(client, callback, WEBHOOK_TOPICS)
+
+    def _subscribe(self, client: GraphQLClient, callback: str,
+                   topics: Sequence[str]) -> list[str]:
         done = []
-        for topic in WEBHOOK_TOPICS:
+        for topic in topics:
             data = client.execute(q.WEBHOOK_CREATE, {
                 "topic": topic, "sub": {"uri": callback, "format": "JSON"}},
                 operation="WebhookCreate", expected_cost=10)
@@ -179,8 +189,37 @@ class ShopifyAdapter(PlatformAdapter):
             if errors and not all("already been taken" in e["message"] for e in errors):
                 raise ShopifyError(f"cannot subscribe {topic}: "
                                    + "; ".join(e["message"] for e in errors))
-            done.append(topic.lower().replace("_", "/", 1))
+            done.append(_topic_name(topic))
         return done
+
+    def repair_webhooks(self, shop: ShopConnection, base_url: str) -> WebhookRepair:
+        """Recreate the subscriptions to ``<base_url>/webhooks/shopify`` that are missing.
+
+        Shopify retries a failed delivery 8 times over 4 hours
+        (https://shopify.dev/changelog/updates-to-webhook-retry-mechanism) and then deletes a
+        subscription made through the Admin API after 8 consecutive failures
+        (https://shopify.dev/docs/apps/build/webhooks/troubleshooting-webhooks): a missing
+        subscription is how a long outage shows, and subscribing again heals it.
+        """
+        client = self.client(shop)
+        callback = base_url.rstrip("/") + "/webhooks/shopify"
+        have: set[str] = set()
+        after = None
+        while True:
+            data = client.execute(q.WEBHOOKS_LIST, {"first": q.WEBHOOKS_PAGE_SIZE,
+                                                    "after": after},
+                                  operation="Webhooks", expected_cost=2 + q.WEBHOOKS_PAGE_SIZE)
+            conn = data["webhookSubscriptions"]
+            have |= {e["node"]["topic"] for e in conn["edges"]
+                     if e["node"].get("uri") == callback}
+            if not conn["pageInfo"]["hasNextPage"]:
+                break
+            after = conn["pageInfo"]["endCursor"]
+        missing = [t for t in WEBHOOK_TOPICS if t not in have]
+        if missing:
+            self._subscribe(client, callback, missing)
+        return WebhookRepair(expected=tuple(_topic_name(t) for t in WEBHOOK_TOPICS),
+                             recreated=tuple(_topic_name(t) for t in missing))
 
     # --- discounts and tags ----------------------------------------------------------------
 
