@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import requests
@@ -34,7 +34,7 @@ WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_PAID", "ORDERS_CANC
 DEFAULTS: dict[str, Any] = {"page_size": None, "customer_page_size": None,
                             "bulk_threshold": 10_000, "bulk_batch": 250, "poll_interval": 2.0,
                             "discount_group_size": discounts.DEFAULT_GROUP,
-                            "per_customer": False}
+                            "per_customer": False, "overlap_minutes": 10}
 
 
 def _topic_name(topic: str) -> str:
@@ -65,7 +65,9 @@ class ShopifyAdapter(PlatformAdapter):
     ``page_size`` and ``customer_page_size`` (default: pages sized to half the shop's cost
     bucket); ``bulk_threshold`` (a full sync of at least this many records runs as a bulk export;
     ``null``: never); ``bulk_batch`` (records per batch from a bulk file); ``poll_interval``
-    (seconds); ``discount_group_size``; ``per_customer`` (one discount per customer);
+    (seconds); ``discount_group_size`` (at most 250); ``per_customer`` (one discount per customer);
+    ``overlap_minutes`` (default 10: an incremental sync reads changes from that long before the
+    last sync's high-water mark);
     ``base_url`` (tests and the fake shop).
     Credentials: ``access_token``.
     """
@@ -133,6 +135,8 @@ class ShopifyAdapter(PlatformAdapter):
     def _fetch(self, shop: ShopConnection, resource: str, since: datetime | None,
                cursor: str | None) -> Iterator[Batch]:
         size_key = "page_size" if resource == "orders" else "customer_page_size"
+        if since is not None:  # our clock and Shopify's may differ: read a little earlier
+            since -= timedelta(minutes=float(self.option(shop, "overlap_minutes")))
         threshold = self.option(shop, "bulk_threshold")
         return sync.fetch(self.client(shop), resource, since, cursor,
                           page_size=_int_or_none(self.option(shop, size_key)),
