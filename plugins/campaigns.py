@@ -28,7 +28,7 @@ from stammkunde.core.campaigns import (
     spawn_instance,
 )
 from stammkunde.core.campaigns.report import NO_CODE
-from stammkunde.core.errors import UserError
+from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.models import Assignment, Campaign, Customer, Shop
 from stammkunde.core.timeutil import now as utcnow
 from stammkunde.plugins.adapter import (
@@ -56,9 +56,10 @@ def require_capabilities(plugins: Plugins, shop: Shop, *, tag: str | None = None
         raise UserError(f"platform {shop.platform!r} of shop {shop.name!r} cannot create "
                         "discount codes, so it cannot run campaigns")
     if tag is not None and Capability.TAGS not in adapter.capabilities:
-        raise UserError(f"platform {shop.platform!r} cannot tag customers; push without --tag")
+        raise FieldError("platform {platform!r} cannot tag customers; push without {tag}",
+                         platform=shop.platform)
     if tag is not None and not tag.strip():
-        raise UserError("--tag must not be empty")
+        raise FieldError("{tag} must not be empty")
     return adapter
 
 
@@ -114,9 +115,9 @@ def push_campaign(
     """Assign (once), then push pending codes and tags through the adapter; resumable."""
     now = (now or utcnow()).replace(microsecond=0)
     if batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
+        raise FieldError("{batch_size} must be at least 1")
     if limit_calls is not None and limit_calls < 0:
-        raise UserError("--limit-calls must not be negative")
+        raise FieldError("{limit_calls} must not be negative")
     try:
         with factory() as session, session.begin():
             campaign = get_campaign(session, campaign_id)

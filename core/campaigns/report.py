@@ -119,11 +119,11 @@ def campaign_report(session: Session, campaign: Campaign, *,
                     window_days: int = DEFAULT_WINDOW_DAYS,
                     now: datetime | None = None) -> dict[str, Any]:
     """Measure a pushed campaign against its holdout over ``window_days`` after the push."""
-    from stammkunde.core.errors import UserError
+    from stammkunde.core.errors import FieldError, UserError
 
     now = (now or utcnow()).replace(microsecond=0)
     if window_days < 1:
-        raise UserError("--window-days must be at least 1")
+        raise FieldError("{window_days} must be at least 1")
     window = window_of(campaign, window_days)
     if window is None:
         raise UserError(f"campaign {campaign.id} has not been pushed yet "

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from stammkunde.core.errors import UserError
+from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.records import Batch, Record
 from stammkunde.plugins.adapter import (
     Capability,
@@ -32,7 +32,7 @@ from stammkunde.plugins.shopify.client import DEFAULT_API_VERSION, GraphQLClient
 WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_PAID", "ORDERS_CANCELLED",
                   "REFUNDS_CREATE", "CUSTOMERS_CREATE", "CUSTOMERS_UPDATE", "APP_UNINSTALLED")
 DEFAULTS: dict[str, Any] = {"page_size": None, "customer_page_size": None,
-                            "bulk_threshold": 10_000, "bulk_batch": 250, "poll_interval": 2.0,
+                            "bulk_threshold": 10_000, "bulk_batch": 2000, "poll_interval": 2.0,
                             "discount_group_size": discounts.DEFAULT_GROUP,
                             "per_customer": False, "overlap_minutes": 10}
 
@@ -97,9 +97,9 @@ class ShopifyAdapter(PlatformAdapter):
         if extra:
             raise UserError(f"platform 'shopify' takes no option(s): {', '.join(extra)}")
         if not options.get("domain"):
-            raise UserError("shopify needs --domain (name.myshopify.com)")
+            raise FieldError("shopify needs {domain} (name.myshopify.com)")
         if not options.get("token"):
-            raise UserError("shopify needs --token (the custom app's Admin API access token)")
+            raise FieldError("shopify needs {token} (the custom app's Admin API access token)")
         try:
             domain = oauth.valid_shop_domain(options["domain"])
         except Exception as exc:
@@ -118,7 +118,7 @@ class ShopifyAdapter(PlatformAdapter):
         token = shop.credentials.get("access_token")
         if not token or not shop.domain:
             raise UserError(f"shop {shop.name!r} has no Shopify domain or access token; "
-                            "install the app or use `stammkunde shops add --token`")
+                            "install the app or add the shop with its access token")
         secret = token.reveal() if hasattr(token, "reveal") else str(token)
         key = (shop.name, shop.domain, str(shop.options.get("base_url") or ""),
                hashlib.sha256(secret.encode()).hexdigest())
