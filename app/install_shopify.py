@@ -113,6 +113,8 @@ def callback() -> Any:
         shop = _save_shop(session, domain, setup, ctx.settings.secret_key)
         shop_name = shop.name
         conn = connection_for(shop, ctx.settings.secret_key)
+    # the hourly webhook check repairs subscriptions to the URL they were made for
+    _note(shop_name, {"webhook_base_url": _public_url()})
     try:
         adapter.subscribe_webhooks(conn, _public_url())
     except UserError as exc:  # the token is stored; webhooks can be subscribed again later

@@ -98,6 +98,9 @@ def callback() -> Any:
     # The store waits (60 s) for this answer, so webhook creation gets a short fuse.
     quick = dataclasses.replace(conn, options={**conn.options, "timeout": 10, "max_retries": 1,
                                                "requests_per_second": 0})
+    with ctx.sessions() as session, session.begin():  # the hourly check repairs this URL's hooks
+        row = session.scalar(select(Shop).where(Shop.name == shop_name))
+        row.settings = {**(row.settings or {}), "webhook_base_url": _public_url()}  # type: ignore[union-attr]
     try:
         adapter.subscribe_webhooks(quick, _public_url())
     except UserError as exc:

@@ -345,6 +345,31 @@ class StaleWatcher(threading.Thread):
         self.stopped.set()
 
 
+@huey.periodic_task(crontab())
+def reconcile() -> None:
+    """Every minute, queue an incremental sync for API shops whose interval has passed."""
+    from stammkunde.app.reconcile import reconcile_due
+
+    ctx = context()
+    names = reconcile_due(ctx.sessions, ctx.plugins, schedule_sync)
+    if names:
+        log.info("reconciling %d shop(s)", len(names))
+
+
+@huey.periodic_task(crontab(minute="35"))
+def webhook_health_check() -> None:
+    """Every hour, re-enable or recreate webhooks the platforms switched off or deleted."""
+    import os
+
+    from stammkunde.app.reconcile import PUBLIC_URL_ENV, check_webhooks
+
+    ctx = context()
+    for result in check_webhooks(ctx.sessions, ctx.plugins, os.environ.get(PUBLIC_URL_ENV),
+                                 secret_key=ctx.settings.secret_key):
+        if result.error or result.reenabled or result.recreated:
+            log.warning("shop %s: %s", result.shop, result.message)
+
+
 @huey.periodic_task(crontab(hour="3", minute="15"))
 def nightly_refresh() -> None:
     """Every night, queue a refresh for each installed shop."""

@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from stammkunde.app.context import AppContext
+from stammkunde.app.reconcile import health_metrics, webhook_health
 from stammkunde.core.config import Settings
 from stammkunde.core.db import is_current
 from stammkunde.core.errors import UserError
@@ -105,8 +106,10 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
             return {"status": "unavailable", "database": "ok", "migrations": "behind"}, 503
         with ctx.sessions() as session:
             oldest = oldest_waiting(session)
+            webhooks = webhook_health(session)  # detail only: a repaired webhook is not "unready"
         return {"status": "ok", "database": "ok", "migrations": "current",
-                "inbox_oldest_waiting_seconds": None if oldest is None else round(oldest, 1)}, 200
+                "inbox_oldest_waiting_seconds": None if oldest is None else round(oldest, 1),
+                "webhooks": webhooks}, 200
 
     @app.get("/metrics")
     def metrics_page() -> Response:
@@ -116,6 +119,11 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
                 return {**backlog(session), OLDEST: oldest_waiting(session) or 0.0}
 
         text, content_type = metrics.render(waiting)
+        try:
+            with ctx.sessions() as session:
+                text += health_metrics(webhook_health(session)).encode()
+        except (DBAPIError, PoolTimeout):
+            pass  # stammkunde_database_up already says so
         return Response(text, content_type=content_type)
 
     return app

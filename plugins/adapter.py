@@ -176,6 +176,25 @@ class ShopOption:
 
 
 @dataclass(frozen=True)
+class WebhookRepair:
+    """What a webhook health check found and fixed for one shop.
+
+    ``expected`` topics should deliver to us; ``reenabled`` were switched off on the platform
+    (WooCommerce: ``disabled`` after failed deliveries, or ``paused``) and are active again;
+    ``recreated`` were missing and are subscribed again.
+    """
+
+    expected: tuple[str, ...] = ()
+    reenabled: tuple[str, ...] = ()
+    recreated: tuple[str, ...] = ()
+
+    @property
+    def repaired(self) -> int:
+        """How many subscriptions were switched on again or recreated."""
+        return len(self.reenabled) + len(self.recreated)
+
+
+@dataclass(frozen=True)
 class ShopSetup:
     """What ``stammkunde shops add`` stores for a shop: domain, credentials, settings."""
 
@@ -240,7 +259,8 @@ class PlatformAdapter:
     #     (unverified); the receiver looks the shop up by it (``Shop.domain``) for its secret;
     #  2. ``webhook_secrets(shop, env)``: the secrets to try, in order (rotation: old and new);
     #  3. ``verify_webhook(headers, raw_body, secret)`` with each until one accepts: the envelope;
-    #  4. the delivery is stored and acknowledged; later ``parse_webhook(envelope)`` gives records.
+    #  4. the delivery is stored and acknowledged; later ``parse_webhook(envelope, shop)`` gives
+    #     records.
     # ``headers`` is case-insensitive (``headers.get("x-shopify-topic")`` works).
 
     def shop_domain_from_headers(self, headers: Mapping[str, str]) -> str | None:
@@ -283,12 +303,22 @@ class PlatformAdapter:
         """
         raise Unsupported(f"{self.name} has no webhooks")
 
-    def parse_webhook(self, envelope: WebhookEnvelope) -> list[Record]:
+    def repair_webhooks(self, shop: ShopConnection, base_url: str) -> WebhookRepair:
+        """Check the shop's subscriptions to ``base_url``; switch on or recreate what is off.
+
+        Optional (called hourly by the webhook health job for adapters that implement it).
+        """
+        raise Unsupported(f"{self.name} cannot check its webhooks")
+
+    def parse_webhook(self, envelope: WebhookEnvelope, shop: ShopConnection) -> list[Record]:
         """Turn a verified delivery into canonical records (empty for topics it ignores).
 
-        Called after the delivery is stored, possibly much later (replay); it must not call the
-        platform. A payload it cannot read raises an exception whose message names no person
-        (no e-mail, name or address): the message is stored with the failed delivery.
+        ``shop`` is the connection of the shop the delivery belongs to: its currency, timezone
+        and options (a status map, say) apply exactly as in a sync, so the same order gives the
+        same record either way. Its credentials may be empty: called after the delivery is
+        stored, possibly much later (replay), it must not call the platform. A payload it cannot
+        read raises an exception whose message names no person (no e-mail, name or address):
+        the message is stored with the failed delivery.
         """
         raise Unsupported(f"{self.name} has no webhooks")
 

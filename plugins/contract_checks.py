@@ -91,7 +91,7 @@ def call_with_samples(adapter: PlatformAdapter, method: str) -> object:
     args: dict[str, tuple[Any, ...]] = {
         "import_file": (Path("missing.csv"), None, conn),
         "verify_webhook": ({}, b"{}", "secret"),
-        "parse_webhook": (env,),
+        "parse_webhook": (env, conn),
         "subscribe_webhooks": (conn, "https://example.invalid"),
         "fetch_orders": (conn, None, None),
         "fetch_customers": (conn, None, None),

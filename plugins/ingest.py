@@ -7,6 +7,8 @@ the last stored batch and never stores a batch twice.
 from __future__ import annotations
 
 import csv
+import inspect
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,10 +20,17 @@ from stammkunde.core.bulk import analyze_after_load
 from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.freshness import mark_stale
 from stammkunde.core.models import Shop
+from stammkunde.core.records import Record
 from stammkunde.core.shops import credentials
 from stammkunde.core.store import UpsertStats, get_shop, load_cursor, save_cursor, store_records
 from stammkunde.core.timeutil import now
-from stammkunde.plugins.adapter import Capability, PlatformAdapter, Secret, ShopConnection
+from stammkunde.plugins.adapter import (
+    Capability,
+    PlatformAdapter,
+    Secret,
+    ShopConnection,
+    WebhookEnvelope,
+)
 from stammkunde.plugins.manager import Plugins
 
 Progress = Callable[[int, int | None], None]
@@ -35,6 +44,31 @@ def connection_for(shop: Shop, secret_key: str | None) -> ShopConnection:
         name=shop.name, platform=shop.platform, domain=shop.domain, currency=shop.currency,
         timezone=shop.timezone, credentials=creds, options=dict(shop.settings or {}),
     )
+
+
+def webhook_connection(shop: Shop) -> ShopConnection:
+    """The shop as ``parse_webhook`` sees it: currency, timezone, options, no credentials."""
+    return ShopConnection(
+        name=shop.name, platform=shop.platform, domain=shop.domain, currency=shop.currency,
+        timezone=shop.timezone, options=dict(shop.settings or {}),
+    )
+
+
+def parse_delivery(adapter: PlatformAdapter, envelope: WebhookEnvelope,
+                   shop: ShopConnection) -> list[Record]:
+    """Call ``adapter.parse_webhook(envelope, shop)``; an adapter of the older one-argument
+    contract still works, with a DeprecationWarning."""
+    try:
+        params = inspect.signature(adapter.parse_webhook).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins and C callables
+        params = {}  # type: ignore[assignment]
+    positional = [p for p in params.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+    if len(positional) == 1 and positional[0].kind != positional[0].VAR_POSITIONAL:
+        warnings.warn(f"{type(adapter).__name__}.parse_webhook(envelope) is the old contract: "
+                      "accept parse_webhook(envelope, shop)", DeprecationWarning, stacklevel=2)
+        return adapter.parse_webhook(envelope)  # type: ignore[call-arg]
+    return adapter.parse_webhook(envelope, shop)
 
 
 @dataclass

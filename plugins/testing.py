@@ -41,6 +41,7 @@ from stammkunde.plugins.adapter import (
     WebhookEnvelope,
     WebhookRejected,
 )
+from stammkunde.plugins.ingest import parse_delivery
 from stammkunde.plugins.manager import validate_adapter
 
 pytest.register_assert_rewrite("stammkunde.plugins.contract_checks")
@@ -184,6 +185,23 @@ class AdapterContract:
         """How many orders and customers your fake holds, to catch skipped records (optional)."""
         return None
 
+    @pytest.fixture
+    def webhook_shop(self, adapter: PlatformAdapter, request: pytest.FixtureRequest
+                     ) -> ShopConnection:
+        """The shop ``parse_webhook`` is given: your ``shop`` when you declare sync."""
+        if Capability.SYNC in adapter.capabilities:
+            return request.getfixturevalue("shop")
+        return ShopConnection(name="contract", platform=adapter.name)
+
+    @pytest.fixture
+    def order_webhook(self) -> Callable[[str], WebhookSample] | None:
+        """A signed delivery of the order with this platform id, as the platform sends it.
+
+        Needed when the adapter declares both sync and webhooks: the kit checks that an order
+        gives the same record through a sync and through a webhook.
+        """
+        return None
+
     @pytest.fixture(autouse=True)
     def _capability_gate(self, request: pytest.FixtureRequest, adapter: PlatformAdapter) -> None:
         """Skip a test before its fixtures are built when the adapter lacks its capability."""
@@ -258,17 +276,42 @@ class AdapterContract:
     @needs(Capability.WEBHOOKS)
     def test_webhook_parse_returns_canonical_records(
         self, adapter: PlatformAdapter, webhook_samples: Sequence[WebhookSample],
-        webhook_secret: str,
+        webhook_secret: str, webhook_shop: ShopConnection,
     ) -> None:
         """Parsing every sample yields canonical records only."""
         for sample in webhook_samples:
             env = adapter.verify_webhook(sample.headers, sample.body, webhook_secret)
-            records = adapter.parse_webhook(env)
+            records = parse_delivery(adapter, env, webhook_shop)
             assert isinstance(records, list), "parse_webhook returns a list"
             for record in records:
                 check_record(record)
             if sample.expect_records and not env.is_ping:
                 assert records, f"topic {env.topic!r} produced no records"
+
+    @needs(Capability.SYNC)
+    def test_an_order_through_sync_and_through_a_webhook_is_the_same_record(
+        self, adapter: PlatformAdapter, shop: ShopConnection, webhook_secret: str,
+        order_webhook: Callable[[str], WebhookSample] | None,
+    ) -> None:
+        """Every order of the first synced page, delivered as a webhook, maps to the same record.
+
+        The shop's options (currency, status map) must apply to both paths alike.
+        """
+        if Capability.WEBHOOKS not in adapter.capabilities:
+            pytest.skip(f"{adapter.name} does not declare webhooks")
+        if order_webhook is None:
+            pytest.fail("override `order_webhook` (the adapter declares sync and webhooks)")
+        batch = next(iter(adapter.fetch_orders(shop, None, None)))
+        orders = [r for r in batch.records if isinstance(r, rec.OrderRecord)]
+        assert orders, "the first synced page holds no orders"
+        for synced in orders:
+            sample = order_webhook(synced.platform_id)
+            env = adapter.verify_webhook(sample.headers, sample.body, webhook_secret)
+            got = [r for r in parse_delivery(adapter, env, shop)
+                   if isinstance(r, rec.OrderRecord)]
+            assert len(got) == 1, f"order {synced.platform_id}: the webhook gave {len(got)} orders"
+            assert comparable(got[0]) == comparable(synced), (
+                f"order {synced.platform_id} differs between sync and webhook")
 
     # --- sync ---------------------------------------------------------------------------------
 
@@ -411,3 +454,19 @@ def _store_twice(sessions: sessionmaker[Session], adapter: PlatformAdapter,
 
 __all__ = ["AdapterContract", "WebhookSample", "check_record", "collect", "record_key",
            "stammkunde_sessions", "stammkunde_shop", "temporary_sessions"]
+
+
+def comparable(order: rec.OrderRecord) -> dict[str, Any]:
+    """What a sync and a webhook must agree on for one order.
+
+    Refunds are compared by their sum (a webhook may not know each refund's exact date), line
+    items only when the sync carries fewer than ten (a page carries the first ten).
+    """
+    out = {k: getattr(order, k) for k in (
+        "platform_id", "created_at", "updated_at", "total", "currency", "status",
+        "cancelled_at", "is_test", "customer_id", "email", "discount_codes", "channel")}
+    out["refunded"] = sum((r.amount for r in order.refunds), Decimal(0))
+    if len(order.line_items) < 10:
+        out["line_items"] = order.line_items
+    return out
+

@@ -40,6 +40,7 @@ from stammkunde.core.records import (
 from stammkunde.plugins.adapter import (
     Capability,
     PlatformAdapter,
+    ShopConnection,
     WebhookEnvelope,
     WebhookRejected,
 )
@@ -150,7 +151,7 @@ class TestshopAdapter(PlatformAdapter):
             headers={TOPIC: topic},
         )
 
-    def parse_webhook(self, envelope: WebhookEnvelope) -> list[Record]:
+    def parse_webhook(self, envelope: WebhookEnvelope, shop: ShopConnection) -> list[Record]:
         """Turn a delivery into canonical records."""
         try:
             data = json.loads(envelope.raw_body)

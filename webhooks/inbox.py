@@ -46,6 +46,7 @@ from stammkunde.core.records import OrderDeleted, OrderRecord, Record, RefundRec
 from stammkunde.core.store import store_records
 from stammkunde.core.timeutil import now
 from stammkunde.plugins.adapter import PlatformAdapter, WebhookEnvelope
+from stammkunde.plugins.ingest import parse_delivery, webhook_connection
 from stammkunde.plugins.manager import PluginError, Plugins
 
 log = logging.getLogger("stammkunde.webhooks")
@@ -265,7 +266,7 @@ class Processor:
                 delivery_id=row.delivery_id, raw_body=row.body, headers=dict(row.headers or {}),
                 triggered_at=row.triggered_at,
             )
-            records = adapter.parse_webhook(envelope)
+            records = parse_delivery(adapter, envelope, webhook_connection(shop))
             privacy = [r for r in records if is_privacy_record(r)]
             data = [r for r in records if not is_privacy_record(r)]
             lock_for(session, shop, records)
@@ -368,10 +369,11 @@ class Processor:
                 shop = shops[key]
                 if row.platform not in adapters:
                     adapters[row.platform] = self.plugins.platform(row.platform)
-                records = adapters[row.platform].parse_webhook(WebhookEnvelope(
+                records = parse_delivery(adapters[row.platform], WebhookEnvelope(
                     platform=row.platform, topic=row.topic, shop_domain=row.shop_domain or None,
                     delivery_id=row.delivery_id, raw_body=row.body,
-                    headers=dict(row.headers or {}), triggered_at=row.triggered_at))
+                    headers=dict(row.headers or {}), triggered_at=row.triggered_at),
+                    webhook_connection(shop))
                 if any(is_privacy_record(r) for r in records):
                     raise ProcessingError("privacy requests are processed one by one")
                 parsed.append((row.id, shop, records))

@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import requests
@@ -24,6 +24,7 @@ from stammkunde.plugins.adapter import (
     ShopOption,
     ShopSetup,
     WebhookEnvelope,
+    WebhookRepair,
 )
 from stammkunde.plugins.shopify import discounts, oauth, sync, webhooks
 from stammkunde.plugins.shopify import queries as q
@@ -34,7 +35,12 @@ WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_PAID", "ORDERS_CANC
 DEFAULTS: dict[str, Any] = {"page_size": None, "customer_page_size": None,
                             "bulk_threshold": 10_000, "bulk_batch": 2000, "poll_interval": 2.0,
                             "discount_group_size": discounts.DEFAULT_GROUP,
-                            "per_customer": False}
+                            "per_customer": False, "overlap_minutes": 10}
+
+
+def _topic_name(topic: str) -> str:
+    """``ORDERS_CREATE`` -> ``orders/create`` (the name deliveries carry)."""
+    return topic.lower().replace("_", "/", 1)
 
 
 def api_version(options: Mapping[str, Any]) -> str:
@@ -60,7 +66,9 @@ class ShopifyAdapter(PlatformAdapter):
     ``page_size`` and ``customer_page_size`` (default: pages sized to half the shop's cost
     bucket); ``bulk_threshold`` (a full sync of at least this many records runs as a bulk export;
     ``null``: never); ``bulk_batch`` (records per batch from a bulk file); ``poll_interval``
-    (seconds); ``discount_group_size``; ``per_customer`` (one discount per customer);
+    (seconds); ``discount_group_size`` (at most 250); ``per_customer`` (one discount per customer);
+    ``overlap_minutes`` (default 10: an incremental sync reads changes from that long before the
+    last sync's high-water mark);
     ``base_url`` (tests and the fake shop).
     Credentials: ``access_token``.
     """
@@ -133,6 +141,8 @@ class ShopifyAdapter(PlatformAdapter):
     def _fetch(self, shop: ShopConnection, resource: str, since: datetime | None,
                cursor: str | None) -> Iterator[Batch]:
         size_key = "page_size" if resource == "orders" else "customer_page_size"
+        if since is not None:  # our clock and Shopify's may differ: read a little earlier
+            since -= timedelta(minutes=float(self.option(shop, "overlap_minutes")))
         threshold = self.option(shop, "bulk_threshold")
         return sync.fetch(self.client(shop), resource, since, cursor,
                           page_size=_int_or_none(self.option(shop, size_key)),
@@ -161,8 +171,11 @@ class ShopifyAdapter(PlatformAdapter):
         """Check ``X-Shopify-Hmac-Sha256`` over the raw body; return the envelope."""
         return webhooks.verify(headers, raw_body, secret)
 
-    def parse_webhook(self, envelope: WebhookEnvelope) -> list[Record]:
-        """Map a verified delivery to canonical records ([] for topics not used)."""
+    def parse_webhook(self, envelope: WebhookEnvelope, shop: ShopConnection) -> list[Record]:
+        """Map a verified delivery to canonical records ([] for topics not used).
+
+        Amounts are the shop's money as Shopify sends it; no shop option changes the mapping.
+        """
         return webhooks.parse(envelope)
 
     def subscribe_webhooks(self, shop: ShopConnection, base_url: str) -> list[str]:
@@ -173,8 +186,12 @@ class ShopifyAdapter(PlatformAdapter):
         """
         client = self.client(shop)
         callback = base_url.rstrip("/") + "/webhooks/shopify"
+        return self._subscribe(client, callback, WEBHOOK_TOPICS)
+
+    def _subscribe(self, client: GraphQLClient, callback: str,
+                   topics: Sequence[str]) -> list[str]:
         done = []
-        for topic in WEBHOOK_TOPICS:
+        for topic in topics:
             data = client.execute(q.WEBHOOK_CREATE, {
                 "topic": topic, "sub": {"uri": callback, "format": "JSON"}},
                 operation="WebhookCreate", expected_cost=10)
@@ -182,8 +199,37 @@ class ShopifyAdapter(PlatformAdapter):
             if errors and not all("already been taken" in e["message"] for e in errors):
                 raise ShopifyError(f"cannot subscribe {topic}: "
                                    + "; ".join(e["message"] for e in errors))
-            done.append(topic.lower().replace("_", "/", 1))
+            done.append(_topic_name(topic))
         return done
+
+    def repair_webhooks(self, shop: ShopConnection, base_url: str) -> WebhookRepair:
+        """Recreate the subscriptions to ``<base_url>/webhooks/shopify`` that are missing.
+
+        Shopify retries a failed delivery 8 times over 4 hours
+        (https://shopify.dev/changelog/updates-to-webhook-retry-mechanism) and then deletes a
+        subscription made through the Admin API after 8 consecutive failures
+        (https://shopify.dev/docs/apps/build/webhooks/troubleshooting-webhooks): a missing
+        subscription is how a long outage shows, and subscribing again heals it.
+        """
+        client = self.client(shop)
+        callback = base_url.rstrip("/") + "/webhooks/shopify"
+        have: set[str] = set()
+        after = None
+        while True:
+            data = client.execute(q.WEBHOOKS_LIST, {"first": q.WEBHOOKS_PAGE_SIZE,
+                                                    "after": after},
+                                  operation="Webhooks", expected_cost=2 + q.WEBHOOKS_PAGE_SIZE)
+            conn = data["webhookSubscriptions"]
+            have |= {e["node"]["topic"] for e in conn["edges"]
+                     if e["node"].get("uri") == callback}
+            if not conn["pageInfo"]["hasNextPage"]:
+                break
+            after = conn["pageInfo"]["endCursor"]
+        missing = [t for t in WEBHOOK_TOPICS if t not in have]
+        if missing:
+            self._subscribe(client, callback, missing)
+        return WebhookRepair(expected=tuple(_topic_name(t) for t in WEBHOOK_TOPICS),
+                             recreated=tuple(_topic_name(t) for t in missing))
 
     # --- discounts and tags ----------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from stammkunde.plugins.adapter import (
     ShopOption,
     ShopSetup,
     WebhookEnvelope,
+    WebhookRepair,
 )
 from stammkunde.plugins.woocommerce import coupons, sync, webhooks
 from stammkunde.plugins.woocommerce.client import ClientOptions, WooClient
@@ -123,9 +124,13 @@ class WooCommerceAdapter(PlatformAdapter):
         """Check ``X-WC-Webhook-Signature``; the unsigned creation ping gets ``is_ping``."""
         return webhooks.verify(headers, raw_body, secret)
 
-    def parse_webhook(self, envelope: WebhookEnvelope) -> list[Record]:
-        """Turn order.* and customer.* deliveries into records; other topics give []."""
-        return webhooks.parse(envelope)
+    def parse_webhook(self, envelope: WebhookEnvelope, shop: ShopConnection) -> list[Record]:
+        """Turn order.* and customer.* deliveries into records; other topics give [].
+
+        The shop's currency and ``status_map`` apply as in a sync.
+        """
+        return webhooks.parse(envelope, currency=shop.currency,
+                              status_map=shop.options.get("status_map"))
 
     def fetch_orders(self, shop: ShopConnection, since: datetime | None = None,
                      cursor: str | None = None) -> Iterator[Batch]:
@@ -174,6 +179,56 @@ class WooCommerceAdapter(PlatformAdapter):
             if errors:
                 raise UserError(f"the store refused webhooks: {'; '.join(map(str, errors))}")
         return list(WEBHOOK_TOPICS)
+
+    def repair_webhooks(self, shop: ShopConnection, base_url: str) -> WebhookRepair:
+        """Re-activate our disabled or paused webhooks; recreate the missing ones.
+
+        WooCommerce never retries a failed delivery and sets a webhook to ``disabled`` after
+        more than five consecutive failures (a failure: any answer outside 200-302;
+        ``WC_Webhook::log_delivery`` and ``failed_delivery`` in includes/class-wc-webhook.php).
+        ``paused`` is set by an admin. Both deliver nothing until set ``active`` again.
+        """
+        client = self.client(shop)
+        delivery_url = base_url.rstrip("/") + WEBHOOK_PATH
+        ours = [w for w in _all_webhooks(client)
+                if w.get("delivery_url") == delivery_url and w.get("topic") in WEBHOOK_TOPICS]
+        active = {w["topic"] for w in ours if w.get("status") == "active"}
+        update, reenabled = [], []
+        for w in ours:
+            if w["topic"] not in active and w["topic"] not in reenabled:
+                update.append({"id": w["id"], "status": "active"})
+                reenabled.append(w["topic"])
+        missing = [t for t in WEBHOOK_TOPICS if t not in active and t not in reenabled]
+        if missing:
+            secret = shop.credentials.get("webhook_secret")
+            if not secret:
+                raise UserError(f"shop {shop.name!r} has no webhook secret")
+            reveal = getattr(secret, "reveal", lambda: str(secret))
+        create = [{"name": f"Stammkunde {t}", "topic": t, "delivery_url": delivery_url,
+                   "secret": reveal(), "status": "active"} for t in missing]
+        if update or create:
+            answer = client.json("POST", "webhooks/batch",
+                                 data={k: v for k, v in (("update", update), ("create", create))
+                                       if v}) or {}
+            errors = [i["error"].get("message") for key in ("update", "create")
+                      for i in answer.get(key, []) if isinstance(i, dict) and i.get("error")]
+            if errors:
+                raise UserError(f"the store refused webhook changes: "
+                                f"{'; '.join(map(str, errors))}")
+        return WebhookRepair(expected=WEBHOOK_TOPICS, reenabled=tuple(reenabled),
+                             recreated=tuple(missing))
+
+
+def _all_webhooks(client: Any) -> list[dict[str, Any]]:
+    """Every webhook of the store (the list endpoint's default status filter is ``all``)."""
+    out: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        items = client.json("GET", "webhooks", {"per_page": 100, "page": page}) or []
+        out += items
+        if len(items) < 100:
+            return out
+        page += 1
 
 
 def _overlap(shop: ShopConnection) -> timedelta:

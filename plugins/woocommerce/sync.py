@@ -19,7 +19,8 @@ Approach (why it cannot skip or repeat an order):
   one ``GET refunds?include=…``. Stores older than the ``/refunds`` endpoint fall back to
   ``orders/<id>/refunds``.
 - The customers endpoint has no date filter, so an incremental sync pages through all customers
-  and keeps those modified since ``since``.
+  and keeps those modified since ``since``. It asks for ``role=all``: by default the endpoint lists
+  only users whose role is ``customer``, and a shop's buyers can hold any WordPress role.
 """
 
 from __future__ import annotations
@@ -217,7 +218,10 @@ def fetch_customers(
     after = gmt(cur.after) if cur.after else None
     high_water = gmt(cur.before) - overlap  # type: ignore[operator]
     yielded = False
-    for items in _window_pages(client, "customers", {"orderby": "id", "order": "asc"}, cur):
+    # role=all: customers of every WordPress role (the endpoint's default is role=customer only,
+    # includes/rest-api/Controllers/Version1/class-wc-rest-customers-v1-controller.php get_items)
+    params = {"orderby": "id", "order": "asc", "role": "all"}
+    for items in _window_pages(client, "customers", params, cur):
         records = [customer_record(c) for c in items]
         if after is not None:
             records = [r for r in records if r.updated_at is None or r.updated_at >= after]

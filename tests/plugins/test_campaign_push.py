@@ -142,14 +142,18 @@ def test_failed_codes_keep_their_reason_and_can_be_retried(sessions, shop) -> No
     with fake_plugins(FakeShopAdapter(platform, fail=["c3"])) as plugins:
         cid = new_campaign(sessions, plugins)
         result = push_campaign(sessions, plugins, cid, now=NOW)
-    # a member left without a code makes the push partial (never "pushed") until retried
+    # a push that leaves someone without a code is partial, never pushed, and says why
     assert (result.created, result.failed, result.status) == (6, 1, "partial")
+    assert result.outcome == {"created": 6, "failed": 1}
+    assert result.reasons == [{"status": "failed", "reason": "customer is blocked", "count": 1}]
     row = next(r for r in stored(sessions, cid) if r.customer_platform_id == "c3")
     assert (row.push_status, row.push_reason) == ("failed", "customer is blocked")
     with fake_plugins(FakeShopAdapter(platform)) as plugins:
-        assert push_campaign(sessions, plugins, cid, now=NOW).calls == 0
+        again = push_campaign(sessions, plugins, cid, now=NOW)
+        assert (again.calls, again.status) == (0, "partial")
         retry = push_campaign(sessions, plugins, cid, retry_failed=True, now=NOW)
     assert (retry.calls, retry.created, retry.status) == (1, 1, "pushed")
+    assert retry.outcome == {"created": 7} and retry.reasons == []
 
 
 def count(sessions, table) -> int:

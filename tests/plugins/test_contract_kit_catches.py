@@ -57,7 +57,7 @@ class InMemory(PlatformAdapter):
             raise WebhookRejected("bad signature")
         return WebhookEnvelope("mem", "order", None, "d1", raw_body)
 
-    def parse_webhook(self, envelope: WebhookEnvelope) -> list:
+    def parse_webhook(self, envelope: WebhookEnvelope, shop) -> list:  # type: ignore[no-untyped-def]
         return [self.orders[0]]
 
     def subscribe_webhooks(self, shop, base_url) -> list[str]:  # type: ignore[no-untyped-def]

@@ -143,7 +143,8 @@ def test_headers_and_readiness_endpoints(app):
     assert client.get("/healthz").json == {"status": "ok"}
     assert client.get("/readyz").json == {"status": "ok", "database": "ok",
                                           "migrations": "current",
-                                          "inbox_oldest_waiting_seconds": None}
+                                          "inbox_oldest_waiting_seconds": None,
+                                          "webhooks": {}}
 
 
 def test_metrics_count_deliveries_and_backlog(app):

@@ -132,8 +132,12 @@ class TinyShopAdapter(PlatformAdapter):
                                shop_domain=lower.get("x-tiny-shop"),
                                delivery_id=lower.get("x-tiny-delivery", ""), raw_body=raw_body)
 
-    def parse_webhook(self, envelope: WebhookEnvelope) -> list[Record]:
-        """``order.saved`` carries an order; other topics are ignored."""
+    def parse_webhook(self, envelope: WebhookEnvelope, shop: ShopConnection) -> list[Record]:
+        """``order.saved`` carries an order; other topics are ignored.
+
+        ``shop`` holds the shop's currency and options; TinyShop orders name their currency, so
+        nothing here depends on it (a platform whose payloads do not would use ``shop.currency``).
+        """
         if envelope.topic != "order.saved":
             return []
         return [order_record(json.loads(envelope.raw_body))]

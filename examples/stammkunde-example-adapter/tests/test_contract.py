@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,14 +47,25 @@ class TestTinyShop(AdapterContract):
 
     @pytest.fixture
     def webhook_samples(self, fake: FakeTinyShop) -> list[WebhookSample]:
-        body = json.dumps(fake.orders[0]).encode()
-        signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        headers = {"X-Tiny-Topic": "order.saved", "X-Tiny-Delivery": "d-1",
-                   "X-Tiny-Signature": signature}
-        return [WebhookSample(headers, body, "order.saved")]
+        return [delivery(fake.orders[0])]
+
+    @pytest.fixture
+    def order_webhook(self, fake: FakeTinyShop) -> Callable[[str], WebhookSample]:
+        """TinyShop's ``order.saved`` webhook carries the order as its API returns it."""
+        return lambda platform_id: delivery(
+            next(o for o in fake.orders if str(o["id"]) == platform_id))
 
     @pytest.fixture
     def sample_file(self, fake: FakeTinyShop, tmp_path: Path) -> tuple[Path, str | None]:
         path = tmp_path / "tinyshop-orders.json"
         path.write_text(json.dumps({"orders": fake.orders}), encoding="utf-8")
         return path, None
+
+
+def delivery(order: dict) -> WebhookSample:
+    """A signed ``order.saved`` delivery of one order."""
+    body = json.dumps(order).encode()
+    signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"X-Tiny-Topic": "order.saved", "X-Tiny-Delivery": f"d-{order['id']}",
+               "X-Tiny-Signature": signature}
+    return WebhookSample(headers, body, "order.saved")

@@ -134,6 +134,38 @@ class FakeData:
         self.orders.put(node)
         return node
 
+    def order_payload(self, legacy: str) -> dict[str, Any]:
+        """The order as an ``orders/updated`` webhook carries it (REST shape, 2026-10).
+
+        Shapes: https://shopify.dev/docs/api/webhooks/2026-10 (orders/updated): snake_case
+        fields, money as decimal strings in the shop's currency, refunds with their
+        transactions, the customer as an object holding its numeric id.
+        """
+        node = self.orders.nodes[str(legacy)]
+        customer = node.get("customer")
+        return {
+            "id": int(node["legacyResourceId"]),
+            "admin_graphql_api_id": node["id"],
+            "created_at": node["createdAt"], "updated_at": node["updatedAt"],
+            "cancelled_at": node["cancelledAt"], "test": node["test"],
+            "financial_status": str(node["displayFinancialStatus"]).lower(),
+            "currency": node["currencyCode"], "email": node["email"],
+            "source_name": node["sourceName"],
+            "discount_codes": [{"code": c, "amount": "0.00", "type": "fixed_amount"}
+                               for c in node["discountCodes"]],
+            "total_price": node["totalPriceSet"]["shopMoney"]["amount"],
+            "customer": {"id": int(customer["id"].rsplit("/", 1)[1])} if customer else None,
+            "refunds": [{"id": int(r["id"].rsplit("/", 1)[1]), "created_at": r["createdAt"],
+                         "order_id": int(node["legacyResourceId"]),
+                         "transactions": [{"kind": "refund", "status": "success",
+                                           "amount": r["totalRefundedSet"]["shopMoney"]["amount"]}]}
+                        for r in node["refunds"]],
+            "line_items": [{"quantity": li["quantity"], "sku": li["sku"], "title": li["title"],
+                            "product_id": int(li["product"]["id"].rsplit("/", 1)[1]),
+                            "price": li["originalUnitPriceSet"]["shopMoney"]["amount"]}
+                           for li in (e["node"] for e in node["lineItems"]["edges"])],
+        }
+
     def generate(self, orders: int, customers: int, seed: int = 7) -> None:
         """Fill the shop with a realistic mix: guests, refunds, cancellations, tests, codes."""
         rnd = random.Random(seed)

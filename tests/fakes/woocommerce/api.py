@@ -78,7 +78,8 @@ class FakeApi:
                 result = self._create_webhook(data or {})
                 return (400, result["error"]) if "error" in result else (201, result)
             if method == "POST" and route == "webhooks/batch":
-                return self._batch(data, create=self._create_webhook)
+                return self._batch(data, create=self._create_webhook,
+                                   update=self._update_webhook)
         return _error("rest_no_route", "No route was found matching the URL and request method.",
                       404)
 
@@ -146,6 +147,20 @@ class FakeApi:
         customer["date_modified"] = customer["date_modified_gmt"] = stamp(s.clock)
         s._changed()
         return customer
+
+    def _update_webhook(self, item: dict[str, Any]) -> dict[str, Any]:
+        """Update a webhook's status (``active``, ``paused``, ``disabled``); re-activating
+        resets its failure count (``WC_Webhook::set_status``, includes/class-wc-webhook.php)."""
+        s = self.store
+        hook = s.webhooks.get(int(item.get("id") or 0))
+        if hook is None:
+            return {"id": item.get("id"), "error": {"code": "woocommerce_rest_webhook_invalid_id",
+                                                    "message": "Invalid ID.",
+                                                    "data": {"status": 404}}}
+        status = item.get("status", hook["status"])
+        hook["status"] = status if status in ("active", "paused", "disabled") else "disabled"
+        hook["date_modified"] = hook["date_modified_gmt"] = stamp(s.clock)
+        return hook
 
     def _create_webhook(self, item: dict[str, Any]) -> dict[str, Any]:
         s = self.store

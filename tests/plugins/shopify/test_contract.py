@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -58,3 +59,11 @@ class TestShopifyContract(AdapterContract):
     @pytest.fixture
     def count_discounts(self, fake: FakeShopify) -> Callable[[], int]:
         return lambda: len(fake.data.codes)
+
+    @pytest.fixture
+    def order_webhook(self, fake: FakeShopify) -> Callable[[str], WebhookSample]:
+        def deliver(platform_id: str) -> WebhookSample:
+            body = json.dumps(fake.data.order_payload(platform_id)).encode()
+            return WebhookSample(delivery("orders/updated", body, event_id=f"o-{platform_id}"),
+                                 body, "orders/updated")
+        return deliver

@@ -22,17 +22,18 @@ from stammkunde.core.records import (
     RefundRecord,
     ShopRedact,
 )
-from stammkunde.plugins.adapter import WebhookRejected
+from stammkunde.plugins.adapter import ShopConnection, WebhookRejected
 from stammkunde.plugins.shopify import ShopifyAdapter
 from tests.plugins.shopify.conftest import SECRET, delivery, payload
 
 ADAPTER = ShopifyAdapter()
+SHOP = ShopConnection(name="berlin", platform="shopify", domain="example.myshopify.com")
 
 
 def parse(topic: str, name: str | None = None) -> list:
     body = payload(name or topic.replace("/", "_"))
     env = ADAPTER.verify_webhook(delivery(topic, body), body, SECRET)
-    return ADAPTER.parse_webhook(env)
+    return ADAPTER.parse_webhook(env, SHOP)
 
 
 def test_signature_is_base64_hmac_sha256_of_the_raw_body() -> None:
@@ -169,7 +170,7 @@ def test_malformed_payload_is_a_400_naming_no_person() -> None:
     body = b'{"id": 1, "email": "secret@example.com"}'
     env = ADAPTER.verify_webhook(delivery("orders/create", body), body, SECRET)
     with pytest.raises(WebhookRejected) as info:
-        ADAPTER.parse_webhook(env)
+        ADAPTER.parse_webhook(env, SHOP)
     assert info.value.status == 400
     assert "secret@example.com" not in str(info.value)
 

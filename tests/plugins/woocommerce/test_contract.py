@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -53,7 +54,20 @@ class TestWooCommerceContract(AdapterContract):
 
     @pytest.fixture
     def shop(self, store: FakeWooCommerce) -> ShopConnection:
-        return store.connection("contract")
+        # a USD shop that maps drafts to cancelled: a webhook must honour both, as a sync does
+        conn = store.connection("contract")
+        return replace(conn, currency="USD",
+                       options={**conn.options, "status_map": {"checkout-draft": "cancelled"}})
+
+    @pytest.fixture
+    def order_webhook(self, store: FakeWooCommerce) -> Callable[[str], WebhookSample]:
+        # WooCommerce builds a webhook's payload with the REST API's own controller (wc/v3),
+        # so the delivery carries the order exactly as GET /orders/<id> returns it
+        def deliver(platform_id: str) -> WebhookSample:
+            headers, body = store.delivery("order.updated", store.data.orders[int(platform_id)],
+                                           secret=SECRET)
+            return WebhookSample(headers, body, "order.updated")
+        return deliver
 
     @pytest.fixture
     def webhook_secret(self) -> str:

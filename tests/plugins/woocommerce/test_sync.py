@@ -221,3 +221,18 @@ def test_resuming_after_the_last_full_page_asks_by_offset(
     assert last.records == ()
     (_, _, params), = [c for c in fake.calls if c[1] == "orders"]
     assert params["offset"] == "200" and "page" not in params  # page 3 would be a 400
+
+
+def test_customers_of_every_wordpress_role_are_synced(factory: sessionmaker[Session],
+                                                      fake: FakeWooCommerce, shop: str,
+                                                      plugins: Plugins) -> None:
+    """GET customers lists only role=customer unless asked for role=all (WooCommerce's
+    class-wc-rest-customers-v1-controller.php get_items): a subscriber who buys is a customer."""
+    fake.data.add_customer("kundin@example.org")
+    fake.data.add_customer("abonnent@example.org", role="subscriber")
+    fake.data.add_customer("chefin@example.org", role="shop_manager")
+    fake.data.advance(minutes=5)
+    sync(factory, plugins)
+    with factory() as session:
+        assert sorted(session.scalars(select(Customer.email))) == [
+            "abonnent@example.org", "chefin@example.org", "kundin@example.org"]

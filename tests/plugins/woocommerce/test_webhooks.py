@@ -6,13 +6,20 @@ from decimal import Decimal
 
 import pytest
 
-from stammkunde.core.records import CustomerDeleted, CustomerRecord, OrderDeleted, OrderRecord
-from stammkunde.plugins.adapter import WebhookRejected
+from stammkunde.core.records import (
+    CustomerDeleted,
+    CustomerRecord,
+    OrderDeleted,
+    OrderRecord,
+    OrderStatus,
+)
+from stammkunde.plugins.adapter import ShopConnection, WebhookRejected
 from stammkunde.plugins.woocommerce import WooCommerceAdapter
 from stammkunde.plugins.woocommerce.webhooks import sign
 from tests.fakes.woocommerce import FakeWooCommerce
 
 SECRET = "whsec-test"
+SHOP = ShopConnection(name="laden", platform="woocommerce")
 
 
 def test_signature_is_base64_hmac_sha256_of_the_raw_body() -> None:
@@ -28,7 +35,7 @@ def test_valid_delivery_gives_its_envelope(fake: FakeWooCommerce,
     assert env.topic == "order.created" and not env.is_ping
     assert env.shop_domain == fake.url
     assert env.delivery_id.startswith("abc123:") and env.raw_body == body
-    (rec,) = adapter.parse_webhook(env)
+    (rec,) = adapter.parse_webhook(env, SHOP)
     assert isinstance(rec, OrderRecord) and rec.total == Decimal("12.00")
 
 
@@ -68,7 +75,7 @@ def test_unsigned_creation_ping_is_a_ping(fake: FakeWooCommerce,
     headers, body = fake.ping(webhook_id=42)
     env = adapter.verify_webhook(headers, body, SECRET)
     assert env.is_ping and env.topic == "ping" and env.delivery_id == "ping:42"
-    assert adapter.parse_webhook(env) == []
+    assert adapter.parse_webhook(env, SHOP) == []
 
 
 @pytest.mark.parametrize("body", [b"webhook_id=42&x=1", b'{"id": 1}', b"webhook_id=abc", b""])
@@ -86,7 +93,7 @@ def test_ping_shape_with_a_topic_header_is_not_a_ping(adapter: WooCommerceAdapte
 def test_unknown_topic_is_accepted_and_ignored(fake: FakeWooCommerce,
                                                adapter: WooCommerceAdapter) -> None:
     headers, body = fake.delivery("product.updated", {"id": 5, "name": "Tee"})
-    assert adapter.parse_webhook(adapter.verify_webhook(headers, body, SECRET)) == []
+    assert adapter.parse_webhook(adapter.verify_webhook(headers, body, SECRET), SHOP) == []
 
 
 def test_each_topic_becomes_its_record(fake: FakeWooCommerce,
@@ -98,7 +105,7 @@ def test_each_topic_becomes_its_record(fake: FakeWooCommerce,
 
     def parse(topic: str, payload: dict) -> list:
         headers, body = fake.delivery(topic, payload)
-        return adapter.parse_webhook(adapter.verify_webhook(headers, body, SECRET))
+        return adapter.parse_webhook(adapter.verify_webhook(headers, body, SECRET), SHOP)
 
     for topic in ("order.created", "order.updated", "order.restored"):
         (rec,) = parse(topic, order)
@@ -123,7 +130,7 @@ def test_signed_non_json_body_is_an_invalid_record(fake: FakeWooCommerce,
     headers["X-WC-Webhook-Signature"] = sign(body, SECRET)
     env = adapter.verify_webhook(headers, body, SECRET)
     with pytest.raises(InvalidRecord):
-        adapter.parse_webhook(env)
+        adapter.parse_webhook(env, SHOP)
 
 
 def test_shop_is_named_by_the_source_header(fake: FakeWooCommerce,
@@ -150,3 +157,18 @@ def test_topic_contradicting_resource_and_event_is_refused(
     with pytest.raises(WebhookRejected) as info:
         adapter.verify_webhook(headers, body, SECRET)
     assert info.value.status == 400
+
+
+def test_a_webhook_uses_the_shops_currency_and_status_map(fake: FakeWooCommerce,
+                                                          adapter: WooCommerceAdapter) -> None:
+    """A USD shop mapping on-hold to cancelled: the delivery is stored as the sync stores it."""
+    order = dict(fake.data.add_order(email="a@example.org", total="12.00", status="on-hold"))
+    order.pop("currency", None)  # a payload that does not name its currency
+    headers, body = fake.delivery("order.updated", order)
+    env = adapter.verify_webhook(headers, body, SECRET)
+    usd = ShopConnection(name="laden", platform="woocommerce", currency="USD",
+                         options={"status_map": {"on-hold": "cancelled"}})
+    (rec,) = adapter.parse_webhook(env, usd)
+    assert (rec.currency, rec.status) == ("USD", OrderStatus.CANCELLED)
+    (plain,) = adapter.parse_webhook(env, SHOP)
+    assert (plain.currency, plain.status) == ("EUR", OrderStatus.PENDING)
