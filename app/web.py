@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from stammkunde.app.context import AppContext
+from stammkunde.app.dashboard.auth import parse_lifetime
 from stammkunde.core.config import Settings
 from stammkunde.core.db import is_current
 from stammkunde.core.errors import UserError
@@ -46,6 +47,8 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
         # (`stammkunde serve --dev`).
         SESSION_COOKIE_SECURE=True,
         SESSION_COOKIE_NAME="stammkunde_session",
+        # Flask pre-fills 31 days, so this is set, not defaulted (STAMMKUNDE_SESSION_LIFETIME).
+        PERMANENT_SESSION_LIFETIME=parse_lifetime(os.environ.get("STAMMKUNDE_SESSION_LIFETIME")),
         WEBHOOK_MAX_BYTES=int(os.environ.get("STAMMKUNDE_WEBHOOK_MAX_BYTES") or MAX_BODY_BYTES),
         WEBHOOK_PROCESSING=os.environ.get("STAMMKUNDE_WEBHOOK_PROCESSING") or "inline",
         WEBHOOK_ENV=os.environ,

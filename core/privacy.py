@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from stammkunde.core.access import revoke_shop_sessions
 from stammkunde.core.identity import normalize_email
 from stammkunde.core.inbox_models import (
     AuditLog,
@@ -347,6 +348,7 @@ def uninstall_shop(
     at = at or now()
     had = shop.credentials is not None
     shop.credentials = None
+    revoke_shop_sessions(session, shop.id)
     shop.uninstalled_at = at
     shop.settings = {**(shop.settings or {}), "jobs_stopped_at": at.isoformat()}
     outcome = "credentials deleted, jobs stopped" if had else "no credentials stored, jobs stopped"

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+from stammkunde.core.access import revoke_shop_sessions
 from stammkunde.core.crypto import decrypt_json, encrypt_json
 from stammkunde.core.errors import UserError
 from stammkunde.core.models import Shop
@@ -51,8 +52,11 @@ def create_shop(
 
 
 def set_credentials(shop: Shop, credentials: Mapping[str, str], secret_key: str | None) -> None:
-    """Replace a shop's stored credentials (encrypted)."""
+    """Replace a shop's stored credentials (encrypted); its dashboard sessions end."""
     shop.credentials = encrypt_json(dict(credentials), secret_key)
+    session = object_session(shop)
+    if session is not None and shop.id is not None:  # a reconnect: old browsers sign in again
+        revoke_shop_sessions(session, shop.id)
 
 
 def credentials(shop: Shop, secret_key: str | None) -> dict[str, str]:
