@@ -64,6 +64,15 @@ def credentials(shop: Shop, secret_key: str | None) -> dict[str, str]:
     return decrypt_json(shop.credentials, secret_key) if shop.credentials else {}
 
 
+def normalize_domain(domain: str | None) -> str:
+    """Return a shop domain in its match form: lower case, no scheme, no trailing slash."""
+    value = (domain or "").strip().lower()
+    for scheme in ("https://", "http://"):
+        if value.startswith(scheme):
+            value = value[len(scheme):]
+    return value.rstrip("/")
+
+
 def list_shops(session: Session) -> list[Shop]:
     """Return all shops by name."""
     return list(session.scalars(select(Shop).order_by(Shop.name)))

@@ -137,7 +137,7 @@ def test_customer_redact_removes_identity_and_keeps_aggregates(db):
                             body=b'{"customer": {"email": "ANNA@example.com"}}', headers={}))
         out = redact_customer(s, shop(s, "one"), CustomerRedact(customer_id="c1",
                                                                 email="anna@example.com"), at=AT)
-    assert out.outcome == "redacted 1 customer(s); 1 queued payload(s) dropped"
+    assert out.outcome == "redacted 1 customer(s); 1 queued payload(s) and 0 export(s) dropped"
     with db() as s:
         one = shop(s, "one")
         c1 = s.scalar(select(Customer).where(Customer.shop_id == one.id,
