@@ -25,8 +25,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from stammkunde.app.context import AppContext
 from stammkunde.app.dashboard.auth import parse_lifetime
 from stammkunde.core.config import Settings
+from stammkunde.core.crypto import all_keys
 from stammkunde.core.db import is_current
 from stammkunde.core.errors import UserError
+from stammkunde.core.shops import undecryptable_shops
 from stammkunde.webhooks.inbox import Processor, backlog
 from stammkunde.webhooks.metrics import get_metrics
 from stammkunde.webhooks.receiver import MAX_BODY_BYTES, Receiver, init_receiver
@@ -40,6 +42,8 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     ctx = AppContext(settings or Settings.from_env())
     app.config.update(
         SECRET_KEY=ctx.settings.secret_key or "",
+        # Cookies signed with a previous key stay valid during a rotation.
+        SECRET_KEY_FALLBACKS=all_keys(ctx.settings.secret_key)[1:],
         MAX_CONTENT_LENGTH=1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -88,14 +92,23 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
 
     @app.get("/readyz")
     def readyz() -> tuple[dict[str, str], int]:
-        """Report whether the database answers and its migrations are current."""
+        """Report whether the database answers, is migrated and credentials decrypt."""
         try:
             current = is_current(ctx.engine)
         except (DBAPIError, PoolTimeout) as exc:
             return {"status": "unavailable", "database": type(exc).__name__}, 503
         if not current:
             return {"status": "unavailable", "database": "ok", "migrations": "behind"}, 503
-        return {"status": "ok", "database": "ok", "migrations": "current"}, 200
+        try:
+            with ctx.sessions() as session:
+                broken = undecryptable_shops(session, ctx.settings.secret_key)
+        except (DBAPIError, PoolTimeout) as exc:
+            return {"status": "unavailable", "database": type(exc).__name__}, 503
+        if broken:  # a wrong or missing STAMMKUNDE_SECRET_KEY: webhooks would answer 503
+            return {"status": "unavailable", "database": "ok", "migrations": "current",
+                    "credentials": f"{len(broken)} shop(s) cannot be decrypted"}, 503
+        return {"status": "ok", "database": "ok", "migrations": "current",
+                "credentials": "ok"}, 200
 
     @app.get("/metrics")
     def metrics_page() -> Response:

@@ -7,7 +7,7 @@ import os
 import click
 from sqlalchemy.exc import DBAPIError
 
-from stammkunde.app.cli.base import pass_ctx
+from stammkunde.app.cli.base import pass_ctx, require_secret_key
 from stammkunde.app.context import AppContext
 from stammkunde.core.db import ensure_schema, make_engine
 
@@ -34,6 +34,7 @@ def serve(ctx: AppContext, host: str, port: int, workers: int, threads: int, tim
     from stammkunde.app.server import run_gunicorn
     from stammkunde.app.web import create_app
 
+    require_secret_key(ctx.settings)
     if processing:
         os.environ["STAMMKUNDE_WEBHOOK_PROCESSING"] = processing
     engine = make_engine(ctx.settings.database_url)

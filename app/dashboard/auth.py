@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from stammkunde.core.access import DEFAULT_LIFETIME as SERVER_DEFAULT_LIFETIME
 from stammkunde.core.access import end_session, session_shop_id, start_session
+from stammkunde.core.crypto import all_keys
 from stammkunde.core.errors import UserError
 from stammkunde.core.job_models import SpentLogin
 from stammkunde.core.timeutil import now
@@ -111,7 +112,8 @@ def session_shop() -> str | None:
 def _serializer(secret_key: str) -> URLSafeTimedSerializer:
     if not secret_key:
         raise UserError("STAMMKUNDE_SECRET_KEY is not set: it signs dashboard login links")
-    return URLSafeTimedSerializer(secret_key, salt=LOGIN_SALT)
+    # itsdangerous signs with the last key and accepts all: previous keys verify old links.
+    return URLSafeTimedSerializer(list(reversed(all_keys(secret_key))), salt=LOGIN_SALT)
 
 
 def make_login_token(secret_key: str, shop_name: str, ttl: timedelta = DEFAULT_TTL) -> str:
