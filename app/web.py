@@ -21,30 +21,58 @@ from typing import Any
 from flask import Flask, Response
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session, sessionmaker
 
 from stammkunde.app.context import AppContext
 from stammkunde.app.dashboard.auth import parse_lifetime
 from stammkunde.core.config import Settings
 from stammkunde.core.crypto import all_keys
-from stammkunde.core.db import is_current
+from stammkunde.core.db import is_current, pg_timeouts
 from stammkunde.core.errors import UserError
 from stammkunde.core.shops import undecryptable_shops
 from stammkunde.webhooks.inbox import Processor, backlog
 from stammkunde.webhooks.metrics import get_metrics
-from stammkunde.webhooks.receiver import MAX_BODY_BYTES, Receiver, init_receiver
+from stammkunde.webhooks.receiver import MAX_BODY_BYTES, Receiver, Unavailable, init_receiver
 
 PROCESSING_MODES = ("inline", "worker")
+
+
+#: How long a web request may wait for PostgreSQL before it answers 503 (milliseconds).
+WEB_STATEMENT_TIMEOUT_MS = 30_000
+WEB_LOCK_TIMEOUT_MS = 3_000
+WEB_POOL_TIMEOUT_S = 4
+
+
+def web_engine_options(database_url: str) -> dict[str, Any]:
+    """Return engine options that keep web requests from hanging on a stuck database."""
+    if not database_url.startswith("postgresql"):
+        return {}
+    return {"pool_timeout": WEB_POOL_TIMEOUT_S,
+            "connect_args": pg_timeouts(WEB_STATEMENT_TIMEOUT_MS, WEB_LOCK_TIMEOUT_MS)}
+
+
+def webhook_max_bytes(env: Any = None) -> int:
+    """Return the largest webhook body accepted (``STAMMKUNDE_WEBHOOK_MAX_BYTES``, 1 MiB)."""
+    text = str((os.environ if env is None else env).get("STAMMKUNDE_WEBHOOK_MAX_BYTES") or "")
+    if not text.strip():
+        return MAX_BODY_BYTES
+    if not text.strip().isdigit() or not 1024 <= int(text) <= 1024 ** 3:
+        raise UserError("STAMMKUNDE_WEBHOOK_MAX_BYTES must be a number of bytes between 1024 "
+                        f"and 1073741824, not {text!r}")
+    return int(text)
 
 
 def create_app(config: dict[str, Any] | None = None, settings: Settings | None = None) -> Flask:
     """Build the web app; ``config`` overrides Flask settings (tests pass TESTING etc.)."""
     app = Flask("stammkunde", root_path=str(Path(__file__).parent))
-    ctx = AppContext(settings or Settings.from_env())
+    settings = settings or Settings.from_env()
+    ctx = AppContext(settings, engine_options=web_engine_options(settings.database_url))
     app.config.update(
         SECRET_KEY=ctx.settings.secret_key or "",
         # Cookies signed with a previous key stay valid during a rotation.
         SECRET_KEY_FALLBACKS=all_keys(ctx.settings.secret_key)[1:],
-        MAX_CONTENT_LENGTH=1024 * 1024,
+        # The webhook limit may be raised above the 1 MiB every other route gets.
+        MAX_CONTENT_LENGTH=max(1024 * 1024, webhook_max_bytes()),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         # Secure unless a local development server explicitly runs on plain http
@@ -53,7 +81,7 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
         SESSION_COOKIE_NAME="stammkunde_session",
         # Flask pre-fills 31 days, so this is set, not defaulted (STAMMKUNDE_SESSION_LIFETIME).
         PERMANENT_SESSION_LIFETIME=parse_lifetime(os.environ.get("STAMMKUNDE_SESSION_LIFETIME")),
-        WEBHOOK_MAX_BYTES=int(os.environ.get("STAMMKUNDE_WEBHOOK_MAX_BYTES") or MAX_BODY_BYTES),
+        WEBHOOK_MAX_BYTES=webhook_max_bytes(),
         WEBHOOK_PROCESSING=os.environ.get("STAMMKUNDE_WEBHOOK_PROCESSING") or "inline",
         WEBHOOK_ENV=os.environ,
     )
@@ -69,8 +97,14 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
         return Processor(ctx.sessions, ctx.plugins, ctx.settings.home / "exports",
                          observe=metrics.processing)
 
+    def sessions() -> sessionmaker[Session]:
+        try:
+            return ctx.sessions
+        except UserError as exc:  # the first connection failed (unreachable, stuck, refused)
+            raise Unavailable("database unavailable") from exc
+
     init_receiver(app, Receiver(
-        sessions=lambda: ctx.sessions, plugins=lambda: ctx.plugins, processor=processor,
+        sessions=sessions, plugins=lambda: ctx.plugins, processor=processor,
         env=app.config["WEBHOOK_ENV"], secret_key=ctx.settings.secret_key,
         max_body_bytes=app.config["WEBHOOK_MAX_BYTES"],
         processing=app.config["WEBHOOK_PROCESSING"], metrics=metrics,
@@ -97,6 +131,8 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
             current = is_current(ctx.engine)
         except (DBAPIError, PoolTimeout) as exc:
             return {"status": "unavailable", "database": type(exc).__name__}, 503
+        except UserError:  # the engine's first connection failed
+            return {"status": "unavailable", "database": "unreachable"}, 503
         if not current:
             return {"status": "unavailable", "database": "ok", "migrations": "behind"}, 503
         try:

@@ -58,7 +58,30 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if parsed.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = {**pg_timeouts(), **kwargs.get("connect_args", {})}
     return create_engine(parsed, **kwargs)
+
+
+def pg_timeouts(statement_ms: int | None = None, lock_ms: int | None = None) -> dict[str, Any]:
+    """Return libpq options so a stuck or unreachable PostgreSQL fails within seconds.
+
+    ``connect_timeout`` bounds connecting (a server that accepts and says nothing),
+    ``tcp_user_timeout`` and keepalives bound a connection whose packets vanish (a black-holed
+    network); ``statement_ms`` and ``lock_ms`` set ``statement_timeout`` / ``lock_timeout``
+    (the web app uses them so a request answers 503 instead of hanging).
+    """
+    args: dict[str, Any] = {"connect_timeout": 3, "tcp_user_timeout": 4000, "keepalives": 1,
+                            "keepalives_idle": 5, "keepalives_interval": 2,
+                            "keepalives_count": 2}
+    options = []
+    if statement_ms:
+        options.append(f"-c statement_timeout={int(statement_ms)}")
+    if lock_ms:
+        options.append(f"-c lock_timeout={int(lock_ms)}")
+    if options:
+        args["options"] = " ".join(options)
+    return args
 
 
 def alembic_config(engine: Engine) -> Config:
