@@ -76,6 +76,7 @@ class Server:
     threads: int = 8
     mode: str = "receiver"
     processing: str = "inline"
+    server: str = "waitress"  # as `stammkunde serve`; "gunicorn" for the earlier baseline
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -92,7 +93,7 @@ class Server:
             [sys.executable, str(HERE / "receiver_server.py"), "--db", self.db_url,
              "--home", str(self.home), "--port", str(self.port), "--workers", str(self.workers),
              "--threads", str(self.threads),
-             "--mode", self.mode, "--processing", self.processing],
+             "--mode", self.mode, "--processing", self.processing, "--server", self.server],
             env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

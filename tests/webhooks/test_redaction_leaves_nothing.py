@@ -10,6 +10,7 @@ table and every file under ``STAMMKUNDE_HOME`` is searched for the markers.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import stat
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from _receiver_helpers import DOMAIN, SECRET_KEY, SHOP_SECRET, post
 from flask import Flask
 from sqlalchemy import JSON, LargeBinary, String, Text, func, select
@@ -38,6 +40,14 @@ PHONE = "+49 30 9182736"
 STREET = "Markerweg 17"
 MARKERS = [EMAIL, "zoë", "markerfrau", "9182736", "markerweg"]
 OTHER = "keep.me@example.org"
+
+
+@pytest.fixture(autouse=True)
+def _collect_old_apps() -> None:
+    """Finalise the previous test's engines now, not in the middle of building the next app
+    (CPython 3.11 raises "AST constructor recursion depth mismatch" when a pool finaliser runs
+    during werkzeug's route compilation)."""
+    gc.collect()
 
 
 def planted(text: str) -> list[str]:
