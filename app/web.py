@@ -84,6 +84,9 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
         WEBHOOK_MAX_BYTES=webhook_max_bytes(),
         WEBHOOK_PROCESSING=os.environ.get("STAMMKUNDE_WEBHOOK_PROCESSING") or "inline",
         WEBHOOK_ENV=os.environ,
+        # The public https base URL for install redirects (else the request's own, which
+        # follows the Host header).
+        PUBLIC_URL=os.environ.get("STAMMKUNDE_PUBLIC_URL") or None,
     )
     app.config.update(config or {})
     app.extensions["stammkunde"] = ctx

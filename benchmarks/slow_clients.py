@@ -119,6 +119,9 @@ def main() -> None:
                                      timeout=10)
 
             try:
+                for i in range(20):  # warm every worker up (engine, plugins) before measuring
+                    deliver(10_000 + i)
+                    requests.get(server.url + "/healthz", timeout=10)
                 results = attack(server.port, deliver, args.clients, args.seconds)
             finally:
                 server.stop()
