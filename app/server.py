@@ -68,8 +68,12 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """Gunicorn hook: JSON logs in every worker."""
+    """Gunicorn hook: JSON logs and an inbox sweeper in every worker."""
     configure_json_logging()
+    if isinstance(worker.wsgi, Flask) and "stammkunde" in worker.wsgi.extensions:
+        from stammkunde.app.web import start_inbox_sweeper
+
+        start_inbox_sweeper(worker.wsgi)
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
@@ -157,7 +161,12 @@ def _serve_child(factory: Callable[[], Flask], sock: socket.socket,
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     configure_json_logging()
-    server = create_server(factory(), sockets=[sock], **options)
+    app = factory()
+    if isinstance(app, Flask) and "stammkunde" in app.extensions:  # not the benchmark's bare app
+        from stammkunde.app.web import start_inbox_sweeper
+
+        start_inbox_sweeper(app)  # leftover deliveries are swept in every worker process
+    server = create_server(app, sockets=[sock], **options)
     server.run()
 
 

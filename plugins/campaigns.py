@@ -9,13 +9,12 @@ codes and the adapter answers ``exists``; nobody is assigned or contacted twice.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,10 +25,10 @@ from stammkunde.core.campaigns import (
     get_campaign,
     plan_members,
     record_assignments,
-    register_target_kind,
     spawn_instance,
 )
-from stammkunde.core.errors import UserError
+from stammkunde.core.campaigns.report import NO_CODE
+from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.models import Assignment, Campaign, Customer, Shop
 from stammkunde.core.timeutil import now as utcnow
 from stammkunde.plugins.adapter import (
@@ -43,27 +42,10 @@ from stammkunde.plugins.ingest import connection_for
 from stammkunde.plugins.manager import PluginError, Plugins
 
 DEFAULT_BATCH = 100
-STATUSES = ("created", "exists", "failed")
+STATUSES = ("created", "exists", "failed", "skipped")
+# NO_CODE (failed, skipped): push outcomes that leave a member without a code; the campaign ends
+# ``partial`` and the report leaves them out
 Progress = Callable[[int, int | None], None]
-
-
-_KINDS_LOADED: weakref.WeakSet[Plugins] = weakref.WeakSet()
-
-
-def load_target_kinds(plugins: Plugins) -> None:
-    """Let plugins add campaign target kinds (hook ``register_target_kinds``), once per manager."""
-    if plugins in _KINDS_LOADED:
-        return
-    _KINDS_LOADED.add(plugins)
-    for impl in plugins.hook().register_target_kinds.get_hookimpls():
-        def register(name: str, select: Any, _plugin: str = impl.plugin_name,
-                     **options: Any) -> None:
-            try:
-                register_target_kind(name, select, **options)
-            except (TypeError, ValueError) as exc:
-                raise PluginError(f"plugin {_plugin!r} (register_target_kinds): {exc}") from None
-
-        plugins.call(impl.plugin_name, "register_target_kinds", impl.function, register)
 
 
 def require_capabilities(plugins: Plugins, shop: Shop, *, tag: str | None = None) -> \
@@ -74,18 +56,18 @@ def require_capabilities(plugins: Plugins, shop: Shop, *, tag: str | None = None
         raise UserError(f"platform {shop.platform!r} of shop {shop.name!r} cannot create "
                         "discount codes, so it cannot run campaigns")
     if tag is not None and Capability.TAGS not in adapter.capabilities:
-        raise UserError(f"platform {shop.platform!r} cannot tag customers; push without --tag")
+        raise FieldError("platform {platform!r} cannot tag customers; push without {tag}",
+                         platform=shop.platform)
     if tag is not None and not tag.strip():
-        raise UserError("--tag must not be empty")
+        raise FieldError("{tag} must not be empty")
     return adapter
 
 
 def create_shop_campaign(session: Session, plugins: Plugins, shop: Shop, spec: CampaignSpec,
                          now: datetime | None = None) -> Campaign:
     """Create a campaign after checking that the shop's platform can carry it out."""
-    load_target_kinds(plugins)
     require_capabilities(plugins, shop, tag=spec.tag)
-    return create_campaign(session, shop, spec, now)
+    return create_campaign(session, shop, spec, now, plugins.target_kinds())
 
 
 def offer_for(campaign: Campaign) -> DiscountOffer:
@@ -108,11 +90,16 @@ class PushResult:
     created: int = 0
     exists: int = 0
     failed: int = 0
+    skipped: int = 0
     tagged: int = 0
     tag_failed: int = 0
     pending: int = 0
     stopped: bool = False
     status: str = ""
+    #: the whole campaign so far (every run): treatment members per push status, and the members
+    #: without a code (or whose tag failed) counted per status and reason
+    outcome: dict[str, int] = field(default_factory=dict)
+    reasons: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the result as JSON-ready data."""
@@ -127,11 +114,10 @@ def push_campaign(
 ) -> PushResult:
     """Assign (once), then push pending codes and tags through the adapter; resumable."""
     now = (now or utcnow()).replace(microsecond=0)
-    load_target_kinds(plugins)
     if batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
+        raise FieldError("{batch_size} must be at least 1")
     if limit_calls is not None and limit_calls < 0:
-        raise UserError("--limit-calls must not be negative")
+        raise FieldError("{limit_calls} must not be negative")
     try:
         with factory() as session, session.begin():
             campaign = get_campaign(session, campaign_id)
@@ -155,7 +141,7 @@ def push_campaign(
                 raise UserError(f"the offer window of campaign {cid} ended at "
                                 f"{campaign.ends_at.isoformat()}; nothing was pushed")
             if campaign.assigned_at is None:
-                planned = plan_members(session, campaign, now)
+                planned = plan_members(session, campaign, now, plugins.target_kinds())
                 record_assignments(session, campaign, planned, now, tag=tag)
                 for p in planned:
                     result.assigned[p.arm] = result.assigned.get(p.arm, 0) + 1
@@ -188,11 +174,40 @@ def push_campaign(
                 Assignment.push_status.in_(("created", "exists")),
             )
         )
-        if not result.pending and not tags_left and campaign.status != "pushed":
-            campaign.status = "pushed"
-            campaign.pushed_at = now
+        outcome, reasons = push_outcome(session, cid)
+        result.outcome, result.reasons = outcome, reasons
+        if not result.pending and not tags_left:
+            # a push that left members without a code (or a tag) is partial, never pushed
+            done = "partial" if reasons else "pushed"
+            if campaign.status != done:
+                campaign.status = done
+                campaign.pushed_at = campaign.pushed_at or now
         result.status = campaign.status
     return result
+
+
+def push_outcome(session: Session, cid: int) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """Treatment members per push status, and the failures counted per status and reason."""
+    outcome = {str(status): int(n) for status, n in session.execute(
+        select(Assignment.push_status, func.count())
+        .where(Assignment.campaign_id == cid, Assignment.push_status.is_not(None))
+        .group_by(Assignment.push_status))}
+    rows = session.execute(
+        select(Assignment.push_status, Assignment.tag_status, Assignment.push_reason,
+               func.count())
+        .where(Assignment.campaign_id == cid,
+               or_(Assignment.push_status.in_(NO_CODE), Assignment.tag_status == "failed"))
+        .group_by(Assignment.push_status, Assignment.tag_status, Assignment.push_reason))
+    counts: dict[tuple[str, str], int] = {}
+    for push_status, _tag_status, reason, n in rows:
+        status = push_status if push_status in NO_CODE else "tag_failed"
+        key = (status, reason or "no reason given")
+        counts[key] = counts.get(key, 0) + int(n)
+    reasons = [{"status": s, "reason": r, "count": n}
+               for (s, r), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    if any(r["status"] == "tag_failed" for r in reasons):
+        outcome["tag_failed"] = sum(r["count"] for r in reasons if r["status"] == "tag_failed")
+    return outcome, reasons
 
 
 def _count_pending(session: Session, cid: int, retry_failed: bool) -> int:
@@ -281,9 +296,7 @@ class _Pusher:
             received: list[DiscountResult] = []
             error: Exception | None = None
             try:
-                for item in self.plugins.call(self.plugin_name, "push_discounts",
-                                              self.adapter.push_discounts, self.conn, self.offer,
-                                              targets):
+                for item in self.adapter.push_discounts(self.conn, self.offer, targets):
                     received.append(item)
             except UserError as exc:
                 error = exc
@@ -337,8 +350,7 @@ class _Pusher:
             after = rows[-1][0]
             ids = [r[1] for r in rows]
             self.result.calls += 1
-            answer = self.plugins.call(self.plugin_name, "tag_customers",
-                                       self.adapter.tag_customers, self.conn, tag, ids)
+            answer = self.adapter.tag_customers(self.conn, tag, ids)
             changes = []
             for aid, pid, _code, _email in rows:
                 outcome = (answer or {}).get(pid, "no answer from the adapter")
@@ -402,7 +414,6 @@ def run_due_campaigns(
 
         plugins = get_plugins()
     now = (now or utcnow()).replace(microsecond=0)
-    load_target_kinds(plugins)
     runs: list[DueRun] = []
     with sessions() as session, session.begin():
         parents = select(Campaign.id).where(Campaign.schedule.is_not(None),

@@ -14,12 +14,13 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from stammkunde.core.errors import UserError
+from stammkunde.core.bulk import analyze_after_load
+from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.models import Shop
 from stammkunde.core.shops import credentials
 from stammkunde.core.store import UpsertStats, get_shop, load_cursor, save_cursor, store_records
 from stammkunde.core.timeutil import now
-from stammkunde.plugins.adapter import PlatformAdapter, Secret, ShopConnection
+from stammkunde.plugins.adapter import Capability, PlatformAdapter, Secret, ShopConnection
 from stammkunde.plugins.manager import Plugins
 
 Progress = Callable[[int, int | None], None]
@@ -45,7 +46,7 @@ class ImportResult:
     rejected_file: Path | None = None
 
 
-class ImportRejected(UserError):
+class ImportRejected(FieldError):
     """The file had bad rows and nothing was imported; ``problems`` lists them."""
 
     def __init__(self, path: Path, problems: list) -> None:
@@ -53,9 +54,21 @@ class ImportRejected(UserError):
         shown = "; ".join(f"line {p.line}: {p.reason}" for p in problems[:MAX_SHOWN])
         more = f" (and {len(problems) - MAX_SHOWN} more)" if len(problems) > MAX_SHOWN else ""
         super().__init__(
-            f"{path.name}: {len(problems)} bad row(s), nothing imported: {shown}{more}; "
-            "fix them or use --skip-invalid"
+            "{file}: {count} bad row(s), nothing imported: {shown}{more}; fix them or use "
+            "{skip_invalid}",
+            file=path.name, count=len(problems), shown=shown, more=more,
         )
+
+
+class NotSynced(UserError):
+    """The shop's platform has no API to sync from (a CSV shop: its orders are imported)."""
+
+    def __init__(self, shop: str, platform: str, *, imported: bool) -> None:
+        self.shop = shop
+        self.imported = imported
+        how = ("its orders are imported from files, not synced" if imported
+               else f"platform {platform!r} cannot sync orders")
+        super().__init__(f"shop {shop!r} is a {platform} shop: {how}")
 
 
 def file_platform(plugins: Plugins, shop_platform: str, fmt: str | None) -> str:
@@ -91,10 +104,8 @@ def import_file(
         platform = file_platform(plugins, shop.platform, fmt)
         adapter: PlatformAdapter = plugins.platform(platform)
         conn = connection_for(shop, secret_key)
-        owner = plugins.plugin_of(platform)
-        batches = plugins.call(owner, "import_file", adapter.import_file, path, fmt, conn)
         storing = True
-        for batch in plugins.iterate(owner, "import_file", batches):
+        for batch in adapter.import_file(path, fmt, conn):  # guarded: a crash names the plugin
             rejected = list(batch.meta.get("rejected", ()))
             result.rejected.extend(rejected)
             result.rows += len(batch.records) + len(rejected)
@@ -109,6 +120,8 @@ def import_file(
             raise ImportRejected(path, result.rejected)
         if result.rows == 0:
             raise UserError(f"{path.name} has a header but no rows")
+    with factory() as session, session.begin():
+        analyze_after_load(session, result.stats.inserted)
     if result.rejected:
         result.rejected_file = write_rejected(path, result.rejected)
     return result
@@ -156,7 +169,9 @@ def sync_shop(
     with factory() as session:
         shop = get_shop(session, shop_name)
         adapter = plugins.platform(shop.platform)
-        plugin_name = plugins.plugin_of(shop.platform)
+        if Capability.SYNC not in adapter.capabilities:
+            raise NotSynced(shop.name, shop.platform,
+                            imported=Capability.IMPORT_FILE in adapter.capabilities)
         conn = connection_for(shop, secret_key)
         shop_id = shop.id
     started = now()
@@ -170,9 +185,7 @@ def sync_shop(
         stats = UpsertStats()
         done = 0
         high_water = started
-        batches = plugins.call(plugin_name, f"fetch_{resource}", fetch, conn,
-                               effective_since, cursor)
-        for count, batch in enumerate(plugins.iterate(plugin_name, f"fetch_{resource}", batches)):
+        for count, batch in enumerate(fetch(conn, effective_since, cursor)):  # guarded
             # An adapter whose cursor snapshots the sync window (so a resumed sync reads the
             # window of the first attempt) says up to when it has seen changes.
             reported = batch.meta.get("high_water")
@@ -192,5 +205,7 @@ def sync_shop(
         with factory() as session, session.begin():
             save_cursor(session, session.get(Shop, shop_id), resource, None,  # type: ignore[arg-type]
                         high_water=high_water)
+        with factory() as session, session.begin():
+            analyze_after_load(session, stats.inserted)
         result.stats[resource] = stats
     return result

@@ -12,7 +12,6 @@ from rich.table import Table
 from stammkunde.app.cli.base import console, echo_json, pass_ctx, progress_bar
 from stammkunde.app.context import AppContext
 from stammkunde.core.campaigns import (
-    TARGET_KINDS,
     TEMPLATES,
     CampaignSpec,
     campaign_plan,
@@ -28,7 +27,6 @@ from stammkunde.core.store import get_shop
 from stammkunde.core.timeutil import parse_instant
 from stammkunde.plugins.campaigns import (
     create_shop_campaign,
-    load_target_kinds,
     push_campaign,
     run_due_campaigns,
 )
@@ -134,9 +132,8 @@ def list_(ctx: AppContext, shop: str | None, as_json: bool) -> None:
 @pass_ctx
 def targets(ctx: AppContext, as_json: bool) -> None:
     """List the target kinds a campaign can use."""
-    load_target_kinds(ctx.plugins)
     rows = [{"kind": k.name, "usage": k.usage, "description": k.description}
-            for k in sorted(TARGET_KINDS.values(), key=lambda k: k.name)]
+            for k in ctx.plugins.target_kinds().all()]
     if as_json:
         echo_json(rows)
         return
@@ -154,9 +151,9 @@ def targets(ctx: AppContext, as_json: bool) -> None:
 @pass_ctx
 def plan(ctx: AppContext, campaign_id: str, show: int, as_json: bool) -> None:
     """Dry run: who gets which code, who is held out or capped, and the expected cost."""
-    load_target_kinds(ctx.plugins)
     with ctx.sessions() as session:
-        data = campaign_plan(session, get_campaign(session, campaign_id))
+        data = campaign_plan(session, get_campaign(session, campaign_id),
+                             kinds=ctx.plugins.target_kinds())
     if as_json:
         echo_json(data)
         return
@@ -219,8 +216,9 @@ def push(ctx: AppContext, campaign_id: str, tag: str | None, batch_size: int,
         a = result.assigned
         click.echo(f"assigned: {a.get('treatment', 0)} treatment, {a.get('holdout', 0)} "
                    f"holdout, {a.get('capped', 0)} capped")
+    skipped = f", {result.skipped} skipped" if result.skipped else ""
     click.echo(f"codes: {result.created} created, {result.exists} already existed, "
-               f"{result.failed} failed; {result.calls} adapter call(s)")
+               f"{result.failed} failed{skipped}; {result.calls} adapter call(s)")
     if result.tagged or result.tag_failed:
         click.echo(f"tags: {result.tagged} tagged, {result.tag_failed} failed")
     if result.stopped:
@@ -228,6 +226,12 @@ def push(ctx: AppContext, campaign_id: str, tag: str | None, batch_size: int,
                    f"code(s) pending: run `stammkunde campaign push {result.campaign}` again")
     else:
         click.echo(f"campaign {result.campaign} is {result.status}")
+    if result.status == "partial":
+        for r in result.reasons:
+            click.echo(f"  {r['count']} {r['status'].replace('_', ' ')}: {r['reason']}")
+        if any(r["status"] == "failed" for r in result.reasons):
+            click.echo(f"send the failed codes again: stammkunde campaign push {result.campaign} "
+                       "--retry-failed")
 
 
 def _ci(iv: dict[str, Any], fmt: str) -> str:

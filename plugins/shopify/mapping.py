@@ -1,8 +1,8 @@
 """Shopify shapes -> canonical records, for GraphQL nodes (sync) and REST payloads (webhooks).
 
-GraphQL fields: https://shopify.dev/docs/api/admin-graphql/2025-07/objects/Order and
+GraphQL fields: https://shopify.dev/docs/api/admin-graphql/2026-10/objects/Order and
 .../objects/Customer. Webhook bodies are the REST resources
-(https://shopify.dev/docs/api/admin-rest/2025-07/resources/order, .../refund, .../customer).
+(https://shopify.dev/docs/api/webhooks/2026-10: orders/*, refunds/create, customers/*).
 Platform ids are the numeric ids (``legacyResourceId``), the same in GraphQL and webhooks, so a
 webhook and a sync describe the same order under the same id.
 """
@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from stammkunde.core.errors import InvalidRecord
+from stammkunde.core.money import parse_money
 from stammkunde.core.records import (
     CustomerRecord,
     LineItem,
@@ -61,16 +63,16 @@ def instant(text: str | None) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-def money(value: Any) -> Decimal:
-    """Parse a decimal amount as Shopify sends it (a string, never trusted as float)."""
+def money(value: Any, what: str = "amount") -> Decimal:
+    """Parse a decimal amount as Shopify sends it (a string; absent means zero)."""
     if value is None or value == "":
         return Decimal(0)
-    return Decimal(str(value))
+    return parse_money(value, field=what, error=InvalidRecord)
 
 
 def _shop_money(money_bag: Node | None) -> tuple[Decimal, str | None]:
     shop = (money_bag or {}).get("shopMoney") or {}
-    return money(shop.get("amount")), shop.get("currencyCode")
+    return money(shop.get("amount"), "shopMoney amount"), shop.get("currencyCode")
 
 
 def _status(financial: str | None, cancelled: datetime | None) -> OrderStatus:
@@ -154,13 +156,13 @@ def customer_from_graphql(node: Node) -> CustomerRecord:
         first_name=node.get("firstName") or None,
         last_name=node.get("lastName") or None,
         accepts_marketing=None if consent is None else consent.upper() == "SUBSCRIBED",
-        tags=tuple(node.get("tags") or ()),
+        tags=tuple(node["tags"]) if node.get("tags") is not None else None,
     )
 
 
 def refund_amount(refund: Node) -> Decimal:
     """A REST refund's money back: its successful ``refund`` transactions."""
-    return sum((money(t.get("amount")) for t in refund.get("transactions") or []
+    return sum((money(t.get("amount"), "refund amount") for t in refund.get("transactions") or []
                 if t.get("kind") == "refund" and t.get("status", "success") == "success"),
                Decimal(0))
 
@@ -171,7 +173,7 @@ def order_from_rest(payload: Node) -> OrderRecord:
     created = instant(payload["created_at"])
     assert created is not None
     cancelled = instant(payload.get("cancelled_at"))
-    total = money(payload.get("total_price"))
+    total = money(payload.get("total_price"), "total_price")
     refunds = [Refund(amount=refund_amount(r), created_at=instant(r.get("created_at")) or created,
                       platform_id=str(r["id"]) if r.get("id") is not None else None)
                for r in payload.get("refunds") or []]
@@ -192,7 +194,7 @@ def order_from_rest(payload: Node) -> OrderRecord:
                              if d.get("code")),
         channel=payload.get("source_name") or None,
         line_items=tuple(
-            LineItem(quantity=int(li.get("quantity") or 0), price=money(li.get("price")),
+            LineItem(quantity=int(li.get("quantity") or 0), price=money(li.get("price"), "price"),
                      sku=li.get("sku") or None,
                      product_id=str(li["product_id"]) if li.get("product_id") else None,
                      title=li.get("title"))
@@ -210,10 +212,21 @@ def refund_from_rest(payload: Node) -> RefundRecord:
 
 
 def customer_from_rest(payload: Node) -> CustomerRecord:
-    """Map a REST customer (customers/create, customers/update)."""
-    consent = (payload.get("email_marketing_consent") or {}).get("state")
-    marketing = (consent == "subscribed") if consent else payload.get("accepts_marketing")
-    tags = payload.get("tags") or ""
+    """Map a REST customer (customers/create, customers/update).
+
+    Since 2025-01 these payloads carry neither ``tags`` nor ``email_marketing_consent``
+    (https://shopify.dev/changelog/new-customer-s-webhook-and-changes-to-existing-customer-s-webhooks-payload):
+    a field that is absent maps to ``None``, which keeps the stored value; the reconciling sync
+    (GraphQL ``Customer.tags`` and ``defaultEmailAddress.marketingState``) brings changes to them.
+    """
+    consent = payload.get("email_marketing_consent")
+    if isinstance(consent, Mapping) and consent.get("state"):
+        marketing: bool | None = consent["state"] == "subscribed"
+    elif "accepts_marketing" in payload and payload["accepts_marketing"] is not None:
+        marketing = bool(payload["accepts_marketing"])
+    else:
+        marketing = None
+    tags = payload.get("tags")
     return CustomerRecord(
         platform_id=str(payload["id"]),
         email=payload.get("email") or None,
@@ -222,5 +235,6 @@ def customer_from_rest(payload: Node) -> CustomerRecord:
         first_name=payload.get("first_name") or None,
         last_name=payload.get("last_name") or None,
         accepts_marketing=marketing,
-        tags=tuple(t.strip() for t in tags.split(",") if t.strip()),
+        tags=None if tags is None else tuple(t.strip() for t in str(tags).split(",")
+                                             if t.strip()),
     )

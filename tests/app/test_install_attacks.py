@@ -20,8 +20,8 @@ from stammkunde.core.access import DashboardSession
 from stammkunde.core.models import InstallNonce, Shop
 from stammkunde.core.shops import credentials
 from stammkunde.plugins.netguard import REFUSED, is_public, public_addresses
-from stammkunde.plugins.woocommerce.fake import FakeWooCommerce
 from tests.app.test_install_woocommerce import app, client, fake, scheduled, shops, start
+from tests.fakes.woocommerce import FakeWooCommerce
 
 __all__ = ["app", "client", "fake", "scheduled"]  # fixtures used by the tests below
 

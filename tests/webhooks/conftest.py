@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _receiver_helpers import DOMAIN, PG_ADMIN, SECRET_KEY, SHOP_SECRET, pg_available
+from _receiver_helpers import DOMAIN, PG_ADMIN, SECRET_KEY, SHOP_SECRET
 from flask import Flask
 from sqlalchemy import create_engine, text
 
@@ -17,14 +17,14 @@ from stammkunde.app.web import app_context, create_app
 from stammkunde.core.config import Settings
 from stammkunde.core.shops import create_shop
 from stammkunde.plugins.manager import plugins_for_test
-from stammkunde.webhooks.testing import TestshopPlugin
+from tests.services import need_service, pg_available
+from tests.testshop import TestshopPlugin
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """Create a fresh PostgreSQL database for one test and drop it afterwards."""
-    if not pg_available():
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 is not running")
+    need_service(pg_available(), "PostgreSQL at 127.0.0.1:5432")
     name = f"test_sk_webhooks_{secrets.token_hex(4)}"
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -64,7 +64,10 @@ def make_app(tmp_path: Path) -> Callable[..., Flask]:
     """Return a factory of apps on a database URL, with one testshop shop."""
     def make(url: str, *, shop: bool = True, **config: Any) -> Flask:
         settings = Settings(home=tmp_path / "home", database_url=url, secret_key=SECRET_KEY)
-        app = create_app({"TESTING": True, "WEBHOOK_ENV": {}, **config}, settings=settings)
+        # Process inline unless a test says otherwise, so a test sees the result of a delivery
+        # right after posting it (the default, "worker", leaves that to `stammkunde worker`).
+        app = create_app({"TESTING": True, "WEBHOOK_ENV": {}, "WEBHOOK_PROCESSING": "inline",
+                          **config}, settings=settings)
         if shop:
             with app_context(app).sessions() as session, session.begin():
                 create_shop(session, "one", "testshop", domain=DOMAIN,

@@ -18,7 +18,7 @@ from stammkunde.app.web import app_context
 from stammkunde.core.inbox_models import InboxDelivery
 from stammkunde.core.shops import create_shop
 from stammkunde.plugins.shopify.webhooks import sign as shopify_sign
-from stammkunde.webhooks.testing import order_body
+from tests.testshop import order_body
 
 MiB = 1024 * 1024
 

@@ -32,7 +32,7 @@ from stammkunde.core.models import Assignment, Base, Campaign, ContactLog, Custo
 from stammkunde.core.shops import create_shop
 from stammkunde.core.store import get_shop
 from stammkunde.core.timeutil import now
-from stammkunde.webhooks.testing import order_body
+from tests.testshop import order_body
 
 EMAIL = "zoe.markerfrau@example.org"
 FIRST, LAST = "Zoë", "Markerfrau"
