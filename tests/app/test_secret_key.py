@@ -57,8 +57,8 @@ def test_readyz_fails_while_credentials_cannot_be_decrypted(
     status, body = ready(NEW)
     assert status == 503 and body["credentials"] == "2 shop(s) cannot be decrypted"
     assert ready(SecretKey(NEW, [OLD]))[0] == 200  # mid-rotation: the old key still opens them
-    assert ready(OLD) == (200, {"status": "ok", "database": "ok", "migrations": "current",
-                                "credentials": "ok"})
+    status, body = ready(OLD)
+    assert (status, body["status"], body["credentials"]) == (200, "ok", "ok")
 
 
 def test_keys_rotate_re_encrypts_every_credential(
