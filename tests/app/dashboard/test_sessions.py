@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from stammkunde.app.dashboard.auth import parse_lifetime
+from stammkunde.app.dashboard.auth import make_login_token, parse_lifetime
 from stammkunde.app.web import app_context, create_app
 from stammkunde.core.access import DashboardSession
 from stammkunde.core.config import Settings
@@ -102,3 +102,31 @@ def test_sessions_of_other_shops_survive(app: Flask, client: FlaskClient) -> Non
     with app_context(app).sessions() as db, db.begin():
         uninstall_shop(db, get_shop(db, "till"))
     assert other.get("/shops/other/").status_code == 200
+
+
+def test_spent_links_and_old_install_nonces_are_purged(app: Flask) -> None:
+    from datetime import UTC, datetime
+
+    from stammkunde.core.installs import consume_nonce, issue_nonce, purge_nonces
+    from stammkunde.core.job_models import SpentLogin
+    from stammkunde.core.models import InstallNonce
+    from stammkunde.core.timeutil import now
+
+    ctx = app_context(app)
+    with ctx.sessions() as db, db.begin():
+        db.add(SpentLogin(nonce="old", used_at=now() - timedelta(days=8)))
+        db.add(SpentLogin(nonce="recent", used_at=now() - timedelta(days=6)))
+        t0 = datetime(2024, 1, 1, tzinfo=UTC)
+        issue_nonce(db, "woocommerce", "https://a.example", at=t0)  # expired unused
+        used = issue_nonce(db, "woocommerce", "https://b.example", at=t0)
+        consume_nonce(db, "woocommerce", used, at=t0 + timedelta(minutes=5))
+        issue_nonce(db, "woocommerce", "https://c.example", at=t0 + timedelta(hours=20))
+    with ctx.sessions() as db, db.begin():
+        # 30 minutes after issue the unused one is gone; the used one stays a day for /return
+        assert purge_nonces(db, at=t0 + timedelta(hours=1)) == 1
+        assert purge_nonces(db, at=t0 + timedelta(days=2)) == 2
+        assert db.scalar(select(func.count()).select_from(InstallNonce)) == 0
+    app.test_client().get(f"/login?token={make_login_token(SECRET, 'till')}")
+    with ctx.sessions() as db:
+        kept = set(db.scalars(select(SpentLogin.nonce)))
+        assert "old" not in kept and "recent" in kept and len(kept) == 2  # + the link just used
