@@ -48,7 +48,9 @@ def test_login_link_to_every_page(page: Any, server: str) -> None:
     path = download.value.path()
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     assert lines[0] == ("customer_id,email,orders,net_revenue,first_order,last_order,"
-                        "first_channel,segment,lifecycle,tier")
+                        "first_channel,segment,lifecycle,tier,expected_purchases,"
+                        "expected_purchases_low,expected_purchases_high,predicted_clv,"
+                        "predicted_clv_low,predicted_clv_high")
     assert len(lines) > 300
     # Jobs: recompute the numbers; the job shows as done.
     page.get_by_role("link", name="Jobs", exact=True).click()
