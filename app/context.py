@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,11 +19,13 @@ class AppContext:
     """Lazily opened database and plugin manager for one process."""
 
     settings: Settings = field(default_factory=Settings.from_env)
+    #: Extra engine options (the web app bounds statement, lock and pool waits).
+    engine_options: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def engine(self) -> Engine:
         """Return the engine, upgrading an empty or older database first."""
-        engine = make_engine(self.settings.database_url)
+        engine = make_engine(self.settings.database_url, **self.engine_options)
         ensure_schema(engine)
         return engine
 

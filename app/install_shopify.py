@@ -28,7 +28,7 @@ from stammkunde.app.dashboard.auth import login_shop
 from stammkunde.app.jobs import schedule_sync
 from stammkunde.app.web import app_context
 from stammkunde.core.errors import UserError
-from stammkunde.core.installs import consume_nonce, issue_nonce
+from stammkunde.core.installs import consume_nonce, issue_nonce, purge_nonces
 from stammkunde.core.models import Shop
 from stammkunde.core.shops import create_shop, set_credentials
 from stammkunde.core.timeutil import now
@@ -74,6 +74,7 @@ def start() -> Any:
     domain = request.args.get("shop", "").strip().lower()
     try:  # the adapter refuses a domain that is not name.myshopify.com; then nothing is stored
         with ctx.sessions() as session, session.begin():
+            purge_nonces(session)
             nonce = issue_nonce(session, PLATFORM, domain, ttl=STATE_TTL)
             url = adapter.install_url(domain, redirect_uri, nonce, creds[0])
     except InstallRejected as exc:

@@ -1,10 +1,16 @@
 """Connect a WooCommerce store: redirect to its key-generation page, receive the keys, set up.
 
-``GET /install/woocommerce?store_url=…`` records a single-use nonce (expires after 30 minutes) and
-redirects to the store's ``/wc-auth/v1/authorize``. When the merchant approves, the store POSTs the
-keys as JSON to ``/install/woocommerce/callback`` with the nonce as ``user_id``; keys for an
-unknown, expired or used nonce are refused and nothing is stored (WooCommerce then deletes the key
-it made). Accepted keys are stored encrypted, the webhooks are created with a fresh secret, and
+``GET /install/woocommerce?store_url=…`` checks the URL (https, a public address: see
+:mod:`stammkunde.plugins.netguard`), records a single-use nonce (expires after 30 minutes) and
+redirects to the store's ``/wc-auth/v1/authorize``. A store that is already connected is only
+offered to a browser signed in to that very shop's dashboard (a reconnect); anyone else gets 403
+and nothing is stored. When the merchant approves, the store POSTs the keys as JSON to
+``/install/woocommerce/callback`` with the nonce as ``user_id``. Keys for an unknown, expired or
+used nonce are refused; so are keys the store itself does not accept: before anything is stored,
+the keys must pass an authenticated read (``GET orders``) against the store URL recorded with the
+nonce. A refused callback stores nothing and leaves the nonce as it was (WooCommerce then deletes
+the key it made). Accepted keys are stored encrypted, the shop's dashboard sessions end (a
+reconnect signs every other browser out), the webhooks are created with a fresh secret, and
 the historic sync is scheduled. WooCommerce finally sends the browser to
 ``/install/woocommerce/return?success=1&user_id=<nonce>``; when that browser is the one that
 started the installation (its session holds the nonce), it is signed in to the new shop's
@@ -23,15 +29,23 @@ from flask import Blueprint, Response, current_app, redirect, request, url_for
 from flask import session as browser
 from sqlalchemy import select
 
-from stammkunde.app.dashboard.auth import login_shop
+from stammkunde.app.dashboard.auth import login_shop, session_shop
 from stammkunde.app.jobs import schedule_sync
 from stammkunde.app.web import app_context
 from stammkunde.core.errors import UserError
-from stammkunde.core.installs import completed_install, consume_nonce, issue_nonce
-from stammkunde.core.models import Shop
+from stammkunde.core.installs import (
+    completed_install,
+    consume_nonce,
+    issue_nonce,
+    pending_install,
+    purge_nonces,
+)
+from stammkunde.core.models import InstallNonce, Shop
 from stammkunde.core.shops import create_shop, credentials, set_credentials
 from stammkunde.plugins.ingest import connection_for
+from stammkunde.plugins.netguard import AddressRefused, check_url
 from stammkunde.plugins.woocommerce.adapter import new_webhook_secret
+from stammkunde.plugins.woocommerce.client import ClientOptions, WooClient
 from stammkunde.plugins.woocommerce.store_url import (
     authorize_url,
     http_allowed,
@@ -60,10 +74,22 @@ def start() -> Any:
                                         allow_http=http_allowed())
     except UserError as exc:
         return _refuse(str(exc), 400)
+    try:  # before any row or connection: no internal addresses (one generic answer)
+        check_url(store_url)
+    except AddressRefused as exc:
+        return _refuse(str(exc), 400)
     ctx = app_context(current_app)
     with ctx.sessions() as session, session.begin():
+        purge_nonces(session)
+        existing = session.scalar(select(Shop).where(Shop.platform == PLATFORM,
+                                                     Shop.domain == store_url))
+        if existing is not None and session_shop() != existing.name:
+            log.warning("refused to reconnect an installed WooCommerce store without its session")
+            return _refuse("this store is already connected; sign in to its dashboard and "
+                           "reconnect from there", 403)
         nonce = issue_nonce(session, PLATFORM, store_url,
-                            shop_name=request.args.get("shop") or shop_name_for(store_url))
+                            shop_name=request.args.get("shop") or shop_name_for(store_url),
+                            rebind_shop_id=existing.id if existing is not None else None)
     browser["install_nonce"] = nonce  # the browser that returns with it may open the dashboard
     base = _public_url()
     return redirect(authorize_url(store_url, nonce=nonce,
@@ -85,13 +111,30 @@ def callback() -> Any:
     if data.get("key_permissions") != "read_write":
         return _refuse("the key must have read_write permission", 400)
     ctx = app_context(current_app)
+    with ctx.sessions() as session:
+        pending = pending_install(session, PLATFORM, nonce)
+    if pending is None:
+        log.warning("refused WooCommerce keys for an unknown, expired or used nonce")
+        return _refuse("unknown, expired or already used installation request", 403)
+    try:  # the store itself must accept the keys before anything is stored
+        _verify_keys(pending.store_url, key, secret)
+    except AddressRefused as exc:
+        return _refuse(str(exc), 403)
+    except UserError as exc:
+        log.warning("refused WooCommerce keys the store does not accept: %s", exc)
+        return _refuse("the store did not accept these keys", 403)
     with ctx.sessions() as session, session.begin():
         pending = consume_nonce(session, PLATFORM, nonce)
-        if pending is None:
-            log.warning("refused WooCommerce keys for an unknown, expired or used nonce")
+        if pending is None:  # used by a concurrent callback meanwhile
             return _refuse("unknown, expired or already used installation request", 403)
-        shop = _save_shop(session, pending.store_url, pending.shop_name, key, secret,
-                          str(data.get("key_id") or ""), ctx.settings.secret_key)
+        try:
+            shop = _save_shop(session, pending, key, secret, str(data.get("key_id") or ""),
+                              ctx.settings.secret_key)
+        except _RebindRefused:
+            session.rollback()
+            log.warning("refused WooCommerce keys that would rebind an installed store")
+            return _refuse("this store is already connected; sign in to its dashboard and "
+                           "reconnect from there", 403)
         shop_name = shop.name
         conn = connection_for(shop, ctx.settings.secret_key)
     adapter = ctx.plugins.platform(PLATFORM)
@@ -114,13 +157,27 @@ def callback() -> Any:
     return {"status": "ok", "shop": shop_name}, 200
 
 
-def _save_shop(session: Any, store_url: str, name: str | None, key: str, secret: str,
+class _RebindRefused(Exception):
+    """The keys are for a store that is connected, and the install was not its reconnect."""
+
+
+def _verify_keys(store_url: str, key: str, secret: str) -> None:
+    """Raise unless the store answers an authenticated read with these keys (one quick try)."""
+    options = ClientOptions(requests_per_second=None, timeout=10, max_retries=0,
+                            verify=True)
+    WooClient(store_url, key, secret, options).request("GET", "orders", {"per_page": 1})
+
+
+def _save_shop(session: Any, pending: InstallNonce, key: str, secret: str,
                key_id: str, secret_key: str | None) -> Shop:
+    store_url, name = pending.store_url, pending.shop_name
     settings = {"url": store_url}
     if store_url.startswith("http://"):
         settings["allow_http"] = "1"
     shop = session.scalar(select(Shop).where(Shop.platform == PLATFORM,
                                              Shop.domain == store_url))
+    if shop is not None and pending.rebind_shop_id != shop.id:
+        raise _RebindRefused
     if shop is not None:  # reconnecting: keep the webhook secret existing webhooks sign with
         old = credentials(shop, secret_key)
         set_credentials(shop, {"consumer_key": key, "consumer_secret": secret, "key_id": key_id,

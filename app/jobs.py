@@ -18,10 +18,11 @@ Call :func:`configure` once per process (the CLI, ``create_app`` and the worker 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stammkunde.app.context import AppContext
 from stammkunde.core.cache import Refreshed, refresh_shop
-from stammkunde.core.db import transaction
+from stammkunde.core.db import private_file, transaction
 from stammkunde.core.errors import UserError
 from stammkunde.core.freshness import claim_refresh_job, claim_stale, mark_stale, stale_shops
 from stammkunde.core.job_models import Job, JobState
@@ -74,7 +75,7 @@ def configure(ctx: AppContext) -> Huey:
         huey.storage_class = RedisStorage
         huey.storage_kwargs = {"url": ctx.settings.redis_url}
     else:
-        ctx.settings.home.mkdir(parents=True, exist_ok=True)
+        private_file(ctx.settings.home / "jobs.db")  # queued arguments name shops
         huey.storage_class = SqliteStorage
         huey.storage_kwargs = {"filename": str(ctx.settings.home / "jobs.db")}
     huey.storage = huey.create_storage()
@@ -458,7 +459,8 @@ def redact_due_shops(at: datetime | None = None) -> list[str]:
                 shop = get_shop(session, name)
                 if shop.uninstalled_at is not None:  # not reinstalled meanwhile
                     redact_shop(session, shop, at=at,
-                                reference="scheduled: 48 hours after uninstall")
+                                reference="scheduled: 48 hours after uninstall",
+                                exports_dir=ctx.settings.home / "exports")
                     done.append(name)
             tracker.update(len(done), len(due), step="shops")
     except Exception as exc:
@@ -470,8 +472,32 @@ def redact_due_shops(at: datetime | None = None) -> list[str]:
 
 @huey.periodic_task(crontab(minute="20"))
 def privacy_sweep() -> None:
-    """Every hour, delete the data of shops uninstalled 48 hours ago or more."""
+    """Every hour, delete the data of shops uninstalled 48 hours ago or more, and old exports."""
     redact_due_shops()
+    purge_old_exports()
+
+
+def export_retention(env: Mapping[str, str] | None = None) -> timedelta:
+    """Return how long data-request exports are kept (``STAMMKUNDE_EXPORT_RETENTION_DAYS``)."""
+    from stammkunde.core.privacy import EXPORT_RETENTION
+
+    text = str((os.environ if env is None else env).get("STAMMKUNDE_EXPORT_RETENTION_DAYS") or "")
+    if not text.strip():
+        return EXPORT_RETENTION
+    try:
+        days = float(text)
+    except ValueError:
+        days = -1
+    if not 0 < days <= 3650:
+        raise UserError(f"STAMMKUNDE_EXPORT_RETENTION_DAYS must be a number of days, not {text!r}")
+    return timedelta(days=days)
+
+
+def purge_old_exports(at: datetime | None = None) -> int:
+    """Delete data-request exports older than their retention; return how many."""
+    from stammkunde.core.privacy import purge_exports
+
+    return purge_exports(context().settings.home / "exports", export_retention(), at=at)
 
 
 # --- reading progress ---------------------------------------------------------------------------

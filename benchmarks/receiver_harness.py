@@ -78,6 +78,7 @@ class Server:
     threads: int = 8
     mode: str = "receiver"
     processing: str = "inline"
+    server: str = "waitress"  # as `stammkunde serve`; "gunicorn" for the earlier baseline
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)  # e.g. STAMMKUNDE_INBOX_SWEEP_AGE
 
@@ -86,7 +87,7 @@ class Server:
         """Return the base URL."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 120.0) -> None:  # a busy machine imports slowly
         """Start gunicorn and wait until every worker answers /healthz."""
         env = {**os.environ, "STAMMKUNDE_SECRET_KEY": SECRET_KEY,
                "PROMETHEUS_MULTIPROC_DIR": str(self.home / "metrics"), **self.env}
@@ -95,7 +96,7 @@ class Server:
             [sys.executable, str(HERE / "receiver_server.py"), "--db", self.db_url,
              "--home", str(self.home), "--port", str(self.port), "--workers", str(self.workers),
              "--threads", str(self.threads),
-             "--mode", self.mode, "--processing", self.processing],
+             "--mode", self.mode, "--processing", self.processing, "--server", self.server],
             env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,10 +1,13 @@
-"""Serve the receiver (or a bare "return 200" endpoint) under gunicorn for fault tests and
-benchmarks: the production server code (``stammkunde.app.server``) with the signed ``testshop``
-platform registered; ``--mode inbox-worker`` runs the ``stammkunde inbox work`` command itself
-(its own code, in this process, with the testshop platform registered).
+"""Serve the receiver (or a bare "return 200" endpoint) for fault tests and benchmarks: the
+production server code (``stammkunde.app.server``: waitress processes, as ``stammkunde serve``)
+with the signed ``testshop`` platform registered; ``--server gunicorn`` runs the gthread
+gunicorn of earlier releases as a baseline; ``--mode inbox-worker`` runs the
+``stammkunde inbox work`` command itself (its own code, in this process, with the testshop
+platform registered).
 
     python benchmarks/receiver_server.py --db URL --home DIR --port N [--workers 2]
         [--mode receiver|bare|inbox-worker] [--processing worker|inline]
+        [--server waitress|gunicorn]
 
 ``inbox-worker`` runs ``stammkunde inbox work --interval 0.2`` (batched, 4 threads by default).
 """
@@ -45,10 +48,11 @@ def main() -> None:
     parser.add_argument("--mode", choices=["receiver", "bare", "inbox-worker"],
                         default="receiver")
     parser.add_argument("--processing", choices=["inline", "worker"], default="worker")
+    parser.add_argument("--server", choices=["waitress", "gunicorn"], default="waitress")
     args = parser.parse_args()
     os.environ["STAMMKUNDE_WEBHOOK_PROCESSING"] = args.processing
 
-    from stammkunde.app.server import run_gunicorn
+    from stammkunde.app.server import run_gunicorn, run_server
     from stammkunde.app.web import create_app
     from stammkunde.core.config import Settings
     from stammkunde.plugins.manager import get_plugins
@@ -67,7 +71,10 @@ def main() -> None:
         stammkunde()  # the command line itself; only the testshop platform is added above
         return
     factory = bare_app if args.mode == "bare" else (lambda: create_app(settings=settings))
-    run_gunicorn(factory, "127.0.0.1", args.port, args.workers, threads=args.threads)
+    if args.server == "gunicorn":
+        run_gunicorn(factory, "127.0.0.1", args.port, args.workers, threads=args.threads)
+    else:
+        run_server(factory, "127.0.0.1", args.port, args.workers, threads=args.threads)
 
 
 if __name__ == "__main__":

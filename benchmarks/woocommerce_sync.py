@@ -27,6 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.fakes (
 
 from _results import write_section
 
+# The fake store listens on 127.0.0.1, which the outbound address guard refuses by default.
+os.environ.setdefault("STAMMKUNDE_ALLOW_HOSTS", "127.0.0.1,localhost")
+
 from stammkunde.plugins.adapter import DiscountOffer, DiscountTarget
 from stammkunde.plugins.woocommerce import WooCommerceAdapter
 from tests.fakes.woocommerce import FakeStore, FakeWooCommerce

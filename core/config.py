@@ -9,6 +9,7 @@ from pathlib import Path
 
 import platformdirs
 
+from stammkunde.core.crypto import secret_key_from
 from stammkunde.core.errors import UserError
 
 #: Default seconds between the first change to a shop's data and the refresh of its numbers.
@@ -27,12 +28,14 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read ``STAMMKUNDE_HOME``, ``_DATABASE_URL``, ``_SECRET_KEY``, ``_REDIS_URL`` and
-        ``_REFRESH_DEBOUNCE_SECONDS``."""
+        """Read ``STAMMKUNDE_HOME``, ``_DATABASE_URL``, ``_SECRET_KEY`` (with
+        ``_SECRET_KEY_PREVIOUS``), ``_REDIS_URL`` and ``_REFRESH_DEBOUNCE_SECONDS``."""
         env = os.environ if env is None else env
         home = Path(env.get("STAMMKUNDE_HOME") or platformdirs.user_data_dir("stammkunde"))
         url = env.get("STAMMKUNDE_DATABASE_URL") or f"sqlite:///{home / 'stammkunde.db'}"
-        return cls(home=home, database_url=url, secret_key=env.get("STAMMKUNDE_SECRET_KEY") or None,
+        key = secret_key_from(env.get("STAMMKUNDE_SECRET_KEY"),
+                              env.get("STAMMKUNDE_SECRET_KEY_PREVIOUS"))
+        return cls(home=home, database_url=url, secret_key=key,
                    redis_url=env.get("STAMMKUNDE_REDIS_URL") or None,
                    refresh_debounce_seconds=_seconds(env, "STAMMKUNDE_REFRESH_DEBOUNCE_SECONDS",
                                                      REFRESH_DEBOUNCE_SECONDS))

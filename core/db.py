@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from collections.abc import Iterator
@@ -35,6 +36,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def private_file(path: Path) -> None:
+    """Create a file readable by its owner only (0600) unless it exists; folders 0700.
+
+    SQLite gives its -wal and -shm files the database file's mode, so they stay private too.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine for the URL; SQLite gets WAL, foreign keys and a busy timeout."""
     try:
@@ -44,12 +55,35 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         raise UserError(f"invalid or unsupported database URL {_safe(url)!r}") from exc
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(parsed.database))
         engine = create_engine(parsed, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if parsed.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = {**pg_timeouts(), **kwargs.get("connect_args", {})}
     return create_engine(parsed, **kwargs)
+
+
+def pg_timeouts(statement_ms: int | None = None, lock_ms: int | None = None) -> dict[str, Any]:
+    """Return libpq options so a stuck or unreachable PostgreSQL fails within seconds.
+
+    ``connect_timeout`` bounds connecting (a server that accepts and says nothing),
+    ``tcp_user_timeout`` and keepalives bound a connection whose packets vanish (a black-holed
+    network); ``statement_ms`` and ``lock_ms`` set ``statement_timeout`` / ``lock_timeout``
+    (the web app uses them so a request answers 503 instead of hanging).
+    """
+    args: dict[str, Any] = {"connect_timeout": 3, "tcp_user_timeout": 4000, "keepalives": 1,
+                            "keepalives_idle": 5, "keepalives_interval": 2,
+                            "keepalives_count": 2}
+    options = []
+    if statement_ms:
+        options.append(f"-c statement_timeout={int(statement_ms)}")
+    if lock_ms:
+        options.append(f"-c lock_timeout={int(lock_ms)}")
+    if options:
+        args["options"] = " ".join(options)
+    return args
 
 
 def alembic_config(engine: Engine) -> Config:

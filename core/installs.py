@@ -25,14 +25,29 @@ def _digest(nonce: str) -> str:
 
 def issue_nonce(session: Session, platform: str, store_url: str, *,
                 shop_name: str | None = None, ttl: timedelta = TTL,
-                at: datetime | None = None) -> str:
-    """Record a pending installation and return its fresh nonce."""
+                at: datetime | None = None, rebind_shop_id: int | None = None) -> str:
+    """Record a pending installation and return its fresh nonce.
+
+    ``rebind_shop_id`` names the installed shop a signed-in session of it is reconnecting; an
+    install without it never changes an existing shop.
+    """
     at = at or now()
     nonce = secrets.token_urlsafe(32)
     session.add(InstallNonce(nonce_hash=_digest(nonce), platform=platform, store_url=store_url,
-                             shop_name=shop_name, created_at=at, expires_at=at + ttl))
+                             shop_name=shop_name, created_at=at, expires_at=at + ttl,
+                             rebind_shop_id=rebind_shop_id))
     session.flush()
     return nonce
+
+
+def pending_install(session: Session, platform: str, nonce: str, *,
+                    at: datetime | None = None) -> InstallNonce | None:
+    """Return the pending (unused, unexpired) installation of a nonce without using it up."""
+    if not nonce or len(nonce) > 200:
+        return None
+    return session.scalar(select(InstallNonce).where(
+        InstallNonce.nonce_hash == _digest(nonce), InstallNonce.platform == platform,
+        InstallNonce.used_at.is_(None), InstallNonce.expires_at > (at or now())))
 
 
 def consume_nonce(session: Session, platform: str, nonce: str, *,
@@ -54,9 +69,13 @@ def consume_nonce(session: Session, platform: str, nonce: str, *,
     return session.scalar(select(InstallNonce).where(InstallNonce.nonce_hash == digest))
 
 
-def purge_nonces(session: Session, *, at: datetime | None = None) -> int:
-    """Delete expired nonces; return how many."""
-    result = session.execute(delete(InstallNonce).where(InstallNonce.expires_at <= (at or now())))
+def purge_nonces(session: Session, *, at: datetime | None = None,
+                 keep_used: timedelta = timedelta(days=1)) -> int:
+    """Delete expired nonces (used ones a day after their use: the return page needs them)."""
+    at = at or now()
+    result = session.execute(delete(InstallNonce).where(
+        (InstallNonce.expires_at <= at) & (InstallNonce.used_at.is_(None)
+                                          | (InstallNonce.used_at <= at - keep_used))))
     return result.rowcount or 0  # type: ignore[attr-defined]
 
 

@@ -104,7 +104,7 @@ class SpentLogin(Base):
 
     __tablename__ = "spent_logins"
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
-    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now, index=True)
 
 
 class ShopFreshness(Base):

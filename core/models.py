@@ -332,6 +332,8 @@ class InstallNonce(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_now)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A reconnect started from a signed-in dashboard session of this shop (None: a new store).
+    rebind_shop_id: Mapped[int | None] = mapped_column(Integer)
 
 
 @event.listens_for(Session, "before_flush")
@@ -344,7 +346,9 @@ def _refund_totals(session: Session, _context: Any, _instances: Any) -> None:
             obj.refund_ts = max((r.created_ts for r in refunds), default=None)
 
 
-# Tables of the webhook inbox, privacy audit and out-of-order changes (kept in their own module).
+# Server-side dashboard sessions (revocable); tables of the webhook inbox, privacy audit and
+# out-of-order changes (kept in their own modules).
+from stammkunde.core import access as _access  # noqa: E402, F401
 from stammkunde.core import inbox_models as _inbox_models  # noqa: E402, F401
 
 # Background jobs, cached results, the customer roll-up and spent login links.

@@ -44,6 +44,9 @@ def parse_money(text: str | int | Decimal, *, field: str = "amount",
 
 def to_units(value: Decimal) -> int:
     """Return the stored integer (1/10,000 units) for a Decimal amount."""
+    if value.is_finite() and value and value.adjusted() >= MAX_DIGITS_BEFORE_POINT:
+        # a parser that bypassed parse_money must not make rounding run for minutes
+        raise ValueError(f"amount {value!r} is too large to store")
     return int((value * SCALE).to_integral_value(rounding=ROUND_HALF_UP))
 
 

@@ -25,15 +25,17 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from stammkunde.core.access import revoke_shop_sessions
 from stammkunde.core.identity import normalize_email
 from stammkunde.core.inbox_models import (
     AuditLog,
@@ -42,7 +44,11 @@ from stammkunde.core.inbox_models import (
     OrderTombstone,
     PendingRefund,
 )
+from stammkunde.core.job_models import CachedResult, CustomerRollup, Job
 from stammkunde.core.models import (
+    Assignment,
+    Campaign,
+    ContactLog,
     Customer,
     Event,
     Order,
@@ -61,12 +67,15 @@ from stammkunde.core.records import (
     Record,
     ShopRedact,
 )
+from stammkunde.core.shops import normalize_domain
 from stammkunde.core.timeutil import now
 
 log = logging.getLogger("stammkunde.privacy")
 
 PRIVACY_RECORDS = (CustomerDataRequest, CustomerRedact, ShopRedact, AppUninstalled)
 REDACTED_BODY = "payload removed by a customer redaction before it was processed"
+#: Data-request exports are deleted this long after they were written (the merchant has a copy).
+EXPORT_RETENTION = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -214,7 +223,7 @@ def export_customer(
         "customers": customer_export(session, shop, customers),
     }
     folder = exports_dir / shop.name
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"data-request-{at:%Y%m%dT%H%M%SZ}-{subject[:12]}.json"
     tmp = path.with_suffix(".json.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -230,20 +239,51 @@ def export_customer(
     return PrivacyOutcome("customer_data_request", subject, outcome, path)
 
 
-def _scrub_inbox(session: Session, shop: Shop, emails: set[str]) -> int:
-    """Drop unprocessed inbox bodies of the shop that mention one of these e-mails."""
-    if not emails:
+def purge_exports(exports_dir: Path, retention: timedelta = EXPORT_RETENTION,
+                  *, at: datetime | None = None) -> int:
+    """Delete data-request exports older than ``retention``; return how many."""
+    if not exports_dir.is_dir():
         return 0
-    needles = [e.encode() for e in emails]
+    cutoff = (at or now()).timestamp() - retention.total_seconds()
+    removed = 0
+    for path in exports_dir.glob("*/data-request-*.json*"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _text(body: bytes) -> str:
+    """Return a payload as searchable lower-case text, JSON escapes (``\\u00eb``) decoded."""
+    raw = body.decode("utf-8", "replace")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return raw.lower()
+    return (raw + "\n" + json.dumps(data, ensure_ascii=False)).lower()
+
+
+def _mentions(text: str, needles: set[str]) -> bool:
+    return any(n in text for n in needles)
+
+
+def _scrub_inbox(session: Session, shop: Shop, needles: set[str],
+                 keep_inbox_id: int | None = None) -> int:
+    """Drop stored bodies of this shop's (or an unknown shop's) deliveries naming the customer."""
+    if not needles:
+        return 0
     scrubbed = 0
     rows = session.scalars(
-        select(InboxDelivery).where(InboxDelivery.shop_id == shop.id,
+        select(InboxDelivery).where(or_(InboxDelivery.shop_id == shop.id,
+                                        InboxDelivery.shop_id.is_(None)),
                                     InboxDelivery.body.is_not(None),
-                                    InboxDelivery.status != InboxStatus.PROCESSED)
+                                    InboxDelivery.id != (keep_inbox_id or 0))
     )
     for row in rows:
-        body = (row.body or b"").lower()
-        if any(n in body for n in needles):
+        if _mentions(_text(row.body or b""), needles):
             row.body = None
             row.status = InboxStatus.PROCESSED
             row.error = REDACTED_BODY
@@ -251,30 +291,82 @@ def _scrub_inbox(session: Session, shop: Shop, emails: set[str]) -> int:
     return scrubbed
 
 
+def _scrub_json(value: Any, needles: set[str]) -> tuple[Any, bool]:
+    """Return the value with every string naming the customer replaced by None."""
+    if isinstance(value, str):
+        return (None, True) if _mentions(value.lower(), needles) else (value, False)
+    if isinstance(value, list):
+        items = [_scrub_json(v, needles) for v in value]
+        return [v for v, _ in items], any(c for _, c in items)
+    if isinstance(value, dict):
+        pairs = {k: _scrub_json(v, needles) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(c for _, c in pairs.values())
+    return value, False
+
+
+def _scrub_caches(session: Session, shop: Shop, needles: set[str]) -> None:
+    """Remove the customer from the shop's cached reports (win-back list, top customers)."""
+    for row in session.scalars(select(CachedResult).where(CachedResult.shop_id == shop.id)):
+        data, changed = _scrub_json(row.data, needles)
+        if changed:
+            row.data = data
+
+
+def _scrub_exports(exports_dir: Path | None, shop: Shop, needles: set[str]) -> int:
+    """Delete the shop's data-request exports that name the customer."""
+    folder = exports_dir / shop.name if exports_dir is not None else None
+    if folder is None or not folder.is_dir() or not needles:
+        return 0
+    removed = 0
+    for path in folder.glob("data-request-*.json*"):
+        try:
+            if _mentions(_text(path.read_bytes()), needles):
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
+
+
 def redact_customer(
     session: Session, shop: Shop, request: CustomerRedact,
     *, at: datetime | None = None, reference: str | None = None,
+    exports_dir: Path | None = None, keep_inbox_id: int | None = None,
 ) -> PrivacyOutcome:
     """Remove a customer's personal data; orders and events stay, without identity.
 
     E-mail, names, tags and marketing consent are nulled; a guest's key (``guest:<e-mail>``)
     becomes ``redacted:<row id>``. The person loses its e-mail, or, if the same person is also a
-    customer of another shop, this customer moves to a new anonymous person.
+    customer of another shop, this customer moves to a new anonymous person. The customer also
+    leaves the roll-up and cached reports (dashboard, CSV, win-back list), campaign assignments,
+    stored webhook bodies (the shop's and those of an unknown shop) and the data-request
+    exports under ``exports_dir``.
     """
     at = at or now()
     subject = subject_hash(shop.id, request.customer_id, request.email)
     customers = find_customers(session, shop, request.customer_id, request.email,
                                request.order_ids)
     emails = {e for e in [normalize_email(request.email)] if e}
+    names: set[str] = set()
     for c in customers:
         for value in (c.email, c.person.email if c.person else None):
             if (e := normalize_email(value)) is not None:
                 emails.add(e)
+        full = " ".join(p for p in (c.first_name, c.last_name) if p).strip().lower()
+        if c.first_name and c.last_name:
+            names.add(full)
+        old_person, old_key = c.person_id, c.platform_id
         c.email = c.first_name = c.last_name = c.tags = None
         c.accepts_marketing = None
         c.redacted_at = at
         if c.platform_id.startswith("guest:"):
             c.platform_id = f"redacted:{c.id}"
+        session.execute(update(CustomerRollup).where(
+            CustomerRollup.shop_id == shop.id, CustomerRollup.person_id == old_person,
+        ).values(email=None, customer_id=c.platform_id))
+        if old_key != c.platform_id:
+            session.execute(update(Assignment).where(Assignment.customer_id == c.id)
+                            .values(customer_platform_id=c.platform_id))
         shared = session.scalar(
             select(func.count(Customer.id)).where(Customer.person_id == c.person_id,
                                                   Customer.id != c.id)
@@ -292,19 +384,26 @@ def redact_customer(
             if person is not None:
                 person.email = None
     session.flush()
-    scrubbed = _scrub_inbox(session, shop, emails)
-    outcome = (f"redacted {len(customers)} customer(s); {scrubbed} queued payload(s) dropped"
-               if customers or scrubbed else "no data stored for this customer")
+    needles = emails | names
+    scrubbed = _scrub_inbox(session, shop, needles, keep_inbox_id)
+    _scrub_caches(session, shop, needles)
+    exports = _scrub_exports(exports_dir, shop, needles)
+    outcome = (f"redacted {len(customers)} customer(s); {scrubbed} queued payload(s) and "
+               f"{exports} export(s) dropped"
+               if customers or scrubbed or exports else "no data stored for this customer")
     audit(session, shop.id, "customer_redact", subject, outcome, at=at, reference=reference)
     return PrivacyOutcome("customer_redact", subject, outcome)
 
 
 def redact_shop(
     session: Session, shop: Shop, *, at: datetime | None = None, reference: str | None = None,
-    keep_inbox_id: int | None = None,
+    keep_inbox_id: int | None = None, exports_dir: Path | None = None,
 ) -> PrivacyOutcome:
     """Delete all of a shop's data, the shop itself included; the audit row stays.
 
+    Rows go in foreign-key order (sessions, jobs, caches, campaigns with their assignments and
+    contacts, orders, customers, persons no other shop knows); so do deliveries that named the
+    shop's domain before it was known, and its data-request exports under ``exports_dir``.
     ``keep_inbox_id`` is the delivery that carried the request: it is kept (without its body) so
     its outcome can be recorded.
     """
@@ -312,7 +411,16 @@ def redact_shop(
     shop_id = shop.id
     person_ids = set(session.scalars(select(Customer.person_id).where(Customer.shop_id == shop_id)))
     order_ids = select(Order.id).where(Order.shop_id == shop_id).scalar_subquery()
+    campaign_ids = select(Campaign.id).where(Campaign.shop_id == shop_id).scalar_subquery()
     counts: dict[str, int] = {}
+    revoke_shop_sessions(session, shop_id)
+    for owned in (Job, CachedResult, CustomerRollup):  # type: ignore[assignment]
+        session.execute(delete(owned).where(owned.shop_id == shop_id))
+    session.execute(delete(ContactLog).where(or_(ContactLog.shop_id == shop_id,
+                                                 ContactLog.campaign_id.in_(campaign_ids))))
+    session.execute(delete(Assignment).where(Assignment.campaign_id.in_(campaign_ids)))
+    session.execute(update(Campaign).where(Campaign.shop_id == shop_id).values(parent_id=None))
+    session.execute(delete(Campaign).where(Campaign.shop_id == shop_id))
     for table in (Refund, OrderDiscount, OrderLine):
         session.execute(delete(table).where(table.order_id.in_(order_ids)))
     for name, table in (("orders", Order), ("events", Event), ("customers", Customer)):
@@ -320,7 +428,10 @@ def redact_shop(
         counts[name] = result.rowcount or 0  # type: ignore[attr-defined]
     for table in (SyncState, PendingRefund, OrderTombstone):  # type: ignore[assignment]
         session.execute(delete(table).where(table.shop_id == shop_id))
-    inbox = delete(InboxDelivery).where(InboxDelivery.shop_id == shop_id)
+    inbox = delete(InboxDelivery).where(or_(
+        InboxDelivery.shop_id == shop_id,
+        (InboxDelivery.shop_id.is_(None)) & (InboxDelivery.platform == shop.platform)
+        & (InboxDelivery.shop_domain == (normalize_domain(shop.domain) or "\0"))))
     if keep_inbox_id is not None:
         inbox = inbox.where(InboxDelivery.id != keep_inbox_id)
         session.execute(update(InboxDelivery).where(InboxDelivery.id == keep_inbox_id)
@@ -334,6 +445,8 @@ def redact_shop(
             session.execute(delete(Person).where(Person.id.in_(orphans)))
     session.execute(delete(Shop).where(Shop.id == shop_id))
     session.expunge(shop)
+    if exports_dir is not None and (exports_dir / shop.name).is_dir():
+        shutil.rmtree(exports_dir / shop.name, ignore_errors=True)
     outcome = (f"deleted shop with {counts['customers']} customer(s), {counts['orders']} "
                f"order(s), {counts['events']} event(s)")
     audit(session, shop_id, "shop_redact", None, outcome, at=at, reference=reference)
@@ -347,6 +460,7 @@ def uninstall_shop(
     at = at or now()
     had = shop.credentials is not None
     shop.credentials = None
+    revoke_shop_sessions(session, shop.id)
     shop.uninstalled_at = at
     shop.settings = {**(shop.settings or {}), "jobs_stopped_at": at.isoformat()}
     outcome = "credentials deleted, jobs stopped" if had else "no credentials stored, jobs stopped"
@@ -371,11 +485,13 @@ def apply_privacy(
             outcomes.append(export_customer(session, shop, rec, exports_dir, at=at,
                                             reference=reference))
         elif isinstance(rec, CustomerRedact):
-            outcomes.append(redact_customer(session, shop, rec, at=at, reference=reference))
+            outcomes.append(redact_customer(session, shop, rec, at=at, reference=reference,
+                                            exports_dir=exports_dir,
+                                            keep_inbox_id=keep_inbox_id))
         elif isinstance(rec, AppUninstalled):
             outcomes.append(uninstall_shop(session, shop, at=at, reference=reference))
         elif isinstance(rec, ShopRedact):
             outcomes.append(redact_shop(session, shop, at=at, reference=reference,
-                                        keep_inbox_id=keep_inbox_id))
+                                        keep_inbox_id=keep_inbox_id, exports_dir=exports_dir))
             break  # nothing of the shop is left to act on
     return outcomes

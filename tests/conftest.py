@@ -18,6 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from stammkunde.core.db import make_engine, session_factory, upgrade
 from stammkunde.core.models import Base
 
+# The suite's fake stores listen on 127.0.0.1, which the outbound address guard refuses unless
+# the operator allows it (stammkunde.plugins.netguard); tests of the guard remove this.
+os.environ.setdefault("STAMMKUNDE_ALLOW_HOSTS", "127.0.0.1,localhost")
+
 PG_ADMIN_URL = os.environ.get(
     "STAMMKUNDE_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

@@ -43,6 +43,7 @@ from stammkunde.core.inbox_models import InboxDelivery, InboxStatus
 from stammkunde.core.models import Shop, UTCDateTime
 from stammkunde.core.privacy import apply_privacy, is_privacy_record
 from stammkunde.core.records import OrderDeleted, OrderRecord, Record, RefundRecord
+from stammkunde.core.shops import normalize_domain
 from stammkunde.core.store import store_records
 from stammkunde.core.timeutil import now
 from stammkunde.plugins.adapter import PlatformAdapter, WebhookEnvelope
@@ -60,15 +61,6 @@ SKIPPED = "skipped"  # process() found nothing to do: already processed, or no s
 
 class ProcessingError(UserError):
     """A delivery cannot be processed for a reason the merchant can fix (e.g. unknown shop)."""
-
-
-def normalize_domain(domain: str | None) -> str:
-    """Return a shop domain in its match form: lower case, no scheme, no trailing slash."""
-    value = (domain or "").strip().lower()
-    for scheme in ("https://", "http://"):
-        if value.startswith(scheme):
-            value = value[len(scheme):]
-    return value.rstrip("/")
 
 
 def find_shop(session: Session, platform: str, domain: str | None) -> Shop | None:

@@ -9,7 +9,9 @@ Order of work per delivery (each step answers on its own and stores nothing when
    secrets to try (``webhook_secrets``);
 4. signature: ``verify_webhook`` on the raw body with each secret; none accepts → 401 (or the
    adapter's 4xx), nothing stored; a ping (``is_ping``) → 200, nothing stored;
-5. inbox: insert keyed by (platform, shop domain, delivery id); a known key → 200 ``duplicate``;
+5. inbox: insert keyed by (platform, shop domain, delivery id), with only the headers worth
+   keeping (:func:`stored_headers`: never ``Authorization``, ``Cookie`` or the signature); a
+   delivery id, topic or shop domain over 255 characters is 400; a known key → 200 ``duplicate``;
 6. commit → 200 ``stored``. In ``inline`` mode (default) the same worker processes the delivery
    right after the answer is sent (``call_on_close``); in ``worker`` mode ``stammkunde inbox work``
    does. A processing failure is recorded on the inbox row and never changes the answer; a
@@ -23,6 +25,7 @@ pooled connections before use). Those are the only 5xx answers.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -72,6 +75,27 @@ def read_body(stream: Any, limit: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
+
+
+#: Headers never kept with a stored delivery, whatever an adapter passes on: credentials and
+#: session data of whoever sent the request, and the signature itself.
+SENSITIVE_HEADERS = frozenset({
+    "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key",
+    "x-auth-token", "x-csrf-token", "x-shopify-hmac-sha256", "x-wc-webhook-signature",
+})
+
+
+def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Return the headers worth keeping with a delivery (no credentials, bounded in size)."""
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        low = name.lower()
+        if low in SENSITIVE_HEADERS or low.startswith("x-forwarded-") or "token" in low:
+            continue
+        kept[name[:100]] = str(value)[:1000]
+        if len(kept) >= 50:
+            break
+    return kept
 
 
 class Unavailable(Exception):
@@ -210,11 +234,13 @@ class Receiver:
         if envelope.is_ping:
             return self.answer(platform, topic, "ping", 200, started)
         if not envelope.delivery_id or len(envelope.delivery_id) > MAX_KEY or not topic or (
-                len(normalize_domain(envelope.shop_domain)) > MAX_KEY):
+                len(envelope.topic) > MAX_KEY
+                or len(normalize_domain(envelope.shop_domain)) > MAX_KEY):
             return self.answer(platform, topic, "rejected", 400, started,
                                reason="delivery id, topic or shop domain missing or too long")
         if normalize_domain(envelope.shop_domain) != normalize_domain(claimed):
             shop_id, _ = self._shop(platform, envelope.shop_domain)
+        envelope = dataclasses.replace(envelope, headers=stored_headers(envelope.headers))
         stored = record_delivery(self.sessions().kw["bind"], envelope, shop_id)
         if stored.duplicate:
             return self.answer(platform, topic, "duplicate", 200, started,

@@ -102,6 +102,14 @@ class StammkundeGroup(click.Group):
             ) from None
 
 
+def require_secret_key(settings: Any) -> None:
+    """Refuse to start a server or worker without STAMMKUNDE_SECRET_KEY (one line, exit 2)."""
+    if not settings.secret_key:
+        raise OneLineError("STAMMKUNDE_SECRET_KEY is not set: it encrypts shop credentials and "
+                           "signs sessions (e.g. export STAMMKUNDE_SECRET_KEY=$(python3 -c "
+                           "'import secrets; print(secrets.token_urlsafe(32))'))")
+
+
 @click.group(cls=StammkundeGroup)
 @click.version_option(package_name="stammkunde")
 def cli() -> None:

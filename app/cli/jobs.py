@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from stammkunde.app.cli.base import console, echo_json, pass_ctx
+from stammkunde.app.cli.base import console, echo_json, pass_ctx, require_secret_key
 from stammkunde.app.context import AppContext
 from stammkunde.core.job_models import JobState
 from stammkunde.core.store import get_shop
@@ -34,6 +34,7 @@ def worker(ctx: AppContext, workers: int, no_periodic: bool, no_inbox: bool) -> 
     """Run background jobs (sync, refresh) and process webhook deliveries until stopped."""
     from stammkunde.app import jobs
 
+    require_secret_key(ctx.settings)
     ctx.engine  # noqa: B018 - upgrade the schema before the first job
     huey = jobs.configure(ctx)
     where = (ctx.settings.redis_url and "Redis") or str(ctx.settings.home / "jobs.db")

@@ -1,4 +1,4 @@
-"""``stammkunde serve``: the web app (webhook receiver, health, metrics) under gunicorn."""
+"""``stammkunde serve``: the web app (webhook receiver, health, metrics) under waitress."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import click
 from sqlalchemy.exc import DBAPIError
 
-from stammkunde.app.cli.base import pass_ctx
+from stammkunde.app.cli.base import pass_ctx, require_secret_key
 from stammkunde.app.context import AppContext
 from stammkunde.core.db import ensure_schema, make_engine
 
@@ -16,11 +16,12 @@ from stammkunde.core.db import ensure_schema, make_engine
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="Gunicorn worker processes (about 2 per core).")
+              help="Worker processes (about 2 per core).")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64),
-              help="Threads per worker (gthread); 1 means sync workers.")
+              help="Threads per worker process that run requests (each request is read "
+                   "completely before a thread takes it).")
 @click.option("--timeout", default=30, show_default=True, type=int,
-              help="Seconds before gunicorn restarts a stuck worker.")
+              help="Seconds a connection may stay silent before it is closed.")
 @click.option("--processing", type=click.Choice(["worker", "inline"]), default=None,
               help="Only acknowledge and leave processing to `stammkunde worker` (worker, "
                    "default), or also process in the web worker after the answer (inline). "
@@ -31,10 +32,11 @@ from stammkunde.core.db import ensure_schema, make_engine
 @pass_ctx
 def serve(ctx: AppContext, host: str, port: int, workers: int, threads: int, timeout: int,
           processing: str | None, dev: bool) -> None:
-    """Serve the dashboard, installs, webhooks, /healthz, /readyz and /metrics (gunicorn)."""
-    from stammkunde.app.server import run_gunicorn
-    from stammkunde.app.web import create_app
+    """Serve the dashboard, installs, webhooks, /healthz, /readyz and /metrics (waitress)."""
+    from stammkunde.app.server import run_server
+    from stammkunde.app.web import create_app, webhook_max_bytes
 
+    require_secret_key(ctx.settings)
     if processing:
         os.environ["STAMMKUNDE_WEBHOOK_PROCESSING"] = processing
     engine = make_engine(ctx.settings.database_url)
@@ -54,7 +56,8 @@ def serve(ctx: AppContext, host: str, port: int, workers: int, threads: int, tim
         start_inbox_sweeper(app)
         app.run(host=host, port=port, threaded=True, use_reloader=False)
         return
-    run_gunicorn(lambda: create_app(settings=settings), host, port, workers, timeout, threads)
+    run_server(lambda: create_app(settings=settings), host, port, workers, timeout, threads,
+               max_body_bytes=webhook_max_bytes())
 
 
 def attach(cli: click.Group) -> None:

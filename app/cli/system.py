@@ -6,9 +6,10 @@ import click
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
-from stammkunde.app.cli.base import console, echo_json, pass_ctx
+from stammkunde.app.cli.base import console, echo_json, pass_ctx, require_secret_key
 from stammkunde.app.context import AppContext
 from stammkunde.core.db import database_problem, is_current, make_engine, upgrade
+from stammkunde.core.shops import rotate_credentials
 
 
 @click.group()
@@ -26,6 +27,25 @@ def db_upgrade(ctx: AppContext) -> None:
     except OperationalError as exc:
         raise database_problem(engine, exc) from None
     click.echo(f"database is current: {is_current(engine)}")
+
+
+@click.group()
+def keys() -> None:
+    """The secret key that encrypts stored credentials."""
+
+
+@keys.command("rotate")
+@pass_ctx
+def keys_rotate(ctx: AppContext) -> None:
+    """Re-encrypt every stored credential with STAMMKUNDE_SECRET_KEY.
+
+    Put the new key in STAMMKUNDE_SECRET_KEY and the old one(s) in STAMMKUNDE_SECRET_KEY_PREVIOUS
+    (comma-separated), run this, then drop the previous keys.
+    """
+    require_secret_key(ctx.settings)
+    with ctx.sessions() as session, session.begin():
+        count = rotate_credentials(session, ctx.settings.secret_key)
+    click.echo(f"re-encrypted the credentials of {count} shop(s) with the current key")
 
 
 @click.command("plugins")
@@ -48,3 +68,4 @@ def attach(cli: click.Group) -> None:
     """Add the system commands to the root group."""
     cli.add_command(db)
     cli.add_command(plugins)
+    cli.add_command(keys)

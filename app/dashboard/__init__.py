@@ -7,7 +7,6 @@ protection on every form of the dashboard (Flask-WTF) and secure session cookies
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from typing import Any
 
 from flask import Flask, g, render_template, request
@@ -27,7 +26,6 @@ def init_app(app: Flask) -> None:
     """Register the dashboard, its languages and CSRF protection on the app."""
     app.config.setdefault("DASHBOARD_CLOCK", time.time)  # tests inject clocks
     app.config.setdefault("DASHBOARD_NOW", now)
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=8))
     # Other blueprints (webhooks) take signed POSTs from platforms: CSRF is checked only for the
     # dashboard's own forms, in the before_request hook below.
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)

@@ -55,6 +55,21 @@ def shop_domain(headers: Mapping[str, str]) -> str | None:
     return (_get(headers, "X-Shopify-Shop-Domain") or "").strip().lower() or None
 
 
+def _body_shop(raw_body: bytes) -> str | None:
+    """Return the shop a payload names (privacy topics: ``shop_domain``; the shop object:
+    ``myshopify_domain``), lower case; None when it names none."""
+    try:
+        data = json.loads(raw_body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    for key in ("shop_domain", "myshopify_domain"):
+        if isinstance(data.get(key), str):
+            return data[key].strip().lower()
+    return None
+
+
 def verify(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookEnvelope:
     """Check the signature in constant time and read the envelope headers."""
     given = (_get(headers, SIGNATURE) or "").strip()
@@ -74,11 +89,15 @@ def verify(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookE
         triggered = instant(_get(headers, "X-Shopify-Triggered-At"))
     except ValueError:
         triggered = None
+    named = _body_shop(raw_body)
+    if named is not None and named != shop_domain(headers):
+        raise WebhookRejected("the body names another shop than X-Shopify-Shop-Domain", 400)
     return WebhookEnvelope(
         platform="shopify", topic=topic.strip().lower(),
         shop_domain=shop_domain(headers),
         delivery_id=delivery.strip(), raw_body=raw_body,
-        headers={k: v for k, v in headers.items() if k.lower() != SIGNATURE.lower()},
+        headers={k: v for k, v in headers.items()
+                 if k.lower().startswith("x-shopify-") and k.lower() != SIGNATURE.lower()},
         triggered_at=triggered,
     )
 

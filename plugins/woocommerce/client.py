@@ -8,6 +8,7 @@ servers. ``sleep`` and ``clock`` are injectable so tests never wait.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,11 +16,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
-import woocommerce
+from requests.auth import HTTPBasicAuth
+from woocommerce.oauth import OAuth
 
 from stammkunde.core.errors import UserError
+from stammkunde.plugins.netguard import guarded_session
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = "Stammkunde/0.1 (+https://github.com/stammkunde)"
@@ -85,11 +89,11 @@ class WooClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.options = options or ClientOptions()
-        self.api = woocommerce.API(
-            url=url, consumer_key=consumer_key, consumer_secret=consumer_secret,
-            version="wc/v3", timeout=self.options.timeout, verify_ssl=self.options.verify,
-            user_agent=USER_AGENT, query_string_auth=self.options.query_string_auth,
-        )
+        self.url = url.rstrip("/")
+        self._key = consumer_key
+        self._secret = consumer_secret
+        # Every connection goes to a checked public address (STAMMKUNDE_ALLOW_HOSTS aside).
+        self.http = guarded_session()
         self.sleep = sleep
         self.clock = clock
         self.calls = 0
@@ -112,14 +116,7 @@ class WooClient:
             self._polite()
             self.calls += 1
             try:
-                if method == "GET":
-                    resp = self.api.get(endpoint, params=dict(params or {}))
-                elif method == "POST":
-                    resp = self.api.post(endpoint, data, params=dict(params or {}))
-                elif method == "PUT":
-                    resp = self.api.put(endpoint, data, params=dict(params or {}))
-                else:
-                    resp = self.api.delete(endpoint, params=dict(params or {}))
+                resp = self._send(method, endpoint, dict(params or {}), data)
             except (requests.Timeout, requests.ConnectionError) as exc:
                 if attempt >= self.options.max_retries:
                     raise WooError(f"the store did not answer {method} {endpoint} after "
@@ -134,6 +131,30 @@ class WooClient:
             if resp.status_code >= 400:
                 raise _error(method, endpoint, resp, attempt + 1)
             return resp
+
+    def _send(self, method: str, endpoint: str, params: dict[str, Any],
+              data: Any) -> requests.Response:
+        """Send one request the way the ``woocommerce`` package signs it (Basic auth or the
+        query string over https, OAuth 1.0a over plain http)."""
+        url = f"{self.url}/wp-json/wc/v3/{endpoint}"
+        auth = None
+        headers = {"user-agent": USER_AGENT, "accept": "application/json"}
+        if url.startswith("https") and not self.options.query_string_auth:
+            auth = HTTPBasicAuth(self._key, self._secret)
+        elif url.startswith("https"):
+            params = {**params, "consumer_key": self._key, "consumer_secret": self._secret}
+        else:
+            url = OAuth(url=f"{url}?{urlencode(params)}", consumer_key=self._key,
+                        consumer_secret=self._secret, version="wc/v3", method=method,
+                        oauth_timestamp=int(time.time())).get_oauth_url()
+            params = {}  # now part of the signed URL
+        body = None
+        if data is not None:
+            body = json.dumps(data, ensure_ascii=False).encode("utf-8")
+            headers["content-type"] = "application/json;charset=utf-8"
+        return self.http.request(method, url, params=params, data=body, auth=auth,
+                                 headers=headers, timeout=self.options.timeout,
+                                 verify=self.options.verify)
 
     def _backoff(self, attempt: int, retry_after: str | None) -> None:
         self.retries += 1

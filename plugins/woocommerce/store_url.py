@@ -57,6 +57,8 @@ def normalize_store_url(url: str | None, *, allow_http: bool = False) -> str:
     if parts.query or parts.fragment:
         raise UserError(f"store URL {url!r} must not contain a query or fragment")
     host = parts.hostname.lower()
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
     try:
         port = parts.port
     except ValueError as exc:

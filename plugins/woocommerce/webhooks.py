@@ -84,7 +84,9 @@ def verify(headers: Mapping[str, str], raw_body: bytes, secret: str) -> WebhookE
     digest = hashlib.sha256(raw_body).hexdigest()[:16]
     return WebhookEnvelope(platform=PLATFORM, topic=topic.strip().lower(), shop_domain=shop,
                            delivery_id=f"{delivery.strip()}:{digest}", raw_body=raw_body,
-                           headers=dict(headers))
+                           headers={k: v for k, v in headers.items()
+                                    if k.lower().startswith("x-wc-webhook-")
+                                    and k.lower() != "x-wc-webhook-signature"})
 
 
 def source_of(headers: Mapping[str, str]) -> str | None:

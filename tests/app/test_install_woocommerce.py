@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from stammkunde.app.context import AppContext
 from stammkunde.app.jobs import huey, schedule_sync
@@ -40,9 +40,9 @@ def scheduled() -> list[str]:
 
 
 @pytest.fixture
-def app(tmp_path: Path, scheduled: list[str]) -> Flask:
-    settings = Settings(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'web.db'}",
-                        secret_key="web-secret")
+def app(tmp_path: Path, scheduled: list[str], database_url: str, engine: Engine) -> Flask:
+    """The web app on the run's database (SQLite or PostgreSQL), emptied after the test."""
+    settings = Settings(home=tmp_path, database_url=database_url, secret_key="web-secret")
     return create_app({"TESTING": True, "PUBLIC_URL": PUBLIC,
                        "SCHEDULE_SYNC": lambda name, ctx: scheduled.append(name)}, settings)
 
@@ -140,7 +140,10 @@ def test_read_only_key_is_refused(client: FlaskClient, app: Flask,
 
 def test_reconnecting_keeps_the_webhook_secret(client: FlaskClient, app: Flask,
                                                fake: FakeWooCommerce) -> None:
-    client.post("/install/woocommerce/callback", json=fake.grant(start(client, fake.url)))
+    nonce = start(client, fake.url)
+    client.post("/install/woocommerce/callback", json=fake.grant(nonce))
+    # the installing browser is signed in to the shop: only such a session may reconnect it
+    assert client.get(f"/install/woocommerce/return?success=1&user_id={nonce}").status_code == 302
     first = credentials(shops(app)[0], "web-secret")
     new_keys = fake.grant(start(client, fake.url))
     assert client.post("/install/woocommerce/callback", json=new_keys).status_code == 200
@@ -204,5 +207,6 @@ def test_another_browser_with_the_return_link_is_not_signed_in(
     assert back.status_code == 200 and "connected" in back.get_data(as_text=True)
     assert stranger.get(f"/shops/{shop.name}/").status_code == 401
     # Before the keys arrived there is nothing to open, even for the installing browser.
-    other = start(client, fake.url)
+    with FakeWooCommerce() as second_store:
+        other = start(client, second_store.url)
     assert client.get(f"/install/woocommerce/return?success=1&user_id={other}").status_code == 200

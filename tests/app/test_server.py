@@ -30,3 +30,14 @@ def test_metrics_dir_is_created_or_emptied(tmp_path):
     env = {"PROMETHEUS_MULTIPROC_DIR": str(given)}
     assert prepare_metrics_dir(env) == given
     assert sorted(p.name for p in given.iterdir()) == ["keep.txt"]
+
+
+def test_waitress_reads_whole_requests_and_accepts_a_body_of_exactly_the_limit():
+    from stammkunde.app.server import CONNECTION_LIMIT, waitress_options
+
+    opts = waitress_options(threads=8, timeout=30, max_body_bytes=2 * 1024 * 1024)
+    # waitress refuses bodies of max_request_body_size bytes or more
+    assert opts["max_request_body_size"] == 2 * 1024 * 1024 + 1
+    assert (opts["threads"], opts["channel_timeout"], opts["connection_limit"],
+            opts["asyncore_use_poll"]) == (8, 30, CONNECTION_LIMIT, True)
+    assert waitress_options(2, 10, 1024)["max_request_body_size"] == 1024 * 1024 + 1

@@ -137,7 +137,7 @@ def test_customer_redact_removes_identity_and_keeps_aggregates(db):
                             body=b'{"customer": {"email": "ANNA@example.com"}}', headers={}))
         out = redact_customer(s, shop(s, "one"), CustomerRedact(customer_id="c1",
                                                                 email="anna@example.com"), at=AT)
-    assert out.outcome == "redacted 1 customer(s); 1 queued payload(s) dropped"
+    assert out.outcome == "redacted 1 customer(s); 1 queued payload(s) and 0 export(s) dropped"
     with db() as s:
         one = shop(s, "one")
         c1 = s.scalar(select(Customer).where(Customer.shop_id == one.id,
@@ -212,3 +212,27 @@ def test_uninstall_deletes_credentials_and_stops_jobs(db):
         assert s.scalar(select(func.count()).select_from(Order)) == 3  # data stays
         [row] = s.scalars(select(AuditLog)).all()
         assert (row.action, row.outcome) == ("app_uninstalled", out.outcome)
+
+
+def test_exports_are_deleted_after_their_retention(tmp_path):
+    import os
+    from datetime import timedelta
+
+    from stammkunde.app.jobs import export_retention
+    from stammkunde.core.errors import UserError
+    from stammkunde.core.privacy import purge_exports
+
+    folder = tmp_path / "exports" / "one"
+    folder.mkdir(parents=True)
+    old, fresh = folder / "data-request-old.json", folder / "data-request-new.json"
+    for path, age_days in ((old, 31), (fresh, 29)):
+        path.write_text("{}")
+        when = AT.timestamp() - age_days * 86400
+        os.utime(path, (when, when))
+    assert purge_exports(tmp_path / "exports", at=AT) == 1
+    assert [p.name for p in folder.iterdir()] == ["data-request-new.json"]
+    assert purge_exports(tmp_path / "exports", timedelta(days=28), at=AT) == 1
+    assert export_retention({}) == timedelta(days=30)
+    assert export_retention({"STAMMKUNDE_EXPORT_RETENTION_DAYS": "7"}) == timedelta(days=7)
+    with pytest.raises(UserError, match="STAMMKUNDE_EXPORT_RETENTION_DAYS"):
+        export_retention({"STAMMKUNDE_EXPORT_RETENTION_DAYS": "soon"})
