@@ -80,6 +80,7 @@ class CustomerRecord:
     last_name: str | None = None
     accepts_marketing: bool | None = None
     tags: tuple[str, ...] = ()
+    locale: str | None = None  # the customer's language, e.g. "de" or "en-GB"
 
 
 @dataclass(frozen=True, slots=True)

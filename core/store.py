@@ -330,6 +330,7 @@ def upsert_customers(
         cust.first_name = rec.first_name
         cust.last_name = rec.last_name
         cust.accepts_marketing = rec.accepts_marketing
+        cust.locale = rec.locale
         cust.tags = ",".join(rec.tags) if rec.tags else None
         cust.created_at = rec.created_at or cust.created_at
         cust.updated_at = rec.updated_at

@@ -20,6 +20,9 @@ DEFAULT_PLUGINS = (
     "stammkunde.plugins.csvfile",
     "stammkunde.plugins.shopify",
     "stammkunde.plugins.woocommerce",
+    "stammkunde.plugins.simulated",
+    "stammkunde.plugins.email",
+    "stammkunde.plugins.shopchannel",
 )
 T = TypeVar("T")
 
