@@ -203,6 +203,7 @@ def _apply(base: RetentionSettings, data: dict[str, Any], prefix: str = "") -> R
 def parse_settings(data: dict[str, Any], shop: str | None = None) -> RetentionSettings:
     """Build validated settings from parsed TOML, with ``[shops.<shop>]`` overrides applied."""
     data = dict(data)
+    data.pop("email", None)  # the e-mail channel's table, read by stammkunde.plugins.email
     shops = data.pop("shops", {})
     if not isinstance(shops, dict):
         raise UserError(f"{FILE_NAME}: [shops] must hold one table per shop")
@@ -222,20 +223,25 @@ def parse_settings(data: dict[str, Any], shop: str | None = None) -> RetentionSe
     return chosen
 
 
-def load_settings(home: Path, shop: str | None = None) -> RetentionSettings:
-    """Read ``home/stammkunde.toml`` (defaults when absent) for a shop."""
+def read_file(home: Path) -> dict[str, Any] | None:
+    """Return ``home/stammkunde.toml`` parsed, or None when there is no such file."""
     path = home / FILE_NAME
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return RetentionSettings()
+        return None
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror}") from exc
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{FILE_NAME} is not valid TOML: {exc}") from exc
-    return parse_settings(data, shop)
+
+
+def load_settings(home: Path, shop: str | None = None) -> RetentionSettings:
+    """Read ``home/stammkunde.toml`` (defaults when absent) for a shop."""
+    data = read_file(home)
+    return RetentionSettings() if data is None else parse_settings(data, shop)
 
 
 def shop_settings(home: Path, shop_name: str,
