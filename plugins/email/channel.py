@@ -61,11 +61,11 @@ def render(job: SendJob, settings: EmailSettings, m: OfferMessage) -> EmailMessa
         msg["Reply-To"] = settings.reply_to
     msg["List-Unsubscribe"] = f"<{link}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg["Content-Language"] = m.locale
     msg["X-Stammkunde-Campaign"] = str(m.campaign_id)
     msg.set_content(_env.get_template(f"offer_{m.locale}.txt").render(values))
     msg.add_alternative(_env.get_template(f"offer_{m.locale}.html").render(values),
                         subtype="html")
+    msg["Content-Language"] = m.locale  # after the parts: multipart moves Content-* into them
     return msg
 
 
