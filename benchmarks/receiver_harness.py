@@ -20,11 +20,13 @@ from pathlib import Path
 import requests
 from sqlalchemy import func, select
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.testshop (test double)
+
 from stammkunde.core.db import make_engine, session_factory, upgrade
 from stammkunde.core.inbox_models import InboxDelivery
 from stammkunde.core.models import Order
 from stammkunde.core.shops import create_shop
-from stammkunde.webhooks.testing import order_body, signed_headers
+from tests.testshop import order_body, signed_headers
 
 HERE = Path(__file__).resolve().parent
 SECRET_KEY = "bench-key"

@@ -31,6 +31,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))  # the testshop platform lives in the tests tree
 
 from _results import write_section  # noqa: E402
 from receiver_harness import (  # noqa: E402
@@ -51,7 +52,7 @@ from receiver_harness import (  # noqa: E402
 from stammkunde.core.db import make_engine, session_factory  # noqa: E402
 from stammkunde.plugins.manager import get_plugins  # noqa: E402
 from stammkunde.webhooks.inbox import Processor  # noqa: E402
-from stammkunde.webhooks.testing import TestshopPlugin  # noqa: E402
+from tests.testshop import TestshopPlugin  # noqa: E402
 
 WORKERS = 2
 THREADS = 16

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from flask import Flask
@@ -48,7 +49,8 @@ def main() -> None:
     from stammkunde.app.web import create_app
     from stammkunde.core.config import Settings
     from stammkunde.plugins.manager import get_plugins
-    from stammkunde.webhooks.testing import TestshopPlugin
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests tree
+    from tests.testshop import TestshopPlugin
 
     get_plugins().register(TestshopPlugin())
     settings = Settings(home=Path(args.home), database_url=args.db,

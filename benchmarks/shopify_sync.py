@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.fakes (repository only)
 
 from _results import write_section
 
@@ -36,7 +37,7 @@ from stammkunde.plugins.adapter import DiscountOffer, DiscountTarget
 from stammkunde.plugins.shopify import ShopifyAdapter
 from stammkunde.plugins.shopify import sync as shopify_sync
 from stammkunde.plugins.shopify.client import GraphQLClient, ThrottleState
-from stammkunde.plugins.shopify.fake import Bucket, FakeShopify
+from tests.fakes.shopify import Bucket, FakeShopify
 
 MAXIMUM, RESTORE = 1000.0, 50.0
 

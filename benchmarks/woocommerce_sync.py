@@ -22,13 +22,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.fakes (repository only)
 
 from _results import write_section
 
 from stammkunde.plugins.adapter import DiscountOffer, DiscountTarget
 from stammkunde.plugins.woocommerce import WooCommerceAdapter
-from stammkunde.plugins.woocommerce.fake import FakeStore, FakeWooCommerce
+from tests.fakes.woocommerce import FakeStore, FakeWooCommerce
 
 TITLE = "WooCommerce sync (woocommerce_sync.py)"
 

@@ -8,23 +8,37 @@ from stammkunde.core.errors import UserError
 
 SCALE = 10_000
 CENT = Decimal("0.01")
+#: Amounts from 10**15 up are refused: no order is that large, and a value like "1e999999999"
+#: would otherwise become an integer of a billion digits on the way to storage.
+MAX_DIGITS_BEFORE_POINT = 15
+#: More decimal places than this are refused (storage keeps four; "1e-999999999" is garbage).
+MAX_PLACES = 12
 
 
 def parse_money(text: str | int | Decimal, *, field: str = "amount",
                 error: type[Exception] = UserError) -> Decimal:
-    """Parse a decimal amount ("12.50"), refusing floats, NaN, infinities and garbage.
+    """Parse a decimal amount ("12.50"), refusing floats, NaN, infinities, huge values and garbage.
 
-    The refusal is raised as ``error`` (a file reader collects ValueErrors per row, an adapter
-    raises InvalidRecord) with a message naming ``field``.
+    This is the one money parser: CSV rows, platform payloads and user input all come through
+    it. The refusal is raised as ``error`` (a file reader collects ValueErrors per row, an
+    adapter raises InvalidRecord) with a message naming ``field``.
     """
     if isinstance(text, float):
         raise TypeError(f"{field} must not be a float (parse JSON with parse_float=Decimal)")
+    if isinstance(text, bool) or not isinstance(text, str | int | Decimal):
+        raise error(f"{field} is not a number: {text!r}")
+    shown = text if len(str(text)) <= 40 else f"{str(text)[:40]}…"
     try:
         value = Decimal(str(text).strip())
-    except InvalidOperation as exc:
-        raise error(f"{field} is not a number: {text!r}") from exc
+    except InvalidOperation:
+        raise error(f"{field} is not a number: {shown!r}") from None
     if not value.is_finite():
-        raise error(f"{field} is not a finite number: {text!r}")
+        raise error(f"{field} is not a finite number: {shown!r}")
+    if value and value.adjusted() >= MAX_DIGITS_BEFORE_POINT:
+        raise error(f"{field} is too large: {shown!r} (at most "
+                    f"{MAX_DIGITS_BEFORE_POINT} digits before the decimal point)")
+    if -value.as_tuple().exponent > MAX_PLACES:  # type: ignore[operator]
+        raise error(f"{field} has more than {MAX_PLACES} decimal places: {shown!r}")
     return value
 
 

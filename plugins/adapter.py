@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
+from stammkunde.core.errors import UserError
 from stammkunde.core.records import Batch, Record
 
 
@@ -31,8 +32,8 @@ class Capability(StrEnum):
     INSTALL = "install"
 
 
-class Unsupported(Exception):
-    """The adapter does not offer this operation."""
+class Unsupported(UserError):
+    """The adapter does not offer this operation (a one-line error for the merchant)."""
 
 
 class WebhookRejected(Exception):
@@ -173,8 +174,6 @@ class PlatformAdapter:
         """
         given = sorted(k for k, v in options.items() if v and k not in ("domain", "url"))
         if given:
-            from stammkunde.core.errors import UserError
-
             raise UserError(f"platform {self.name!r} takes no option(s): {', '.join(given)}")
         return ShopSetup(domain=options.get("domain") or options.get("url"))
 

@@ -9,7 +9,6 @@ codes and the adapter answers ``exists``; nobody is assigned or contacted twice.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,7 +25,6 @@ from stammkunde.core.campaigns import (
     get_campaign,
     plan_members,
     record_assignments,
-    register_target_kind,
     spawn_instance,
 )
 from stammkunde.core.errors import UserError
@@ -47,25 +45,6 @@ STATUSES = ("created", "exists", "failed")
 Progress = Callable[[int, int | None], None]
 
 
-_KINDS_LOADED: weakref.WeakSet[Plugins] = weakref.WeakSet()
-
-
-def load_target_kinds(plugins: Plugins) -> None:
-    """Let plugins add campaign target kinds (hook ``register_target_kinds``), once per manager."""
-    if plugins in _KINDS_LOADED:
-        return
-    _KINDS_LOADED.add(plugins)
-    for impl in plugins.hook().register_target_kinds.get_hookimpls():
-        def register(name: str, select: Any, _plugin: str = impl.plugin_name,
-                     **options: Any) -> None:
-            try:
-                register_target_kind(name, select, **options)
-            except (TypeError, ValueError) as exc:
-                raise PluginError(f"plugin {_plugin!r} (register_target_kinds): {exc}") from None
-
-        plugins.call(impl.plugin_name, "register_target_kinds", impl.function, register)
-
-
 def require_capabilities(plugins: Plugins, shop: Shop, *, tag: str | None = None) -> \
         PlatformAdapter:
     """Return the shop's adapter, or a one-line error if it cannot create codes (or tag)."""
@@ -83,9 +62,8 @@ def require_capabilities(plugins: Plugins, shop: Shop, *, tag: str | None = None
 def create_shop_campaign(session: Session, plugins: Plugins, shop: Shop, spec: CampaignSpec,
                          now: datetime | None = None) -> Campaign:
     """Create a campaign after checking that the shop's platform can carry it out."""
-    load_target_kinds(plugins)
     require_capabilities(plugins, shop, tag=spec.tag)
-    return create_campaign(session, shop, spec, now)
+    return create_campaign(session, shop, spec, now, plugins.target_kinds())
 
 
 def offer_for(campaign: Campaign) -> DiscountOffer:
@@ -127,7 +105,6 @@ def push_campaign(
 ) -> PushResult:
     """Assign (once), then push pending codes and tags through the adapter; resumable."""
     now = (now or utcnow()).replace(microsecond=0)
-    load_target_kinds(plugins)
     if batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     if limit_calls is not None and limit_calls < 0:
@@ -155,7 +132,7 @@ def push_campaign(
                 raise UserError(f"the offer window of campaign {cid} ended at "
                                 f"{campaign.ends_at.isoformat()}; nothing was pushed")
             if campaign.assigned_at is None:
-                planned = plan_members(session, campaign, now)
+                planned = plan_members(session, campaign, now, plugins.target_kinds())
                 record_assignments(session, campaign, planned, now, tag=tag)
                 for p in planned:
                     result.assigned[p.arm] = result.assigned.get(p.arm, 0) + 1
@@ -281,9 +258,7 @@ class _Pusher:
             received: list[DiscountResult] = []
             error: Exception | None = None
             try:
-                for item in self.plugins.call(self.plugin_name, "push_discounts",
-                                              self.adapter.push_discounts, self.conn, self.offer,
-                                              targets):
+                for item in self.adapter.push_discounts(self.conn, self.offer, targets):
                     received.append(item)
             except UserError as exc:
                 error = exc
@@ -337,8 +312,7 @@ class _Pusher:
             after = rows[-1][0]
             ids = [r[1] for r in rows]
             self.result.calls += 1
-            answer = self.plugins.call(self.plugin_name, "tag_customers",
-                                       self.adapter.tag_customers, self.conn, tag, ids)
+            answer = self.adapter.tag_customers(self.conn, tag, ids)
             changes = []
             for aid, pid, _code, _email in rows:
                 outcome = (answer or {}).get(pid, "no answer from the adapter")
@@ -402,7 +376,6 @@ def run_due_campaigns(
 
         plugins = get_plugins()
     now = (now or utcnow()).replace(microsecond=0)
-    load_target_kinds(plugins)
     runs: list[DueRun] = []
     with sessions() as session, session.begin():
         parents = select(Campaign.id).where(Campaign.schedule.is_not(None),

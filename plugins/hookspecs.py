@@ -30,7 +30,7 @@ def register_target_kinds(register: Callable[..., None]) -> None:
     """Add campaign target kinds: ``register(name, select, description=…, parse_arg=…)``.
 
     ``select(session, shop, arg, as_of)`` returns the person ids the kind targets; see
-    :func:`stammkunde.core.campaigns.register_target_kind` for the keyword arguments.
+    :meth:`stammkunde.core.campaigns.TargetKinds.register` for the keyword arguments.
     """
 
 

@@ -11,9 +11,16 @@ from typing import Any, TypeVar
 
 import pluggy
 
+from stammkunde.core.campaigns.targets import TargetKinds, default_target_kinds
 from stammkunde.core.errors import UserError
 from stammkunde.plugins import hookspecs
-from stammkunde.plugins.adapter import Capability, PlatformAdapter
+from stammkunde.plugins.adapter import (
+    Capability,
+    InstallRejected,
+    PlatformAdapter,
+    Unsupported,
+    WebhookRejected,
+)
 
 GROUP = "stammkunde"
 DEFAULT_PLUGINS = (
@@ -29,6 +36,65 @@ T = TypeVar("T")
 
 class PluginError(UserError):
     """A plugin broke the contract; the message names the plugin and the hook."""
+
+
+#: What the adapter contract lets an adapter raise on purpose; these pass the guard unchanged.
+CONTRACT_ERRORS: tuple[type[Exception], ...] = (
+    UserError, WebhookRejected, InstallRejected, Unsupported)
+#: The adapter methods the rest of Stammkunde calls (those of :class:`PlatformAdapter`).
+ADAPTER_METHODS = tuple(sorted(
+    name for name, value in vars(PlatformAdapter).items()
+    if callable(value) and not name.startswith("_")
+))
+#: The adapter methods that return an iterator (their items are produced under the guard too).
+STREAMING = frozenset({"import_file", "fetch_orders", "fetch_customers", "push_discounts"})
+_ATTRIBUTES = tuple(name for name, value in vars(PlatformAdapter).items()
+                    if not callable(value) and not name.startswith("_"))
+
+
+class GuardedAdapter(PlatformAdapter):
+    """A registered adapter as the rest of Stammkunde sees it: every call goes through the guard.
+
+    An exception the contract allows (:data:`CONTRACT_ERRORS`) passes unchanged; any other
+    crash, also one raised while iterating what a method yields, becomes a PluginError naming
+    the plugin and the method. Attributes (``name``, ``capabilities``, …) read through.
+    """
+
+    def __init__(self, adapter: PlatformAdapter, plugin_name: str) -> None:
+        self._adapter = adapter
+        self.plugin_name = plugin_name
+        for attr in _ATTRIBUTES:  # the class defaults of PlatformAdapter must not shadow them
+            setattr(self, attr, getattr(adapter, attr))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._adapter, name)
+
+    def __repr__(self) -> str:
+        return f"<{self.plugin_name}: {self._adapter!r}>"
+
+    def _guard(self, method: str, *args: Any, **kw: Any) -> Any:
+        try:
+            result = getattr(self._adapter, method)(*args, **kw)
+        except CONTRACT_ERRORS:
+            raise
+        except Exception as exc:
+            raise PluginError(f"plugin {self.plugin_name!r} failed in {method}: {exc}") from exc
+        if method in STREAMING:
+            return Plugins.iterate(self.plugin_name, method, result)
+        return result
+
+
+def _guarded_method(name: str) -> Callable[..., Any]:
+    def method(self: GuardedAdapter, *args: Any, **kw: Any) -> Any:
+        return self._guard(name, *args, **kw)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = getattr(PlatformAdapter, name).__doc__
+    return method
+
+
+for _name in ADAPTER_METHODS:
+    setattr(GuardedAdapter, _name, _guarded_method(_name))
 
 
 @dataclass(frozen=True)
@@ -50,6 +116,8 @@ class Plugins:
         self.pm.add_hookspecs(hookspecs)
         self._platforms: dict[str, tuple[PlatformAdapter, str]] = {}
         self._channels: dict[str, tuple[Any, str]] = {}
+        self._guarded: dict[str, GuardedAdapter] = {}
+        self._target_kinds: TargetKinds | None = None
         self._loaded = False
         self._load_entry_points = load_entry_points
         self._versions: dict[str, str] = {}
@@ -83,6 +151,7 @@ class Plugins:
     def register(self, plugin: object, name: str | None = None) -> None:
         """Register a plugin object by hand (tests, embedding) and refresh the registry."""
         self.pm.register(plugin, name=name)
+        self._target_kinds = None
         if self._loaded:
             self._collect_platforms()
             self._collect_channels()
@@ -90,12 +159,14 @@ class Plugins:
     def unregister(self, plugin: object) -> None:
         """Remove a plugin registered by hand and refresh the registry."""
         self.pm.unregister(plugin)
+        self._target_kinds = None
         if self._loaded:
             self._collect_platforms()
             self._collect_channels()
 
     def _collect_platforms(self) -> None:
         self._platforms = {}
+        self._guarded = {}
         for impl in self.pm.hook.register_platforms.get_hookimpls():
             plugin_name = impl.plugin_name
 
@@ -113,6 +184,7 @@ class Plugins:
                 f"{adapter.name!r}, which plugin {other!r} already registered"
             )
         self._platforms[adapter.name] = (adapter, plugin_name)
+        self._guarded[adapter.name] = GuardedAdapter(adapter, plugin_name)
 
     def _collect_channels(self) -> None:
         from stammkunde.plugins.channels import validate_channel
@@ -179,13 +251,39 @@ class Plugins:
                 raise PluginError(f"plugin {plugin_name!r} failed in {hook}: {exc}") from exc
             yield item
 
-    def platforms(self) -> dict[str, PlatformAdapter]:
-        """Return every registered adapter by platform name."""
+    def target_kinds(self) -> TargetKinds:
+        """Return this manager's campaign target kinds: the built-ins plus the plugins' ones.
+
+        Built on first use from hook ``register_target_kinds``; a clash or a malformed kind
+        is a PluginError naming the plugin.
+        """
         self._load()
-        return {name: adapter for name, (adapter, _) in self._platforms.items()}
+        if self._target_kinds is None:
+            kinds = default_target_kinds()
+            for impl in self.pm.hook.register_target_kinds.get_hookimpls():
+                def register(name: str, select: Any, _plugin: str = impl.plugin_name,
+                             **options: Any) -> None:
+                    try:
+                        kinds.register(name, select, **options)
+                    except (TypeError, ValueError) as exc:
+                        raise PluginError(
+                            f"plugin {_plugin!r} (register_target_kinds): {exc}") from None
+
+                self.call(impl.plugin_name, "register_target_kinds", impl.function, register)
+            self._target_kinds = kinds
+        return self._target_kinds
+
+    def platforms(self) -> dict[str, PlatformAdapter]:
+        """Return every registered adapter (guarded, see :class:`GuardedAdapter`) by platform."""
+        self._load()
+        return dict(self._guarded)
 
     def platform(self, name: str) -> PlatformAdapter:
-        """Return the adapter for a platform or a one-line error listing the known ones."""
+        """Return a platform's adapter (guarded) or a one-line error listing the known ones.
+
+        This is the only way to an adapter: every method called on what it returns goes
+        through the guard, so a crashing plugin is named in the error.
+        """
         platforms = self.platforms()
         if name not in platforms:
             known = ", ".join(sorted(platforms)) or "none"

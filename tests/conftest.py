@@ -46,15 +46,6 @@ def drop_pg_database(url: str) -> None:
     admin.dispose()
 
 
-def pg_available() -> bool:
-    """Return True when the local PostgreSQL server answers."""
-    try:
-        with _pg_admin().connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        return False
-
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

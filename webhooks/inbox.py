@@ -86,8 +86,11 @@ def safe_error(exc: BaseException) -> str:
 
     Our own errors (``UserError``) carry messages written to name fields and ids, not people;
     they are kept with e-mail addresses masked. Any other exception's message may quote the
-    payload, so only its type and where it was raised are kept.
+    payload, so only its type and where it was raised are kept (for a plugin's crash, which the
+    plugin manager wraps in a ``PluginError``, those of the plugin's own exception).
     """
+    if isinstance(exc, PluginError) and exc.__cause__ is not None:
+        exc = exc.__cause__
     if isinstance(exc, UserError) and not isinstance(exc, PluginError):
         text = f"{type(exc).__name__}: {exc}"
     else:

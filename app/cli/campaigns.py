@@ -14,7 +14,6 @@ from rich.table import Table
 from stammkunde.app.cli.base import console, echo_json, pass_ctx, progress_bar
 from stammkunde.app.context import AppContext
 from stammkunde.core.campaigns import (
-    TARGET_KINDS,
     TEMPLATES,
     CampaignSpec,
     campaign_plan,
@@ -30,7 +29,6 @@ from stammkunde.core.store import get_shop
 from stammkunde.core.timeutil import parse_instant
 from stammkunde.plugins.campaigns import (
     create_shop_campaign,
-    load_target_kinds,
     push_campaign,
     run_due_campaigns,
 )
@@ -137,9 +135,8 @@ def list_(ctx: AppContext, shop: str | None, as_json: bool) -> None:
 @pass_ctx
 def targets(ctx: AppContext, as_json: bool) -> None:
     """List the target kinds a campaign can use."""
-    load_target_kinds(ctx.plugins)
     rows = [{"kind": k.name, "usage": k.usage, "description": k.description}
-            for k in sorted(TARGET_KINDS.values(), key=lambda k: k.name)]
+            for k in ctx.plugins.target_kinds().all()]
     if as_json:
         echo_json(rows)
         return
@@ -157,9 +154,9 @@ def targets(ctx: AppContext, as_json: bool) -> None:
 @pass_ctx
 def plan(ctx: AppContext, campaign_id: str, show: int, as_json: bool) -> None:
     """Dry run: who gets which code, who is held out or capped, and the expected cost."""
-    load_target_kinds(ctx.plugins)
     with ctx.sessions() as session:
-        data = campaign_plan(session, get_campaign(session, campaign_id))
+        data = campaign_plan(session, get_campaign(session, campaign_id),
+                             kinds=ctx.plugins.target_kinds())
     if as_json:
         echo_json(data)
         return

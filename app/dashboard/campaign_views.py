@@ -75,7 +75,7 @@ def campaign(name: str, cid: int) -> Any:
     from stammkunde.core.campaigns import campaign_plan, campaign_report
 
     c = _campaign(cid)
-    plan = campaign_plan(g.db, c)
+    plan = campaign_plan(g.db, c, kinds=_ctx().plugins.target_kinds())
     report = chart = None
     if c.pushed_at is not None or c.assigned_at is not None:
         try:

@@ -5,7 +5,6 @@ and codes, and measures results. Pushing codes through a shop's adapter lives in
 :mod:`stammkunde.plugins.campaigns`.
 """
 
-from stammkunde.core.campaigns import segment_targets as _segment_targets  # noqa: F401
 from stammkunde.core.campaigns.assign import (
     CAPPED,
     HOLDOUT,
@@ -28,20 +27,19 @@ from stammkunde.core.campaigns.define import (
 from stammkunde.core.campaigns.plan import campaign_plan
 from stammkunde.core.campaigns.report import campaign_report
 from stammkunde.core.campaigns.targets import (
-    TARGET_KINDS,
+    TargetKinds,
     TargetMember,
+    default_target_kinds,
     format_target,
     parse_target,
-    register_target_kind,
     resolve_target,
 )
 from stammkunde.core.campaigns.templates import TEMPLATES, get_template, parse_schedule
 
 __all__ = [
-    "CAPPED", "HOLDOUT", "TARGET_KINDS", "TEMPLATES", "TREATMENT", "CampaignSpec",
-    "PlannedMember", "TargetMember", "campaign_plan", "campaign_report", "code_for",
-    "create_campaign", "format_target", "get_campaign", "get_template", "holdout_draw",
-    "in_holdout", "list_campaigns", "member_code", "parse_schedule", "parse_target",
-    "plan_members", "record_assignments", "register_target_kind", "resolve_target",
-    "spawn_instance",
+    "CAPPED", "HOLDOUT", "TEMPLATES", "TREATMENT", "CampaignSpec", "PlannedMember",
+    "TargetKinds", "TargetMember", "campaign_plan", "campaign_report", "code_for",
+    "create_campaign", "default_target_kinds", "format_target", "get_campaign", "get_template",
+    "holdout_draw", "in_holdout", "list_campaigns", "member_code", "parse_schedule",
+    "parse_target", "plan_members", "record_assignments", "resolve_target", "spawn_instance",
 ]

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from stammkunde.core.campaigns.targets import TargetMember, resolve_target
+from stammkunde.core.campaigns.targets import TargetKinds, TargetMember, resolve_target
 from stammkunde.core.models import Assignment, Campaign, ContactLog
 
 CHUNK = 500
@@ -105,9 +105,10 @@ def earlier_instance_members(session: Session, campaign: Campaign) -> set[int]:
     ))
 
 
-def plan_members(session: Session, campaign: Campaign, as_of: datetime) -> list[PlannedMember]:
+def plan_members(session: Session, campaign: Campaign, as_of: datetime,
+                 kinds: TargetKinds | None = None) -> list[PlannedMember]:
     """Resolve the target and assign arms and codes as a push at ``as_of`` would (no writes)."""
-    members = resolve_target(session, campaign.shop, campaign.target, as_of)
+    members = resolve_target(session, campaign.shop, campaign.target, as_of, kinds)
     seen = earlier_instance_members(session, campaign)
     members = [m for m in members if m.person_id not in seen]
     contacts: dict[int, tuple[int, datetime]] = {}

@@ -11,7 +11,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from stammkunde.core.campaigns.targets import check_target, parse_target
+from stammkunde.core.campaigns.targets import TargetKinds, check_target, parse_target
 from stammkunde.core.campaigns.templates import get_template, parse_schedule
 from stammkunde.core.errors import NotFound, UserError
 from stammkunde.core.models import Campaign, Shop
@@ -79,8 +79,11 @@ def _offer(spec: CampaignSpec) -> tuple[str, Decimal]:
 
 
 def create_campaign(session: Session, shop: Shop, spec: CampaignSpec,
-                    now: datetime | None = None) -> Campaign:
-    """Validate a campaign spec and store it as a draft (or a scheduled recurring play)."""
+                    now: datetime | None = None, kinds: TargetKinds | None = None) -> Campaign:
+    """Validate a campaign spec and store it as a draft (or a scheduled recurring play).
+
+    ``kinds`` is the target-kind registry (the plugin manager's); None knows the built-ins.
+    """
     now = (now or utcnow()).replace(microsecond=0)
     spec = with_template(spec)
     if shop.uninstalled_at is not None:
@@ -90,8 +93,8 @@ def create_campaign(session: Session, shop: Shop, spec: CampaignSpec,
         raise UserError("--name is required (at most 200 characters)")
     if not spec.target:
         raise UserError("--target is required (e.g. --target lapsed:90)")
-    target = parse_target(spec.target)
-    check_target(shop, target)
+    target = parse_target(spec.target, kinds)
+    check_target(shop, target, kinds)
     kind, value = _offer(spec)
     if spec.minimum_order is not None and spec.minimum_order < 0:
         raise UserError(f"--min-order must not be negative, not {spec.minimum_order}")

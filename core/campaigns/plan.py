@@ -27,7 +27,7 @@ from stammkunde.core.campaigns.assign import (
 )
 from stammkunde.core.campaigns.define import FIXED
 from stammkunde.core.campaigns.report import DEFAULT_WINDOW_DAYS, campaign_report
-from stammkunde.core.campaigns.targets import format_target, valid_order_filter
+from stammkunde.core.campaigns.targets import TargetKinds, format_target, valid_order_filter
 from stammkunde.core.models import Assignment, Campaign, Order, Refund, Shop
 from stammkunde.core.money import cents
 from stammkunde.core.timeutil import epoch_seconds
@@ -117,8 +117,8 @@ def offer_dict(campaign: Campaign) -> dict[str, Any]:
     }
 
 
-def campaign_plan(session: Session, campaign: Campaign,
-                  now: datetime | None = None) -> dict[str, Any]:
+def campaign_plan(session: Session, campaign: Campaign, now: datetime | None = None,
+                  kinds: TargetKinds | None = None) -> dict[str, Any]:
     """Return the dry run of a campaign (or, once pushed, its stored assignments) with cost."""
     now = (now or utcnow()).replace(microsecond=0)
     notes = []
@@ -127,7 +127,7 @@ def campaign_plan(session: Session, campaign: Campaign,
         as_of = campaign.assigned_at
     else:
         as_of = now
-        members = [_member_row(p) for p in plan_members(session, campaign, now)]
+        members = [_member_row(p) for p in plan_members(session, campaign, now, kinds)]
         if campaign.schedule:
             for m in members:
                 m["code"] = None

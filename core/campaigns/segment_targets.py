@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from stammkunde.core.campaigns.targets import positive_int, register_target_kind
+from stammkunde.core.campaigns.targets import TargetKinds, positive_int
 from stammkunde.core.config import Settings
 from stammkunde.core.errors import UserError
 from stammkunde.core.models import Shop
@@ -97,25 +97,27 @@ def _select_winback(session: Session, shop: Shop, limit: int | None,
     return [person_of[row["customer_id"]] for row in win_back_targets(s, limit)]
 
 
-register_target_kind(
-    "segment", _select_segment, parse_arg=_choice("segment", SEGMENTS), usage="segment:NAME",
-    description="an RFM segment (champions, loyal, at-risk, cant-lose, hibernating, …)",
-)
-register_target_kind(
-    "lifecycle", _select_lifecycle, parse_arg=_choice("lifecycle", STAGES),
-    usage="lifecycle:STAGE",
-    description="a lifecycle stage (new, repeat, loyal, at-risk, lapsed, lost, prospect)",
-)
-register_target_kind(
-    "tier", _select_tier, parse_arg=_parse_tier, check=_check_tier, usage="tier:NAME",
-    description="a loyalty tier from the shop's settings (default tiers: member, loyal)",
-)
-register_target_kind(
-    "points", _select_points, parse_arg=positive_int("points", "a number of points"),
-    usage="points:N", description="customers with at least N available loyalty points",
-)
-register_target_kind(
-    "winback", _select_winback, parse_arg=positive_int("winback", "a number", optional=True),
-    usage="winback[:N]",
-    description="lapsed and lost customers, the N with the highest expected win-back value",
-)
+def add_score_kinds(kinds: TargetKinds) -> None:
+    """Register the kinds that select by score: segment, lifecycle, tier, points, winback."""
+    kinds.register(
+        "segment", _select_segment, parse_arg=_choice("segment", SEGMENTS), usage="segment:NAME",
+        description="an RFM segment (champions, loyal, at-risk, cant-lose, hibernating, …)",
+    )
+    kinds.register(
+        "lifecycle", _select_lifecycle, parse_arg=_choice("lifecycle", STAGES),
+        usage="lifecycle:STAGE",
+        description="a lifecycle stage (new, repeat, loyal, at-risk, lapsed, lost, prospect)",
+    )
+    kinds.register(
+        "tier", _select_tier, parse_arg=_parse_tier, check=_check_tier, usage="tier:NAME",
+        description="a loyalty tier from the shop's settings (default tiers: member, loyal)",
+    )
+    kinds.register(
+        "points", _select_points, parse_arg=positive_int("points", "a number of points"),
+        usage="points:N", description="customers with at least N available loyalty points",
+    )
+    kinds.register(
+        "winback", _select_winback, parse_arg=positive_int("winback", "a number", optional=True),
+        usage="winback[:N]",
+        description="lapsed and lost customers, the N with the highest expected win-back value",
+    )

@@ -2,9 +2,10 @@
 
 A target spec is stored with the campaign as JSON ``{"kind": ..., "arg": ...}``. Resolving it
 returns one :class:`TargetMember` per person (one human, merged by e-mail) with the customer
-account the shop knows them by. Kinds are registered in :data:`TARGET_KINDS`; the built-ins work
-from the orders and events already stored, and other modules (segments, lifecycle stages, loyalty
-tiers, win-back ranking) add their own with :func:`register_target_kind`.
+account the shop knows them by. Kinds live in a :class:`TargetKinds` registry: the built-ins work
+from the orders and events already stored (here) and from the scores (segments, lifecycle stages,
+loyalty tiers, win-back ranking: :mod:`.segment_targets`); plugins add their own through the
+plugin manager, which owns the registry (hook ``register_target_kinds``).
 
 Every kind leaves out customers who were redacted (privacy request), explicitly declined
 marketing (``accepts_marketing`` is False) or unsubscribed from the shop's offers (an opt-out
@@ -59,23 +60,55 @@ class TargetKind:
     check: Callable[[Shop, Any], None] | None = None  # shop-specific validation at create
 
 
-TARGET_KINDS: dict[str, TargetKind] = {}
+class TargetKinds:
+    """A registry of target kinds: the built-ins plus what plugins add (owned by the manager).
+
+    ``stammkunde.plugins.manager.Plugins.target_kinds()`` builds one per plugin manager, so two
+    managers never share (or clash over) what their plugins registered.
+    """
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, TargetKind] = {}
+
+    def register(
+        self, name: str, select: PersonSelector, *, description: str,
+        parse_arg: Callable[[str | None], Any] | None = None, usage: str | None = None,
+        check: Callable[[Shop, Any], None] | None = None, replace: bool = False,
+    ) -> None:
+        """Add a kind: ``select(session, shop, arg, as_of)`` yields the persons it targets."""
+        if not name or not all(c.isalnum() or c == "-" for c in name):
+            raise ValueError(f"invalid target kind name {name!r}")
+        if name in self._kinds and not replace:
+            raise ValueError(f"target kind {name!r} is already registered")
+        self._kinds[name] = TargetKind(
+            name=name, description=description, select=select,
+            parse_arg=parse_arg or _no_arg(name), usage=usage or name, check=check,
+        )
+
+    def get(self, name: str) -> TargetKind:
+        """Return a kind by name or a one-line error listing the known ones."""
+        kind = self._kinds.get(name)
+        if kind is None:
+            known = ", ".join(sorted(self._kinds))
+            raise UserError(f"unknown target kind {name!r} (known: {known})")
+        return kind
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._kinds
+
+    def all(self) -> list[TargetKind]:
+        """Return every kind, sorted by name."""
+        return [self._kinds[k] for k in sorted(self._kinds)]
 
 
-def register_target_kind(
-    name: str, select: PersonSelector, *, description: str,
-    parse_arg: Callable[[str | None], Any] | None = None, usage: str | None = None,
-    check: Callable[[Shop, Any], None] | None = None, replace: bool = False,
-) -> None:
-    """Add a target kind: ``select(session, shop, arg, as_of)`` yields the persons it targets."""
-    if not name or not all(c.isalnum() or c == "-" for c in name):
-        raise ValueError(f"invalid target kind name {name!r}")
-    if name in TARGET_KINDS and not replace:
-        raise ValueError(f"target kind {name!r} is already registered")
-    TARGET_KINDS[name] = TargetKind(
-        name=name, description=description, select=select,
-        parse_arg=parse_arg or _no_arg(name), usage=usage or name, check=check,
-    )
+def default_target_kinds() -> TargetKinds:
+    """Return a new registry holding the built-in kinds (orders, explicit lists, scores)."""
+    from stammkunde.core.campaigns.segment_targets import add_score_kinds
+
+    kinds = TargetKinds()
+    add_order_kinds(kinds)
+    add_score_kinds(kinds)
+    return kinds
 
 
 def _no_arg(kind: str) -> Callable[[str | None], Any]:
@@ -106,20 +139,17 @@ def positive_int(kind: str, what: str, *, optional: bool = False) -> Callable[[s
     return parse
 
 
-def parse_target(text: str) -> dict[str, Any]:
+def parse_target(text: str, kinds: TargetKinds | None = None) -> dict[str, Any]:
     """Parse ``KIND[:ARG]`` into a stored target spec, or raise a one-line UserError."""
     kind, _, arg = text.strip().partition(":")
     kind = kind.strip().lower()
-    spec_kind = TARGET_KINDS.get(kind)
-    if spec_kind is None:
-        known = ", ".join(sorted(TARGET_KINDS))
-        raise UserError(f"unknown target kind {kind!r} (known: {known})")
+    spec_kind = (kinds or default_target_kinds()).get(kind)
     return {"kind": kind, "arg": spec_kind.parse_arg(arg.strip() or None)}
 
 
-def check_target(shop: Shop, spec: dict[str, Any]) -> None:
+def check_target(shop: Shop, spec: dict[str, Any], kinds: TargetKinds | None = None) -> None:
     """Run a kind's shop-specific check of its argument (e.g. a tier the shop defines)."""
-    kind = TARGET_KINDS[spec["kind"]]
+    kind = (kinds or default_target_kinds()).get(spec["kind"])
     if kind.check is not None:
         kind.check(shop, spec.get("arg"))
 
@@ -242,33 +272,36 @@ def _select_customers(session: Session, shop: Shop, ids: list[str],
     return list(dict.fromkeys(found[i] for i in ids))
 
 
-register_target_kind("all", _select_all, description="every customer (≥ 1 valid order)")
-register_target_kind(
-    "lapsed", _select_lapsed, parse_arg=positive_int("lapsed", "a number of days"),
-    usage="lapsed:DAYS", description="customers whose last valid order is older than DAYS",
-)
-register_target_kind(
-    "newly-lapsed", _select_newly_lapsed,
-    parse_arg=positive_int("newly-lapsed", "a number of days"), usage="newly-lapsed:DAYS",
-    description=(f"customers whose last valid order became older than DAYS in the last "
-                 f"{NEWLY_LAPSED_WINDOW_DAYS} days"),
-)
-register_target_kind(
-    "min-orders", _select_min_orders, parse_arg=positive_int("min-orders", "a number of orders"),
-    usage="min-orders:N", description="customers with at least N valid orders",
-)
-register_target_kind(
-    "second-order", _select_second_order,
-    parse_arg=positive_int("second-order", "a number of days", optional=True),
-    usage="second-order[:DAYS]",
-    description=("one-order customers whose first order is between DAYS and 2×DAYS old "
-                 "(default DAYS: the shop's median days between orders)"),
-)
-register_target_kind(
-    "customers", _select_customers, parse_arg=_parse_ids,
-    usage="customers:ID,ID,… | customers:@FILE",
-    description="an explicit, saved list of the shop's customer ids",
-)
+def add_order_kinds(kinds: TargetKinds) -> None:
+    """Register the kinds that work from stored orders and explicit customer lists."""
+    kinds.register("all", _select_all, description="every customer (≥ 1 valid order)")
+    kinds.register(
+        "lapsed", _select_lapsed, parse_arg=positive_int("lapsed", "a number of days"),
+        usage="lapsed:DAYS", description="customers whose last valid order is older than DAYS",
+    )
+    kinds.register(
+        "newly-lapsed", _select_newly_lapsed,
+        parse_arg=positive_int("newly-lapsed", "a number of days"), usage="newly-lapsed:DAYS",
+        description=(f"customers whose last valid order became older than DAYS in the last "
+                     f"{NEWLY_LAPSED_WINDOW_DAYS} days"),
+    )
+    kinds.register(
+        "min-orders", _select_min_orders,
+        parse_arg=positive_int("min-orders", "a number of orders"), usage="min-orders:N",
+        description="customers with at least N valid orders",
+    )
+    kinds.register(
+        "second-order", _select_second_order,
+        parse_arg=positive_int("second-order", "a number of days", optional=True),
+        usage="second-order[:DAYS]",
+        description=("one-order customers whose first order is between DAYS and 2×DAYS old "
+                     "(default DAYS: the shop's median days between orders)"),
+    )
+    kinds.register(
+        "customers", _select_customers, parse_arg=_parse_ids,
+        usage="customers:ID,ID,… | customers:@FILE",
+        description="an explicit, saved list of the shop's customer ids",
+    )
 
 
 def members_for(session: Session, shop: Shop, person_ids: Iterable[int]) -> list[TargetMember]:
@@ -301,14 +334,16 @@ def members_for(session: Session, shop: Shop, person_ids: Iterable[int]) -> list
 
 
 def resolve_target(session: Session, shop: Shop, target_spec: dict[str, Any] | str,
-                   as_of: datetime) -> list[TargetMember]:
-    """Return the members a target spec (stored dict or ``KIND[:ARG]``) selects as of an instant."""
+                   as_of: datetime, kinds: TargetKinds | None = None) -> list[TargetMember]:
+    """Return the members a target spec (stored dict or ``KIND[:ARG]``) selects as of an instant.
+
+    ``kinds`` is the registry to resolve with (the plugin manager's, so plugin kinds work);
+    without it only the built-in kinds are known.
+    """
+    kinds = kinds or default_target_kinds()
     if isinstance(target_spec, str):
-        target_spec = parse_target(target_spec)
-    kind = TARGET_KINDS.get(str(target_spec.get("kind")))
-    if kind is None:
-        known = ", ".join(sorted(TARGET_KINDS))
-        raise UserError(f"unknown target kind {target_spec.get('kind')!r} (known: {known})")
+        target_spec = parse_target(target_spec, kinds)
+    kind = kinds.get(str(target_spec.get("kind")))
     as_of = as_of.astimezone(UTC)
     persons = kind.select(session, shop, target_spec.get("arg"), as_of)
     return members_for(session, shop, persons)

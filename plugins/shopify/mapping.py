@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from stammkunde.core.errors import InvalidRecord
+from stammkunde.core.money import parse_money
 from stammkunde.core.records import (
     CustomerRecord,
     LineItem,
@@ -61,16 +63,16 @@ def instant(text: str | None) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-def money(value: Any) -> Decimal:
-    """Parse a decimal amount as Shopify sends it (a string, never trusted as float)."""
+def money(value: Any, what: str = "amount") -> Decimal:
+    """Parse a decimal amount as Shopify sends it (a string; absent means zero)."""
     if value is None or value == "":
         return Decimal(0)
-    return Decimal(str(value))
+    return parse_money(value, field=what, error=InvalidRecord)
 
 
 def _shop_money(money_bag: Node | None) -> tuple[Decimal, str | None]:
     shop = (money_bag or {}).get("shopMoney") or {}
-    return money(shop.get("amount")), shop.get("currencyCode")
+    return money(shop.get("amount"), "shopMoney amount"), shop.get("currencyCode")
 
 
 def _status(financial: str | None, cancelled: datetime | None) -> OrderStatus:
@@ -160,7 +162,7 @@ def customer_from_graphql(node: Node) -> CustomerRecord:
 
 def refund_amount(refund: Node) -> Decimal:
     """A REST refund's money back: its successful ``refund`` transactions."""
-    return sum((money(t.get("amount")) for t in refund.get("transactions") or []
+    return sum((money(t.get("amount"), "refund amount") for t in refund.get("transactions") or []
                 if t.get("kind") == "refund" and t.get("status", "success") == "success"),
                Decimal(0))
 
@@ -171,7 +173,7 @@ def order_from_rest(payload: Node) -> OrderRecord:
     created = instant(payload["created_at"])
     assert created is not None
     cancelled = instant(payload.get("cancelled_at"))
-    total = money(payload.get("total_price"))
+    total = money(payload.get("total_price"), "total_price")
     refunds = [Refund(amount=refund_amount(r), created_at=instant(r.get("created_at")) or created,
                       platform_id=str(r["id"]) if r.get("id") is not None else None)
                for r in payload.get("refunds") or []]
@@ -192,7 +194,7 @@ def order_from_rest(payload: Node) -> OrderRecord:
                              if d.get("code")),
         channel=payload.get("source_name") or None,
         line_items=tuple(
-            LineItem(quantity=int(li.get("quantity") or 0), price=money(li.get("price")),
+            LineItem(quantity=int(li.get("quantity") or 0), price=money(li.get("price"), "price"),
                      sku=li.get("sku") or None,
                      product_id=str(li["product_id"]) if li.get("product_id") else None,
                      title=li.get("title"))

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from stammkunde.core.records import (
@@ -124,7 +125,7 @@ def parse(envelope: WebhookEnvelope) -> list[Record]:
     if handler is None:
         return []
     try:
-        payload = json.loads(envelope.raw_body)
+        payload = json.loads(envelope.raw_body, parse_float=Decimal)
         return handler(payload)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise WebhookRejected(f"malformed {envelope.topic} payload: {exc}", 400) from exc

@@ -16,7 +16,7 @@ from stammkunde.core.inbox_models import InboxDelivery
 from stammkunde.core.models import Order
 from stammkunde.core.shops import create_shop
 from stammkunde.plugins.manager import plugins_for_test
-from stammkunde.webhooks.testing import TestshopPlugin, order_body
+from tests.testshop import TestshopPlugin, order_body
 
 
 @pytest.fixture

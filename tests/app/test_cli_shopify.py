@@ -11,7 +11,7 @@ from sqlalchemy import select
 from stammkunde.app.cli import cli
 from stammkunde.core.models import Shop
 from stammkunde.core.shops import credentials
-from stammkunde.plugins.shopify.fake import FakeShopify
+from tests.fakes.shopify import FakeShopify
 
 
 def invoke(*args: str):  # type: ignore[no-untyped-def]

@@ -22,7 +22,7 @@ from stammkunde.core.models import InstallNonce, Order, Shop
 from stammkunde.core.shops import credentials
 from stammkunde.core.timeutil import now
 from stammkunde.plugins.manager import plugins_for_test
-from stammkunde.plugins.woocommerce.fake import FakeWooCommerce
+from tests.fakes.woocommerce import FakeWooCommerce
 
 PUBLIC = "https://app.example"
 

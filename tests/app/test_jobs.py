@@ -29,6 +29,7 @@ from stammkunde.plugins import PlatformAdapter, hookimpl
 from stammkunde.plugins.adapter import Capability, DiscountResult
 from stammkunde.plugins.manager import plugins_for_test
 from tests.factories import at, order
+from tests.services import need_service
 
 
 class FakePlatform(PlatformAdapter):
@@ -305,7 +306,7 @@ def test_redis_queue_when_configured(database_url: str, engine, tmp_path: Path, 
 
     url = "redis://127.0.0.1:6379/15"
     if not _redis_up(url):
-        pytest.skip("no Redis server at 127.0.0.1:6379")
+        need_service(False, "Redis at 127.0.0.1:6379")
     ctx = AppContext(Settings(home=tmp_path / "home", database_url=database_url,
                               secret_key="k", redis_url=url))
     jobs.configure(ctx)

@@ -8,18 +8,12 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
-import psycopg
 import pytest
+
+from tests.services import need_service, pg_available
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "report_scale.py"
 
-
-def pg_available() -> bool:
-    try:
-        psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=2).close()
-    except psycopg.OperationalError:
-        return False
-    return True
 
 
 def load_script() -> ModuleType:
@@ -57,8 +51,8 @@ def test_timestamps_are_formatted_like_the_datetime_column(bench: ModuleType) ->
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql",
                                                             marks=pytest.mark.postgres)])
 def test_report_counts_what_was_loaded(bench: ModuleType, backend: str) -> None:
-    if backend == "postgresql" and not pg_available():
-        pytest.skip("PostgreSQL is not running")
+    if backend == "postgresql":
+        need_service(pg_available(), "PostgreSQL at 127.0.0.1:5432")
     results = bench.main(["--customers", "400", "--orders", "2000", "--backends", backend,
                           "--no-isolate", "--no-write"])
     load, report = results[backend]["load"], results[backend]["report"]

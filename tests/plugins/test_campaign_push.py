@@ -261,7 +261,6 @@ class VipPlugin:
 
 
 def test_plugins_add_target_kinds(sessions) -> None:
-    from stammkunde.core.campaigns.targets import TARGET_KINDS
     from stammkunde.core.records import CustomerRecord
     from stammkunde.core.store import store_records
 
@@ -270,14 +269,41 @@ def test_plugins_add_target_kinds(sessions) -> None:
     with sessions() as s, s.begin():
         store_records(s, shop_of(s, "s"), [CustomerRecord("c1", "c1@x.de", tags=("vip",))])
     platform = FakePlatform()
-    try:
-        with fake_plugins(FakeShopAdapter(platform)) as plugins:
-            plugins.register(VipPlugin())
-            cid = new_campaign(sessions, plugins, target="vip")
-            push_campaign(sessions, plugins, cid, now=NOW)
-    finally:
-        TARGET_KINDS.pop("vip", None)
+    with fake_plugins(FakeShopAdapter(platform)) as plugins:
+        plugins.register(VipPlugin())
+        cid = new_campaign(sessions, plugins, target="vip")
+        push_campaign(sessions, plugins, cid, now=NOW)
     assert [c for holders in platform.codes.values() for c in holders] == ["c1"]
+
+
+def test_target_kinds_belong_to_their_plugin_manager() -> None:
+    from stammkunde.core.campaigns import default_target_kinds
+    from stammkunde.plugins.manager import Plugins
+
+    first, second = (Plugins(load_entry_points=False) for _ in range(2))
+    for manager in (first, second):  # the second manager used to raise "already registered"
+        manager.register(VipPlugin())
+        assert "vip" in manager.target_kinds()
+    first.unregister(next(p for p in first.pm.get_plugins() if isinstance(p, VipPlugin)))
+    assert "vip" not in first.target_kinds()
+    assert "vip" in second.target_kinds()
+    assert "vip" not in default_target_kinds()
+    assert "lapsed" in first.target_kinds() and "winback" in first.target_kinds()
+
+
+def test_a_plugin_kind_clashing_with_a_built_in_names_the_plugin() -> None:
+    from stammkunde.plugins.manager import PluginError, Plugins
+
+    class Clash:
+        @hookimpl
+        def register_target_kinds(self, register) -> None:  # type: ignore[no-untyped-def]
+            register("lapsed", lambda *a: [], description="mine")
+
+    manager = Plugins(load_entry_points=False)
+    manager.register(Clash(), name="clash")
+    with pytest.raises(PluginError, match=r"^plugin 'clash' \(register_target_kinds\): target "
+                                          r"kind 'lapsed' is already registered$"):
+        manager.target_kinds()
 
 
 def test_only_treatment_members_are_contacted(sessions, shop) -> None:

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -26,16 +27,27 @@ def run(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None =
 
 @pytest.mark.slow
 def test_example_adapter_installs_lists_and_passes_the_kit(tmp_path: Path) -> None:
-    venv = tmp_path / "venv"
-    run(sys.executable, "-m", "venv", "--system-site-packages", venv)
-    python = venv / "bin" / "python"
-    # real (non-editable) builds without network: dependencies come from the system site; the
-    # sources are copied so that no stale build/ directory of the checkout leaks into the wheel
+    # Real (non-editable) wheels, built by this interpreter, whose build tools dev.py installed:
+    # the base interpreter's own setuptools and wheel (old or missing on a fresh machine) are
+    # never used. The sources are copied so no stale build/ of the checkout leaks into a wheel.
     source = tmp_path / "src"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
         ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".work", "tests"))
-    run(python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-        "--no-cache-dir", source, source / "examples" / "stammkunde-example-adapter", cwd=tmp_path)
+    wheels = tmp_path / "wheels"
+    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+        "--no-cache-dir", "--disable-pip-version-check", "-w", wheels, source,
+        source / "examples" / "stammkunde-example-adapter", cwd=tmp_path)
+    # A clean venv sees this environment's dependencies through a .pth line (no network), but
+    # not its editable stammkunde: a .pth-added folder's own .pth files are not run.
+    venv = tmp_path / "venv"
+    run(sys.executable, "-m", "venv", venv)
+    python = venv / "bin" / "python"
+    target = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+                      ).stdout.strip())
+    outer = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (target / "outer-environment.pth").write_text("\n".join(sorted(outer)) + "\n")
+    run(python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--no-cache-dir",
+        "--disable-pip-version-check", *sorted(wheels.glob("*.whl")), cwd=tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "STAMMKUNDE_"))}
     env["STAMMKUNDE_HOME"] = str(tmp_path / "home")
     listed = json.loads(run(venv / "bin" / "stammkunde", "plugins", "--json", env=env).stdout)

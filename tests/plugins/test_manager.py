@@ -7,7 +7,10 @@ from collections.abc import Iterator
 import pytest
 
 from stammkunde.core.errors import UserError
-from stammkunde.plugins.manager import PluginError, Plugins
+from stammkunde.core.records import Batch
+from stammkunde.plugins import hookimpl
+from stammkunde.plugins.adapter import Capability, PlatformAdapter, ShopSetup, Unsupported
+from stammkunde.plugins.manager import PluginError, Plugins, plugins_for_test
 
 
 def _crashes_after_one() -> Iterator[int]:
@@ -36,3 +39,73 @@ def test_a_plugins_own_one_line_error_passes_through() -> None:
 def test_a_crash_in_a_call_names_plugin_and_hook() -> None:
     with pytest.raises(PluginError, match=r"^plugin 'acme' failed in push_discounts: boom$"):
         Plugins.call("acme", "push_discounts", lambda: (_ for _ in ()).throw(RuntimeError("boom")))
+
+
+class _Crashy(PlatformAdapter):
+    """An adapter that crashes (a bug, not a contract error) in every method it offers."""
+
+    name = "crashy"
+    capabilities = frozenset({Capability.SYNC, Capability.IMPORT_FILE})
+    file_formats = ("crashy",)
+
+    def configure_shop(self, options):  # type: ignore[no-untyped-def]
+        if options.get("domain") == "broken":
+            raise AttributeError("'NoneType' object has no attribute 'strip'")
+        return ShopSetup(domain=options.get("domain"))
+
+    def fetch_orders(self, shop, since=None, cursor=None):  # type: ignore[no-untyped-def]
+        yield Batch(records=[], cursor="1")
+        raise KeyError("base_url")
+
+    def fetch_customers(self, shop, since=None, cursor=None):  # type: ignore[no-untyped-def]
+        return iter(())
+
+    def import_file(self, path, fmt, shop):  # type: ignore[no-untyped-def]
+        raise ZeroDivisionError("division by zero")
+
+
+class _CrashyPlugin:
+    @hookimpl
+    def register_platforms(self, register) -> None:  # type: ignore[no-untyped-def]
+        register(_Crashy())
+
+
+@pytest.fixture
+def crashy(cli_env) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    with plugins_for_test(_CrashyPlugin()):
+        yield
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["shops", "add", "x", "--platform", "crashy", "--domain", "broken"],
+     "failed in configure_shop: 'NoneType' object has no attribute 'strip'"),
+    (["sync", "s"], "failed in fetch_orders: 'base_url'"),
+    (["import", "s", "FILE"], "failed in import_file: division by zero"),
+])
+def test_every_adapter_call_goes_through_the_guard(crashy, tmp_path, args, message) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from stammkunde.app.cli import cli
+    from stammkunde.plugins.manager import get_plugins
+
+    runner = CliRunner()
+    assert runner.invoke(cli, ["shops", "add", "s", "--platform", "crashy",
+                               "--domain", "s.example"]).exit_code == 0
+    (tmp_path / "o.crashy").write_text("x")
+    args = [str(tmp_path / "o.crashy") if a == "FILE" else a for a in args]
+    result = runner.invoke(cli, args)
+    plugin = get_plugins().plugin_of("crashy")
+    assert (result.exit_code, result.output.strip().splitlines()[-1]) == (
+        2, f"error: plugin {plugin!r} {message}")
+
+
+def test_the_guarded_adapter_reads_attributes_through_and_passes_contract_errors() -> None:
+    manager = Plugins(load_entry_points=False)
+    manager.register(_CrashyPlugin(), name="crashy-plugin")
+    adapter = manager.platform("crashy")
+    assert (adapter.name, adapter.file_formats) == ("crashy", ("crashy",))
+    assert adapter.capabilities == frozenset({Capability.SYNC, Capability.IMPORT_FILE})
+    with pytest.raises(Unsupported):  # the contract's own "not offered" is not a crash
+        adapter.push_discounts(None, None, [])  # type: ignore[arg-type]
+    with pytest.raises(PluginError, match=r"^plugin 'crashy-plugin' failed in import_file"):
+        adapter.import_file(None, None, None)  # type: ignore[arg-type]

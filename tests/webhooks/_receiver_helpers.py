@@ -4,25 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
 from flask.testing import FlaskClient
 
-from stammkunde.webhooks.testing import signed_headers
+from tests.testshop import signed_headers
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SECRET_KEY = "test-secret-key"
 SHOP_SECRET = "shop-secret"
 DOMAIN = "one.example"
 
-
-def pg_available() -> bool:
-    """Return True when the local PostgreSQL server answers."""
-    try:
-        psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres",
-                        connect_timeout=2).close()
-        return True
-    except psycopg.Error:
-        return False
 
 
 def post(client: FlaskClient, body: bytes, *, topic: str = "orders/create",

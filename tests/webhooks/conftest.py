@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _receiver_helpers import DOMAIN, PG_ADMIN, SECRET_KEY, SHOP_SECRET, pg_available
+from _receiver_helpers import DOMAIN, PG_ADMIN, SECRET_KEY, SHOP_SECRET
 from flask import Flask
 from sqlalchemy import create_engine, text
 
@@ -17,14 +17,14 @@ from stammkunde.app.web import app_context, create_app
 from stammkunde.core.config import Settings
 from stammkunde.core.shops import create_shop
 from stammkunde.plugins.manager import plugins_for_test
-from stammkunde.webhooks.testing import TestshopPlugin
+from tests.services import need_service, pg_available
+from tests.testshop import TestshopPlugin
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """Create a fresh PostgreSQL database for one test and drop it afterwards."""
-    if not pg_available():
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 is not running")
+    need_service(pg_available(), "PostgreSQL at 127.0.0.1:5432")
     name = f"test_sk_webhooks_{secrets.token_hex(4)}"
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

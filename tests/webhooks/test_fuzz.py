@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from stammkunde.app.web import app_context
 from stammkunde.core.inbox_models import InboxDelivery
-from stammkunde.webhooks import testing as ts
+from tests import testshop as ts
 
 EXAMPLES = int(os.environ.get("STAMMKUNDE_FUZZ_EXAMPLES", "120"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from stammkunde.app.web import app_context
 from stammkunde.core.inbox_models import InboxDelivery, OrderTombstone, PendingRefund
 from stammkunde.core.models import Order
-from stammkunde.webhooks.testing import TRIGGERED, order_body
+from tests.testshop import TRIGGERED, order_body
 
 
 def order(app, pid):

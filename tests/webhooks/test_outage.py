@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, select, text
 from stammkunde.app.web import app_context
 from stammkunde.core.inbox_models import InboxDelivery
 from stammkunde.core.models import Order
-from stammkunde.webhooks.testing import order_body
+from tests.testshop import order_body
 
 pytestmark = pytest.mark.postgres
 

@@ -12,7 +12,7 @@ from stammkunde.app.web import app_context
 from stammkunde.core.inbox_models import AuditLog, InboxDelivery
 from stammkunde.core.models import Customer, Shop
 from stammkunde.webhooks.logs import JsonFormatter
-from stammkunde.webhooks.testing import order_body
+from tests.testshop import order_body
 
 
 def test_privacy_topics_end_to_end_with_clean_logs(app, tmp_path, caplog):

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from stammkunde.app.web import app_context
 from stammkunde.core.inbox_models import InboxDelivery
 from stammkunde.core.models import Order
-from stammkunde.webhooks.testing import DOMAIN as DOMAIN_HEADER
-from stammkunde.webhooks.testing import order_body, signed_headers
+from tests.testshop import DOMAIN as DOMAIN_HEADER
+from tests.testshop import order_body, signed_headers
 
 
 def inbox(app):
@@ -133,7 +133,7 @@ def test_unexpected_exception_keeps_only_type_and_place(app):
     post(client, body, delivery_id="bad")
     [row] = inbox(app)
     assert row.status == "failed"
-    assert row.error.startswith("ValueError in testing.py:")
+    assert row.error.startswith("ValueError in testshop.py:")
     assert row.error.endswith("(message withheld: it may quote the payload)")
     assert "Anna" not in row.error
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from stammkunde.plugins.manager import plugins_for_test
-from stammkunde.plugins.woocommerce.fake import FakeWooCommerce
+from tests.fakes.woocommerce import FakeWooCommerce
 
 
 @pytest.fixture

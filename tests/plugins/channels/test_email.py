@@ -34,7 +34,7 @@ class Inbox:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         self.messages.append(email.message_from_bytes(envelope.content,
                                                       policy=email.policy.default))
@@ -178,7 +178,7 @@ def test_limit_stops_and_the_next_run_continues(sessions, setup) -> None:
 
 
 def test_rate_limit_spaces_the_messages(sessions, setup, tmp_path) -> None:
-    plugins, cid, home, inbox = setup
+    plugins, cid, home, _inbox = setup
     write_config(home, int(_port_of(home)), rate_per_minute=30)  # one message per 2 seconds
     sleeps: list[float] = []
     channel = plugins.channel("email")

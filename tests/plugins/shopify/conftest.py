@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from stammkunde.plugins.shopify import ShopifyAdapter
-from stammkunde.plugins.shopify.fake import FakeClock, FakeShopify
 from stammkunde.plugins.shopify.webhooks import sign
+from tests.fakes.shopify import FakeClock, FakeShopify
 
 PAYLOADS = Path(__file__).with_name("payloads")
 SECRET = "hush-app-secret"

@@ -8,9 +8,9 @@ import pytest
 
 from stammkunde.plugins.adapter import ShopConnection
 from stammkunde.plugins.shopify import ShopifyAdapter
-from stammkunde.plugins.shopify.fake import FakeShopify
 from stammkunde.plugins.shopify.oauth import query_hmac
 from stammkunde.plugins.testing import AdapterContract, WebhookSample
+from tests.fakes.shopify import FakeShopify
 from tests.plugins.shopify.conftest import SECRET, delivery, payload
 
 TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/cancelled", "refunds/create",

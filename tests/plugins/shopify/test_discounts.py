@@ -9,7 +9,7 @@ import pytest
 
 from stammkunde.plugins.adapter import DiscountOffer, DiscountTarget
 from stammkunde.plugins.shopify import ShopifyAdapter
-from stammkunde.plugins.shopify.fake import FakeShopify
+from tests.fakes.shopify import FakeShopify
 
 OFFER = DiscountOffer(title="Come back", kind="fixed_amount", value=Decimal("5.00"),
                       starts_at=datetime(2025, 3, 1, tzinfo=UTC),

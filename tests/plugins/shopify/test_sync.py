@@ -15,8 +15,8 @@ from stammkunde.plugins.ingest import sync_shop
 from stammkunde.plugins.manager import plugins_for_test
 from stammkunde.plugins.shopify import ShopifyAdapter
 from stammkunde.plugins.shopify.client import ShopifyError, ThrottleState
-from stammkunde.plugins.shopify.fake import FakeClock, FakeShopify
 from stammkunde.plugins.shopify.mapping import instant
+from tests.fakes.shopify import FakeClock, FakeShopify
 
 
 def all_records(batches) -> list:

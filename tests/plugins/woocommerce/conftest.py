@@ -12,7 +12,7 @@ from stammkunde.core.db import make_engine, session_factory, upgrade
 from stammkunde.core.shops import create_shop
 from stammkunde.plugins.manager import Plugins
 from stammkunde.plugins.woocommerce import WooCommerceAdapter
-from stammkunde.plugins.woocommerce.fake import FakeWooCommerce
+from tests.fakes.woocommerce import FakeWooCommerce
 
 SECRET_KEY = "test-secret-key"
 

@@ -14,7 +14,7 @@ from stammkunde.core.models import Assignment, Customer, Shop
 from stammkunde.core.shops import create_shop
 from stammkunde.plugins.campaigns import create_shop_campaign, push_campaign
 from stammkunde.plugins.ingest import sync_shop
-from stammkunde.plugins.woocommerce.fake import FakeWooCommerce
+from tests.fakes.woocommerce import FakeWooCommerce
 from tests.plugins.woocommerce.conftest import SECRET_KEY, plugins_with
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stammkunde.plugins.woocommerce.client import ClientOptions, WooClient, WooError
-from stammkunde.plugins.woocommerce.fake import FakeWooCommerce
+from tests.fakes.woocommerce import FakeWooCommerce
 
 from .conftest import Sleeps
 

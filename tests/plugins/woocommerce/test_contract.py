@@ -10,7 +10,7 @@ import pytest
 from stammkunde.plugins.adapter import ShopConnection
 from stammkunde.plugins.testing import AdapterContract, WebhookSample
 from stammkunde.plugins.woocommerce import WooCommerceAdapter
-from stammkunde.plugins.woocommerce.fake import FakeWooCommerce
+from tests.fakes.woocommerce import FakeWooCommerce
 
 SECRET = "whsec-test"
 T0 = datetime(2025, 3, 1, tzinfo=UTC)

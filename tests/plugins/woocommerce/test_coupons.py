@@ -12,7 +12,7 @@ from stammkunde.core.errors import UserError
 from stammkunde.plugins.adapter import DiscountOffer, DiscountTarget
 from stammkunde.plugins.woocommerce import WooCommerceAdapter
 from stammkunde.plugins.woocommerce.client import WooError
-from stammkunde.plugins.woocommerce.fake import FakeWooCommerce
+from tests.fakes.woocommerce import FakeWooCommerce
 
 OFFER = DiscountOffer(title="Wir vermissen dich", kind="percentage", value=Decimal("15"),
                       starts_at=datetime(2024, 6, 1, tzinfo=UTC),

@@ -16,8 +16,8 @@ from stammkunde.core.store import get_shop, store_records
 from stammkunde.plugins.ingest import sync_shop
 from stammkunde.plugins.manager import Plugins
 from stammkunde.plugins.woocommerce import WooCommerceAdapter
-from stammkunde.plugins.woocommerce.fake import FakeWooCommerce
 from stammkunde.plugins.woocommerce.mapping import order_record
+from tests.fakes.woocommerce import FakeWooCommerce
 
 from .conftest import SECRET_KEY, plugins_with
 

@@ -9,8 +9,8 @@ import pytest
 from stammkunde.core.records import CustomerDeleted, CustomerRecord, OrderDeleted, OrderRecord
 from stammkunde.plugins.adapter import WebhookRejected
 from stammkunde.plugins.woocommerce import WooCommerceAdapter
-from stammkunde.plugins.woocommerce.fake import FakeWooCommerce
 from stammkunde.plugins.woocommerce.webhooks import sign
+from tests.fakes.woocommerce import FakeWooCommerce
 
 SECRET = "whsec-test"
 

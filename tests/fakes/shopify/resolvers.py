@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from stammkunde.plugins.shopify.fake.data import Keyed
+from tests.fakes.shopify.data import Keyed
 
 if TYPE_CHECKING:
-    from stammkunde.plugins.shopify.fake.server import FakeShopify
+    from tests.fakes.shopify.server import FakeShopify
 
 SINCE = re.compile(r"updated_at:>'?([0-9T:.Z+-]+)'?")
 MAX_PAGE = 250
@@ -45,7 +45,7 @@ class Resolvers:
     # --- reading ---------------------------------------------------------------------------
 
     def _connection(self, keyed: Keyed, args: dict[str, Any]) -> dict[str, Any]:
-        from stammkunde.plugins.shopify.fake.server import decode_cursor, encode_cursor
+        from tests.fakes.shopify.server import decode_cursor, encode_cursor
 
         first = int(args.get("first") or 0)
         if not 0 < first <= MAX_PAGE:

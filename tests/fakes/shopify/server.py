@@ -25,8 +25,8 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from stammkunde.plugins.adapter import Secret, ShopConnection
-from stammkunde.plugins.shopify.fake.data import FakeData
-from stammkunde.plugins.shopify.fake.resolvers import Resolvers
+from tests.fakes.shopify.data import FakeData
+from tests.fakes.shopify.resolvers import Resolvers
 
 MUTATION_COST = 10
 

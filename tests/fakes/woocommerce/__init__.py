@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from stammkunde.plugins.adapter import Secret, ShopConnection
-from stammkunde.plugins.woocommerce.fake.api import FakeApi
-from stammkunde.plugins.woocommerce.fake.server import Handler, Rule
-from stammkunde.plugins.woocommerce.fake.store import FakeStore
 from stammkunde.plugins.woocommerce.webhooks import sign
+from tests.fakes.woocommerce.api import FakeApi
+from tests.fakes.woocommerce.server import Handler, Rule
+from tests.fakes.woocommerce.store import FakeStore
 
 __all__ = ["FakeStore", "FakeWooCommerce"]
 

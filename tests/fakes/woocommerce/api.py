@@ -6,8 +6,8 @@ import copy
 import re
 from typing import Any
 
-from stammkunde.plugins.woocommerce.fake.server import _error, paginate
-from stammkunde.plugins.woocommerce.fake.store import FakeStore, stamp
+from tests.fakes.woocommerce.server import _error, paginate
+from tests.fakes.woocommerce.store import FakeStore, stamp
 
 ORDER = re.compile(r"^orders/(\d+)$")
 ORDER_REFUNDS = re.compile(r"^orders/(\d+)/refunds$")

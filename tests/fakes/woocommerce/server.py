@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 if TYPE_CHECKING:
-    from stammkunde.plugins.woocommerce.fake import FakeWooCommerce
+    from tests.fakes.woocommerce import FakeWooCommerce
 
 PREFIX = "/wp-json/wc/v3/"
 

@@ -18,10 +18,11 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from stammkunde.core.errors import InvalidRecord
+from stammkunde.core.money import parse_money
 from stammkunde.core.records import (
     AppUninstalled,
     CustomerDataRequest,
@@ -100,13 +101,9 @@ def _instant(value: Any, what: str) -> datetime:
 
 
 def _money(value: Any, what: str) -> Decimal:
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise InvalidRecord(f"{what} is not a decimal amount") from None
-    if not amount.is_finite() or isinstance(value, float):
-        raise InvalidRecord(f"{what} is not a finite decimal string")
-    return amount
+    if isinstance(value, float):
+        raise InvalidRecord(f"{what} is not a decimal string")
+    return parse_money(value, field=what, error=InvalidRecord)
 
 
 def _str(value: Any) -> str | None:
