@@ -82,7 +82,8 @@ def check_sendable(campaign: Campaign, now: datetime) -> None:
                         "nothing was sent")
 
 
-def _pending_push(session: Session, cid: int) -> int:
+def pending_push(session: Session, cid: int) -> int:
+    """Return how many of the campaign's codes still wait to be pushed."""
     return int(session.scalar(select(func.count()).where(
         Assignment.campaign_id == cid, Assignment.push_status == "pending")) or 0)
 
@@ -103,7 +104,7 @@ def send_campaign(
         campaign = get_campaign(session, campaign_id)
         cid = campaign.id
         check_sendable(campaign, now)
-        if _pending_push(session, cid):
+        if pending_push(session, cid):
             raise UserError(f"campaign {cid} is not fully pushed: run `stammkunde campaign push "
                             f"{cid}` first; nothing was sent")
         shop = campaign.shop
@@ -361,7 +362,7 @@ def campaign_codes(session: Session, campaign_id: int | str, *,
     """
     campaign = get_campaign(session, campaign_id)
     check_sendable(campaign, utcnow())
-    if _pending_push(session, campaign.id):
+    if pending_push(session, campaign.id):
         raise UserError(f"campaign {campaign.id} is not fully pushed: run `stammkunde campaign "
                         f"push {campaign.id}` first")
     offer = _offer(campaign)
@@ -391,3 +392,29 @@ def campaign_codes(session: Session, campaign_id: int | str, *,
                                          offer.minimum),
                      "expires_at": expires})
     return CodeExport(rows=rows, left_out=left_out)
+
+
+@dataclass
+class PushOutcome:
+    """How a campaign's codes stand in the shop: counts per push status and failure reasons."""
+
+    counts: dict[str, int]
+    reasons: dict[str, int]
+
+    @property
+    def partial(self) -> bool:
+        """True when some codes failed: the push is not done, whatever the campaign's status."""
+        return bool(self.counts.get("failed"))
+
+
+def push_outcome(session: Session, cid: int) -> PushOutcome:
+    """Return the campaign's treatment codes per push status and the failures per reason."""
+    counts = {status: int(n) for status, n in session.execute(
+        select(Assignment.push_status, func.count())
+        .where(Assignment.campaign_id == cid, Assignment.arm == TREATMENT)
+        .group_by(Assignment.push_status)) if status}
+    reasons = {reason or "": int(n) for reason, n in session.execute(
+        select(Assignment.push_reason, func.count())
+        .where(Assignment.campaign_id == cid, Assignment.push_status == "failed")
+        .group_by(Assignment.push_reason))}
+    return PushOutcome(counts=counts, reasons=reasons)
