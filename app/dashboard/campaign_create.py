@@ -48,12 +48,15 @@ class CampaignSchema(Schema):
 
     @validates_schema
     def _rules(self, data: dict[str, Any], **_kw: Any) -> None:
+        errors: dict[str, list[str]] = {}
         if data.get("offer_kind") == "percentage" and data.get("value", 0) > 100:
-            raise ValidationError(_("A percentage is at most 100."), "value")
+            errors["value"] = [_("A percentage is at most 100.")]
         if data.get("code_type") == "shared" and not data.get("shared_code"):
-            raise ValidationError(_("Enter the code all members share."), "shared_code")
+            errors["shared_code"] = [_("Enter the code all members share.")]
         if data.get("starts") and data.get("ends") and data["ends"] < data["starts"]:
-            raise ValidationError(_("The offer cannot end before it starts."), "ends")
+            errors["ends"] = [_("The offer cannot end before it starts.")]
+        if errors:
+            raise ValidationError(errors)
 
 
 def _blank_to_none(form: dict[str, str]) -> dict[str, Any]:
