@@ -432,7 +432,7 @@ def load_demo(
     with factory() as session, session.begin():
         _delete_shop(session, shop_name)
         shop = create_shop(session, shop_name, PLATFORM, currency=CURRENCY,
-                           timezone=DEMO_TZ.key, locale="de",
+                           timezone=DEMO_TZ.key,
                            settings={"demo": {"customers": customers, "seed": seed}})
         done = 0
         for batch in batches:
