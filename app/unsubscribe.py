@@ -24,6 +24,19 @@ from stammkunde.plugins.email.unsubscribe import Unsubscribe, read_token
 bp = Blueprint("unsubscribe", __name__)
 
 
+@bp.after_request
+def _headers(response: Any) -> Any:
+    # the token in the URL must not leak to other sites through the Referer header
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; style-src 'self'; frame-ancestors 'none'; form-action 'self'")
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
 def _context() -> Any:
     return current_app.extensions["stammkunde"]
 

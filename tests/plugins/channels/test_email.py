@@ -212,6 +212,7 @@ def test_unsubscribe_link_end_to_end(sessions, setup, database_url, tmp_path) ->
     client = app.test_client()
     page = client.get(path)
     assert page.status_code == 200
+    assert page.headers["Referrer-Policy"] == "no-referrer"  # the token stays on this site
     assert "Möchten Sie keine Angebote mehr von laden erhalten?" in page.get_data(as_text=True)
     assert count_optouts(sessions) == 0  # a GET (a mail scanner following links) changes nothing
     forged = client.post(path[:-3] + ("abc" if not path.endswith("abc") else "xyz"))
