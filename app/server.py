@@ -56,8 +56,12 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """Gunicorn hook: JSON logs in every worker."""
+    """Gunicorn hook: JSON logs and an inbox sweeper in every worker."""
     configure_json_logging()
+    if isinstance(worker.wsgi, Flask) and "stammkunde" in worker.wsgi.extensions:
+        from stammkunde.app.web import start_inbox_sweeper
+
+        start_inbox_sweeper(worker.wsgi)
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]

@@ -79,6 +79,7 @@ class Server:
     mode: str = "receiver"
     processing: str = "inline"
     proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # e.g. STAMMKUNDE_INBOX_SWEEP_AGE
 
     @property
     def url(self) -> str:
@@ -88,7 +89,7 @@ class Server:
     def start(self, timeout: float = 30.0) -> None:
         """Start gunicorn and wait until every worker answers /healthz."""
         env = {**os.environ, "STAMMKUNDE_SECRET_KEY": SECRET_KEY,
-               "PROMETHEUS_MULTIPROC_DIR": str(self.home / "metrics")}
+               "PROMETHEUS_MULTIPROC_DIR": str(self.home / "metrics"), **self.env}
         log = open(self.home / f"server-{self.port}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "receiver_server.py"), "--db", self.db_url,
@@ -111,7 +112,7 @@ class Server:
 
     def start_inbox_worker(self) -> subprocess.Popen[bytes]:
         """Start a separate inbox worker process (like `stammkunde inbox work`)."""
-        env = {**os.environ, "STAMMKUNDE_SECRET_KEY": SECRET_KEY}
+        env = {**os.environ, "STAMMKUNDE_SECRET_KEY": SECRET_KEY, **self.env}
         log = open(self.home / "inbox-worker.log", "ab")  # noqa: SIM115
         return subprocess.Popen(
             [sys.executable, str(HERE / "receiver_server.py"), "--db", self.db_url,
@@ -264,12 +265,25 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[k]
 
 
+def waiting(db_url: str) -> int:
+    """Return how many deliveries are not processed yet."""
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        count = conn.execute(select(func.count()).select_from(InboxDelivery).where(
+            InboxDelivery.status == "received")).scalar_one()
+    engine.dispose()
+    return count
+
+
 def kill_run(db_url: str, home: Path, n: int, *, threads: int = 8,
-             sweep: Callable[[], None]) -> tuple[Tally, dict[str, int]]:
+             sweep: Callable[[], None] | None = None, settle: float = 0.0,
+             env: dict[str, str] | None = None) -> tuple[Tally, dict[str, int]]:
     """Send n deliveries; SIGKILL a worker at 1/3 and the whole server at 2/3; restart; resend
-    what was not acknowledged (as the platform retries); sweep the inbox; count."""
+    what was not acknowledged (as the platform retries); then let the restarted server run for up
+    to ``settle`` seconds until nothing waits (its own sweeper at work) and/or ``sweep``; count.
+    """
     home.mkdir(parents=True, exist_ok=True)
-    server = Server(db_url, home, free_port())
+    server = Server(db_url, home, free_port(), env=dict(env or {}))
     server.start()
     items = [delivery(i) for i in range(n)]
     events: dict[str, int] = {}
@@ -297,9 +311,14 @@ def kill_run(db_url: str, home: Path, n: int, *, threads: int = 8,
         events["metrics_stored_lines"] = sum(
             1 for line in metrics.splitlines()
             if line.startswith("stammkunde_webhook_deliveries_total{") and "stored" in line)
+        started = time.monotonic()
+        while settle and waiting(db_url) and time.monotonic() - started < settle:
+            time.sleep(0.2)  # normal operation: the server's sweeper picks up the leftovers
+        events["settled_ms"] = round((time.monotonic() - started) * 1000)
     finally:
         server.stop()
-    sweep()
+    if sweep is not None:
+        sweep()
     return tally(db_url, [it[0] for it in items], sent), events
 
 

@@ -3,7 +3,9 @@ benchmarks: the production server code (``stammkunde.app.server``) with the sign
 platform registered.
 
     python benchmarks/receiver_server.py --db URL --home DIR --port N [--workers 2]
-        [--mode receiver|bare|inbox-worker] [--processing inline|worker]
+        [--mode receiver|bare|inbox-worker] [--processing worker|inline]
+
+``inbox-worker`` runs what ``stammkunde worker`` runs for the inbox (a batched drain).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--mode", choices=["receiver", "bare", "inbox-worker"],
                         default="receiver")
-    parser.add_argument("--processing", choices=["inline", "worker"], default="inline")
+    parser.add_argument("--processing", choices=["inline", "worker"], default="worker")
     args = parser.parse_args()
     os.environ["STAMMKUNDE_WEBHOOK_PROCESSING"] = args.processing
 
@@ -57,24 +59,13 @@ def main() -> None:
                         secret_key=os.environ.get("STAMMKUNDE_SECRET_KEY", "bench-key"))
     if args.mode == "inbox-worker":  # what `stammkunde inbox work` runs, until killed
         import threading
-        import time
 
         from stammkunde.core.db import make_engine, session_factory
         from stammkunde.webhooks.inbox import Processor
 
         processor = Processor(session_factory(make_engine(args.db)), get_plugins(),
                               Path(args.home) / "exports")
-
-        def loop(part: int, parts: int = 4) -> None:  # `inbox work --concurrency 4`
-            while True:
-                if not processor.process_pending(partition=(part, parts)).processed:
-                    time.sleep(0.1)
-
-        workers = [threading.Thread(target=loop, args=(k,), daemon=True) for k in range(4)]
-        for t in workers:
-            t.start()
-        for t in workers:
-            t.join()
+        processor.drain(threading.Event(), interval=0.2)  # as `stammkunde worker` does
     factory = bare_app if args.mode == "bare" else (lambda: create_app(settings=settings))
     run_gunicorn(factory, "127.0.0.1", args.port, args.workers, threads=args.threads)
 

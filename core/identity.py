@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 
+@lru_cache(maxsize=1 << 16)  # a file or a sync repeats each customer's e-mail
 def normalize_email(email: str | None) -> str | None:
     """Return the e-mail in its merge form (NFKC, trimmed, lower-case), or None if empty."""
     if email is None:

@@ -70,7 +70,12 @@ class OrderRecord:
 
 @dataclass(frozen=True, slots=True)
 class CustomerRecord:
-    """A customer account as the platform last described it."""
+    """A customer account as the platform last described it.
+
+    ``accepts_marketing`` and ``tags`` are ``None`` when the source does not say (a Shopify
+    ``customers/update`` webhook carries neither since 2025-01): a stored value is then kept,
+    never overwritten. ``()`` means "no tags".
+    """
 
     platform_id: str
     email: str | None = None
@@ -79,8 +84,8 @@ class CustomerRecord:
     first_name: str | None = None
     last_name: str | None = None
     accepts_marketing: bool | None = None
-    tags: tuple[str, ...] = ()
-    locale: str | None = None  # the customer's language, e.g. "de" or "en-GB"
+    tags: tuple[str, ...] | None = None
+    locale: str | None = None  # the customer's language, e.g. "de" or "en-GB"; None: unknown
 
 
 @dataclass(frozen=True, slots=True)

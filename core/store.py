@@ -24,6 +24,7 @@ from decimal import Decimal
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from stammkunde.core.bulk import store_new_orders
 from stammkunde.core.errors import InvalidRecord, NotFound
 from stammkunde.core.identity import normalize_email
 from stammkunde.core.models import (
@@ -50,6 +51,8 @@ from stammkunde.core.records import (
 from stammkunde.core.timeutil import epoch_seconds, month_index, now
 
 CHUNK = 500
+#: Orders per bulk statement set: big enough to amortise round trips, small enough for memory.
+BULK_CHUNK = 5000
 
 
 @dataclass
@@ -246,7 +249,12 @@ def _apply_order(order: Order, rec: OrderRecord, shop: Shop, cust: Customer) -> 
 
 
 def upsert_orders(session: Session, shop: Shop, records: Sequence[OrderRecord]) -> UpsertStats:
-    """Store orders idempotently; the newest platform ``updated_at`` wins."""
+    """Store orders idempotently; the newest platform ``updated_at`` wins.
+
+    New orders are stored in bulk (:mod:`stammkunde.core.bulk`), chunk by chunk; an order that
+    exists already, whose customer changed e-mail or that something waits for is compared and
+    stored one by one.
+    """
     stats = UpsertStats()
     for rec in records:
         validate_order(rec)
@@ -257,9 +265,23 @@ def upsert_orders(session: Session, shop: Shop, records: Sequence[OrderRecord]) 
         seen = latest.get(rec.platform_id)
         if seen is None or _is_newer(rec.updated_at, seen.updated_at):
             latest[rec.platform_id] = rec
+    ordered = list(latest.values())
+    for i in range(0, len(ordered), BULK_CHUNK):
+        chunk = ordered[i : i + BULK_CHUNK]
+        inserted, unchanged, rest = store_new_orders(session, shop, chunk,
+                                                     [fingerprint(r) for r in chunk])
+        stats.inserted += inserted
+        stats.unchanged += unchanged
+        _upsert_one_by_one(session, shop, [chunk[j] for j in rest], stats)
+    return stats
+
+
+def _upsert_one_by_one(session: Session, shop: Shop, records: Sequence[OrderRecord],
+                       stats: UpsertStats) -> None:
+    """Compare each order with its stored version and store it through the ORM."""
     resolver = _Resolver(session, shop)
-    for i in range(0, len(latest), CHUNK):
-        chunk = list(latest.values())[i : i + CHUNK]
+    for i in range(0, len(records), CHUNK):
+        chunk = list(records[i : i + CHUNK])
         resolver.preload(
             {r.customer_id or f"guest:{normalize_email(r.email)}" for r in chunk},
             {e for r in chunk if (e := normalize_email(r.email))},
@@ -302,7 +324,8 @@ def upsert_orders(session: Session, shop: Shop, records: Sequence[OrderRecord]) 
             _apply_order(order, rec, shop, cust)
         apply_pending(session, shop, created)
         session.flush()
-    return stats
+
+
 
 
 def upsert_customers(
@@ -329,9 +352,12 @@ def upsert_customers(
             continue
         cust.first_name = rec.first_name
         cust.last_name = rec.last_name
-        cust.accepts_marketing = rec.accepts_marketing
-        cust.locale = rec.locale
-        cust.tags = ",".join(rec.tags) if rec.tags else None
+        if rec.accepts_marketing is not None:  # absent fields keep what is stored
+            cust.accepts_marketing = rec.accepts_marketing
+        if rec.locale is not None:
+            cust.locale = rec.locale
+        if rec.tags is not None:
+            cust.tags = ",".join(rec.tags) if rec.tags else None
         cust.created_at = rec.created_at or cust.created_at
         cust.updated_at = rec.updated_at
         cust.is_guest = False
@@ -412,11 +438,11 @@ def store_records(session: Session, shop: Shop, records: Iterable[Record]) -> Up
     for rec in records:
         groups.setdefault(type(rec), []).append(rec)
     stats = UpsertStats()
-    stats += upsert_customers(session, shop, groups.pop(CustomerRecord, []))  # type: ignore[arg-type]
-    stats += upsert_orders(session, shop, groups.pop(OrderRecord, []))  # type: ignore[arg-type]
-    stats += upsert_events(session, shop, groups.pop(EventRecord, []))  # type: ignore[arg-type]
-    stats += refund_orders(session, shop, groups.pop(RefundRecord, []))  # type: ignore[arg-type]
-    stats += delete_orders(session, shop, groups.pop(OrderDeleted, []))  # type: ignore[arg-type]
+    for kind, store in ((CustomerRecord, upsert_customers), (OrderRecord, upsert_orders),
+                        (EventRecord, upsert_events), (RefundRecord, refund_orders),
+                        (OrderDeleted, delete_orders)):
+        if kind in groups:
+            stats += store(session, shop, groups.pop(kind))  # type: ignore[operator]
     stats.ignored += sum(len(v) for v in groups.values())
     return stats
 

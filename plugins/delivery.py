@@ -393,28 +393,3 @@ def campaign_codes(session: Session, campaign_id: int | str, *,
                      "expires_at": expires})
     return CodeExport(rows=rows, left_out=left_out)
 
-
-@dataclass
-class PushOutcome:
-    """How a campaign's codes stand in the shop: counts per push status and failure reasons."""
-
-    counts: dict[str, int]
-    reasons: dict[str, int]
-
-    @property
-    def partial(self) -> bool:
-        """True when some codes failed: the push is not done, whatever the campaign's status."""
-        return bool(self.counts.get("failed"))
-
-
-def push_outcome(session: Session, cid: int) -> PushOutcome:
-    """Return the campaign's treatment codes per push status and the failures per reason."""
-    counts = {status: int(n) for status, n in session.execute(
-        select(Assignment.push_status, func.count())
-        .where(Assignment.campaign_id == cid, Assignment.arm == TREATMENT)
-        .group_by(Assignment.push_status)) if status}
-    reasons = {reason or "": int(n) for reason, n in session.execute(
-        select(Assignment.push_reason, func.count())
-        .where(Assignment.campaign_id == cid, Assignment.push_status == "failed")
-        .group_by(Assignment.push_reason))}
-    return PushOutcome(counts=counts, reasons=reasons)

@@ -14,12 +14,13 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
-from stammkunde.core.errors import UserError
+from stammkunde.core.bulk import analyze_after_load
+from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.models import Shop
 from stammkunde.core.shops import credentials
 from stammkunde.core.store import UpsertStats, get_shop, load_cursor, save_cursor, store_records
 from stammkunde.core.timeutil import now
-from stammkunde.plugins.adapter import PlatformAdapter, Secret, ShopConnection
+from stammkunde.plugins.adapter import Capability, PlatformAdapter, Secret, ShopConnection
 from stammkunde.plugins.manager import Plugins
 
 Progress = Callable[[int, int | None], None]
@@ -47,7 +48,7 @@ class ImportResult:
     rejected_file: Path | None = None
 
 
-class ImportRejected(UserError):
+class ImportRejected(FieldError):
     """The file had bad rows and nothing was imported; ``problems`` lists them."""
 
     def __init__(self, path: Path, problems: list) -> None:
@@ -55,9 +56,21 @@ class ImportRejected(UserError):
         shown = "; ".join(f"line {p.line}: {p.reason}" for p in problems[:MAX_SHOWN])
         more = f" (and {len(problems) - MAX_SHOWN} more)" if len(problems) > MAX_SHOWN else ""
         super().__init__(
-            f"{path.name}: {len(problems)} bad row(s), nothing imported: {shown}{more}; "
-            "fix them or use --skip-invalid"
+            "{file}: {count} bad row(s), nothing imported: {shown}{more}; fix them or use "
+            "{skip_invalid}",
+            file=path.name, count=len(problems), shown=shown, more=more,
         )
+
+
+class NotSynced(UserError):
+    """The shop's platform has no API to sync from (a CSV shop: its orders are imported)."""
+
+    def __init__(self, shop: str, platform: str, *, imported: bool) -> None:
+        self.shop = shop
+        self.imported = imported
+        how = ("its orders are imported from files, not synced" if imported
+               else f"platform {platform!r} cannot sync orders")
+        super().__init__(f"shop {shop!r} is a {platform} shop: {how}")
 
 
 def file_platform(plugins: Plugins, shop_platform: str, fmt: str | None) -> str:
@@ -109,6 +122,8 @@ def import_file(
             raise ImportRejected(path, result.rejected)
         if result.rows == 0:
             raise UserError(f"{path.name} has a header but no rows")
+    with factory() as session, session.begin():
+        analyze_after_load(session, result.stats.inserted)
     if result.rejected:
         result.rejected_file = write_rejected(path, result.rejected)
     return result
@@ -156,6 +171,9 @@ def sync_shop(
     with factory() as session:
         shop = get_shop(session, shop_name)
         adapter = plugins.platform(shop.platform)
+        if Capability.SYNC not in adapter.capabilities:
+            raise NotSynced(shop.name, shop.platform,
+                            imported=Capability.IMPORT_FILE in adapter.capabilities)
         conn = connection_for(shop, secret_key)
         shop_id = shop.id
     started = now()
@@ -189,5 +207,7 @@ def sync_shop(
         with factory() as session, session.begin():
             save_cursor(session, session.get(Shop, shop_id), resource, None,  # type: ignore[arg-type]
                         high_water=high_water)
+        with factory() as session, session.begin():
+            analyze_after_load(session, stats.inserted)
         result.stats[resource] = stats
     return result

@@ -13,11 +13,12 @@ import hashlib
 import logging
 import os
 import re
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import (
@@ -43,7 +44,7 @@ from stammkunde.core.privacy import apply_privacy, is_privacy_record
 from stammkunde.core.records import OrderDeleted, OrderRecord, Record, RefundRecord
 from stammkunde.core.store import store_records
 from stammkunde.core.timeutil import now
-from stammkunde.plugins.adapter import WebhookEnvelope
+from stammkunde.plugins.adapter import PlatformAdapter, WebhookEnvelope
 from stammkunde.plugins.manager import PluginError, Plugins
 
 log = logging.getLogger("stammkunde.webhooks")
@@ -51,6 +52,7 @@ log = logging.getLogger("stammkunde.webhooks")
 EMAIL = re.compile(r"[^\s@'\"<>()]+@[^\s@'\"<>()]+")
 MAX_ERROR = 500
 UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
+BATCH = 200  # deliveries per transaction when working off the inbox
 SKIPPED = "skipped"  # process() found nothing to do: already processed, or no such delivery
 
 
@@ -307,6 +309,88 @@ class Processor:
             self.observe(platform, topic, InboxStatus.FAILED, time.perf_counter() - started)
         return InboxStatus.FAILED
 
+    def process_batch(self, ids: Sequence[int]) -> ReplayResult:
+        """Process several deliveries in one transaction, in id order; return what happened.
+
+        Consecutive deliveries that carry only orders are stored with one bulk upsert (the newest
+        ``updated_at`` of an order still wins); other records are stored delivery by delivery, in
+        order. If any delivery of the batch cannot be processed (bad payload, privacy request,
+        conflict), the batch is rolled back and its deliveries are processed one by one, so the
+        failure is recorded on the one delivery it belongs to. A database outage propagates.
+        """
+        if len(ids) <= 1:
+            return self._run(ids)
+        started = time.perf_counter()
+        try:
+            done = self._batch_once(sorted(ids))
+        except UNAVAILABLE:
+            raise
+        except Exception:
+            return self._run(ids)
+        result = ReplayResult()
+        claimed = {inbox_id for inbox_id, _, _ in done}
+        result.skipped = [i for i in ids if i not in claimed]
+        each = (time.perf_counter() - started) / max(len(done), 1)
+        for inbox_id, platform, topic in done:
+            result.processed.append(inbox_id)
+            if self.observe:
+                self.observe(platform, topic, InboxStatus.PROCESSED, each)
+        return result
+
+    def _batch_once(self, ids: Sequence[int]) -> list[tuple[int, str, str]]:
+        inbox = InboxDelivery
+        with self.sessions() as session, session.begin():
+            claimed = sorted(session.scalars(
+                update(inbox)
+                .where(inbox.id.in_(ids), inbox.status != InboxStatus.PROCESSED)
+                .values(attempts=inbox.attempts + 1)
+                .returning(inbox.id)))
+            rows = session.execute(
+                select(inbox.id, inbox.platform, inbox.topic, inbox.shop_domain,
+                       inbox.delivery_id, inbox.body, inbox.headers, inbox.triggered_at,
+                       inbox.shop_id)
+                .where(inbox.id.in_(claimed)).order_by(inbox.id)).all()
+            shops: dict[object, Shop] = {}
+            adapters: dict[str, PlatformAdapter] = {}
+            parsed: list[tuple[int, Shop, list[Record]]] = []
+            for row in rows:
+                if row.body is None:
+                    raise ProcessingError("payload is no longer stored; it cannot be replayed")
+                key = row.shop_id or (row.platform, normalize_domain(row.shop_domain))
+                if key not in shops:
+                    shop = session.get(Shop, row.shop_id) if row.shop_id else None
+                    shop = shop or find_shop(session, row.platform, row.shop_domain)
+                    if shop is None:
+                        raise ProcessingError("a delivery names no known shop")
+                    shops[key] = shop
+                shop = shops[key]
+                if row.platform not in adapters:
+                    adapters[row.platform] = self.plugins.platform(row.platform)
+                records = adapters[row.platform].parse_webhook(WebhookEnvelope(
+                    platform=row.platform, topic=row.topic, shop_domain=row.shop_domain or None,
+                    delivery_id=row.delivery_id, raw_body=row.body,
+                    headers=dict(row.headers or {}), triggered_at=row.triggered_at))
+                if any(is_privacy_record(r) for r in records):
+                    raise ProcessingError("privacy requests are processed one by one")
+                parsed.append((row.id, shop, records))
+            by_shop: dict[int, tuple[Shop, list[Record]]] = {}
+            for _, shop, records in parsed:
+                by_shop.setdefault(shop.id, (shop, []))[1].extend(records)
+            for shop_id in sorted(by_shop):  # locks in one sorted sweep: no deadlock
+                lock_for(session, *by_shop[shop_id])
+            for shop, segment in _segments(parsed):
+                store_records(session, shop, segment)
+            for row in rows:
+                if row.shop_id is None:
+                    shop = shops[(row.platform, normalize_domain(row.shop_domain))]
+                    session.execute(update(inbox).where(inbox.id == row.id)
+                                    .values(shop_id=shop.id))
+            session.execute(
+                update(inbox).where(inbox.id.in_(claimed))
+                .values(status=InboxStatus.PROCESSED, processed_at=now(), body=None, error=None)
+                .execution_options(synchronize_session=False))
+            return [(row.id, row.platform, row.topic) for row in rows]
+
     def _run(self, ids: Iterable[int]) -> ReplayResult:
         result = ReplayResult()
         for inbox_id in ids:
@@ -315,13 +399,13 @@ class Processor:
                 status, result.skipped).append(inbox_id)
         return result
 
-    def process_pending(self, *, older_than: timedelta = timedelta(0), limit: int = 500,
-                        at: datetime | None = None,
-                        partition: tuple[int, int] = (0, 1)) -> ReplayResult:
+    def process_pending(self, *, older_than: timedelta = timedelta(0), limit: int = 2000,
+                        at: datetime | None = None, partition: tuple[int, int] = (0, 1),
+                        batch: int = BATCH) -> ReplayResult:
         """Process deliveries still ``received`` (e.g. left by a crash), oldest first.
 
         ``partition=(k, n)`` takes only ids with ``id % n == k``, so n workers share the
-        backlog without stepping on each other.
+        backlog without stepping on each other; ``batch`` deliveries share a transaction.
         """
         cutoff = (at or now()) - older_than
         part, parts = partition
@@ -333,7 +417,35 @@ class Processor:
             query = query.where(InboxDelivery.id % parts == part)
         with self.sessions() as session:
             ids = list(session.scalars(query))
-        return self._run(ids)
+        result = ReplayResult()
+        for i in range(0, len(ids), batch):
+            done = self.process_batch(ids[i : i + batch])
+            result.processed += done.processed
+            result.failed += done.failed
+            result.skipped += done.skipped
+        return result
+
+    def drain(self, stop: threading.Event, *, min_age: float = 0.0, interval: float = 1.0,
+              limit: int = 2000, batch: int = BATCH) -> None:
+        """Process waiting deliveries older than ``min_age`` seconds until ``stop`` is set.
+
+        Sleeps ``interval`` seconds whenever nothing waits, and while the database is away.
+        """
+        while not stop.is_set():
+            try:
+                result = self.process_pending(older_than=timedelta(seconds=min_age),
+                                              limit=limit, batch=batch)
+            except (DBAPIError, PoolTimeout) as exc:
+                log.warning("inbox drain waits for the database", extra={
+                    "outcome": "deferred", "error": type(exc).__name__})
+                stop.wait(interval)
+                continue
+            except Exception:  # never let the thread die: the next round tries again
+                log.exception("inbox drain round failed")
+                stop.wait(interval)
+                continue
+            if not (result.processed or result.failed):
+                stop.wait(interval)
 
     def replay(self, ids: Sequence[int] = (), *, all_failed: bool = False) -> ReplayResult:
         """Process failed (or named) deliveries again; processed ones are skipped."""
@@ -348,6 +460,39 @@ class Processor:
         if missing:
             raise UserError(f"no inbox deliveries with id(s) {', '.join(map(str, missing))}")
         return self._run(found)
+
+
+def _segments(parsed: Sequence[tuple[int, Shop, list[Record]]]
+              ) -> Iterable[tuple[Shop, list[Record]]]:
+    """Group a batch's records for storing: runs of order-only deliveries of one shop merge."""
+    run: list[Record] = []
+    run_shop: Shop | None = None
+    for _, shop, records in parsed:
+        only_orders = bool(records) and all(isinstance(r, OrderRecord) for r in records)
+        if only_orders and (run_shop is None or run_shop.id == shop.id):
+            run_shop = shop
+            run.extend(records)
+            continue
+        if run_shop is not None:
+            yield run_shop, run
+            run, run_shop = [], None
+        if only_orders:
+            run_shop, run = shop, list(records)
+        elif records:
+            yield shop, records
+    if run_shop is not None:
+        yield run_shop, run
+
+
+def oldest_waiting(session: Session, at: datetime | None = None) -> float | None:
+    """Return the age in seconds of the oldest delivery not processed yet (None: none waits)."""
+    first = session.scalar(select(func.min(InboxDelivery.received_at)).where(
+        InboxDelivery.status == InboxStatus.RECEIVED))
+    if first is None:
+        return None
+    if first.tzinfo is None:  # func.min() bypasses the column type on SQLite
+        first = datetime.fromisoformat(str(first)).replace(tzinfo=UTC)
+    return max(0.0, ((at or now()) - first).total_seconds())
 
 
 def list_deliveries(

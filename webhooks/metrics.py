@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
+OLDEST = "oldest_waiting_seconds"  # key of the backlog callable's age of the oldest waiting row
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -51,7 +52,8 @@ class WebhookMetrics:
         self.processed.labels(platform, topic, outcome).inc()
         self.processing_seconds.labels(platform).observe(seconds)
 
-    def render(self, backlog: Callable[[], dict[str, int]] | None = None) -> tuple[bytes, str]:
+    def render(self, backlog: Callable[[], dict[str, float]] | None = None
+               ) -> tuple[bytes, str]:
         """Return the exposition text (all workers in multi-process mode) and its content type."""
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -71,7 +73,7 @@ class WebhookMetrics:
 
 
 class _BacklogCollector:
-    def __init__(self, backlog: Callable[[], dict[str, int]]) -> None:
+    def __init__(self, backlog: Callable[[], dict[str, float]]) -> None:
         self.backlog = backlog
 
     def collect(self) -> Iterator[Any]:
@@ -90,9 +92,16 @@ class _BacklogCollector:
             up = GaugeMetricFamily("stammkunde_database_up", "Whether the database answered.")
             up.add_metric([], 1)
             yield up
+        oldest = counts.pop(OLDEST, None)
         for status, count in sorted(counts.items()):
             gauge.add_metric([status], count)
         yield gauge
+        if oldest is not None:
+            age = GaugeMetricFamily(
+                "stammkunde_webhook_inbox_oldest_waiting_seconds",
+                "Age of the oldest delivery not processed yet (0: none waits).")
+            age.add_metric([], oldest)
+            yield age
 
 
 _METRICS: WebhookMetrics | None = None

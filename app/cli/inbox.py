@@ -86,7 +86,7 @@ def replay(ctx: AppContext, ids: tuple[int, ...], all_failed: bool, pending: boo
                    "inline processing, to pick up only what a crash left).")
 @click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 32),
               help="Threads, each taking its share of the backlog.")
-@click.option("--once", is_flag=True, help="Work off what waits now, then stop.")
+@click.option("--once", is_flag=True, help="Work off what waits (until nothing does), then stop.")
 @pass_ctx
 def work(ctx: AppContext, interval: float, min_age: float, concurrency: int,
          once: bool) -> None:
@@ -116,9 +116,10 @@ def work(ctx: AppContext, interval: float, min_age: float, concurrency: int,
                 total.processed += result.processed
                 total.failed += result.failed
                 total.skipped += result.skipped
-            if once:
+            idle = not (result.processed or result.failed or result.skipped)
+            if once and idle:
                 return
-            if not (result.processed or result.failed or result.skipped):
+            if idle:
                 stopping.wait(interval)
 
     if threading.current_thread() is threading.main_thread():

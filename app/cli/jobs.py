@@ -27,9 +27,10 @@ STATE_STYLE = {JobState.QUEUED: "yellow", JobState.RUNNING: "cyan", JobState.DON
               help="Worker threads in this process.")
 @click.option("--no-periodic", is_flag=True, help="Do not run the nightly refresh here "
               "(when several worker processes share one queue, let one of them run it).")
+@click.option("--no-inbox", is_flag=True, help="Do not process stored webhook deliveries here.")
 @pass_ctx
-def worker(ctx: AppContext, workers: int, no_periodic: bool) -> None:
-    """Run background jobs (sync, refresh) until stopped with Ctrl-C."""
+def worker(ctx: AppContext, workers: int, no_periodic: bool, no_inbox: bool) -> None:
+    """Run background jobs (sync, refresh) and process webhook deliveries until stopped."""
     from stammkunde.app import jobs
 
     ctx.engine  # noqa: B018 - upgrade the schema before the first job
@@ -39,6 +40,15 @@ def worker(ctx: AppContext, workers: int, no_periodic: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     consumer = huey.create_consumer(workers=workers, worker_type="thread",
                                     periodic=not no_periodic)
+    if not no_inbox:  # the inbox is drained continuously, in batches, beside the jobs
+        import threading
+
+        from stammkunde.app.cli.inbox import processor
+
+        stop = threading.Event()
+        threading.Thread(target=processor(ctx).drain, args=(stop,),
+                         kwargs={"interval": 0.2}, name="stammkunde-inbox", daemon=True).start()
+        click.echo("worker: processing webhook deliveries as they arrive", err=True)
     consumer.run()
 
 

@@ -21,9 +21,10 @@ from stammkunde.core.db import ensure_schema, make_engine
               help="Threads per worker (gthread); 1 means sync workers.")
 @click.option("--timeout", default=30, show_default=True, type=int,
               help="Seconds before gunicorn restarts a stuck worker.")
-@click.option("--processing", type=click.Choice(["inline", "worker"]), default=None,
-              help="Process deliveries in the web worker after the answer (inline, default) or "
-                   "leave them to `stammkunde inbox work`.")
+@click.option("--processing", type=click.Choice(["worker", "inline"]), default=None,
+              help="Only acknowledge and leave processing to `stammkunde worker` (worker, "
+                   "default), or also process in the web worker after the answer (inline). "
+                   "Either way leftovers older than 30 s are swept here.")
 @click.option("--dev", is_flag=True, help="Flask's development server (one process, plain "
                                           "http: session cookies without Secure; not for "
                                           "production).")
@@ -47,8 +48,11 @@ def serve(ctx: AppContext, host: str, port: int, workers: int, threads: int, tim
     settings = ctx.settings
     if dev:
         # Local development over plain http: the browser would drop a Secure session cookie.
-        create_app({"SESSION_COOKIE_SECURE": False}, settings=settings).run(
-            host=host, port=port, threaded=True, use_reloader=False)
+        from stammkunde.app.web import start_inbox_sweeper
+
+        app = create_app({"SESSION_COOKIE_SECURE": False}, settings=settings)
+        start_inbox_sweeper(app)
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
         return
     run_gunicorn(lambda: create_app(settings=settings), host, port, workers, timeout, threads)
 

@@ -62,10 +62,7 @@ def _campaign(cid: int) -> Any:
 def campaigns(name: str) -> Any:
     """The shop's campaigns with their status."""
     from stammkunde.core.campaigns import format_target, list_campaigns
-    from stammkunde.plugins.delivery import push_outcome
-
-    rows = [{"c": c, "target": format_target(c.target),
-             "partial": c.assigned_at is not None and push_outcome(g.db, c.id).partial}
+    rows = [{"c": c, "target": format_target(c.target), "partial": c.status == "partial"}
             for c in list_campaigns(g.db, g.shop)]
     return render_template("dashboard/campaigns.html", rows=rows, can_push=can_push(),
                            nav="campaigns")
@@ -87,11 +84,14 @@ def campaign(name: str, cid: int) -> Any:
             report = None
     if report is not None:
         chart = uplift_chart(report)
-    from stammkunde.plugins.delivery import campaign_deliveries, push_outcome
+    from stammkunde.plugins.campaigns import push_outcome
+    from stammkunde.plugins.delivery import campaign_deliveries
 
+    # the codes per push status and, for a partial push, how many members got none, per reason
+    outcome, push_reasons = push_outcome(g.db, c.id)
     return render_template("dashboard/campaign.html", c=c, plan=plan, report=report,
                            chart=chart, can_push=can_push(), nav="campaigns",
-                           pushed=push_outcome(g.db, c.id),
+                           pushed=outcome, push_reasons=push_reasons,
                            deliveries=campaign_deliveries(g.db, c.id),
                            channels=sorted(_ctx().plugins.channels().values(),
                                            key=lambda ch: ch.name))

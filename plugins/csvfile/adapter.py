@@ -12,12 +12,13 @@ time zone, a datetime without offset is in the shop's time zone), ``total``, and
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar
+
+import numpy as np
 
 from stammkunde.core.errors import UserError
 from stammkunde.core.identity import normalize_email
@@ -29,7 +30,7 @@ from stammkunde.plugins.adapter import Capability, PlatformAdapter, ShopConnecti
 COLUMNS = ("order_id", "customer_id", "email", "created_at", "currency", "total", "refunded",
            "status", "channel", "discount_codes")
 REQUIRED = ("order_id", "created_at", "total")
-BATCH = 1000
+BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -116,27 +117,110 @@ def _check_header(header: list[str] | None) -> None:
 
 def decode(path: Path) -> str:
     """Read a file as UTF-8 (a byte-order mark is allowed) or raise a one-line error."""
+    return "".join(lines(path))
+
+
+def lines(path: Path) -> Iterator[str]:
+    """Yield a UTF-8 file's lines one by one (a byte-order mark is allowed), or a one-line error.
+
+    The file is streamed, so a file of millions of rows never sits in memory whole.
+    """
     try:
-        raw = path.read_bytes()
+        fh = path.open("rb")
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror}") from exc
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise UserError(f"{path.name} is not UTF-8 (bad byte at line {line})") from exc
+    with fh:
+        for number, raw in enumerate(fh, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise UserError(f"{path.name} is not UTF-8 (bad byte at line {number})") from exc
+
+
+def count_lines(path: Path) -> int:
+    """Return the number of line breaks in a file (read in blocks, for progress totals)."""
+    count = 0
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            count += block.count(b"\n")
+    return count
+
+
+class SeenIds:
+    """Which order ids a file had on which line, in about 12 bytes per id.
+
+    A dict of millions of ids would cost gigabytes; this keeps 64-bit hashes with their line
+    numbers in sorted numpy runs (merged like a binary counter, so adding n ids costs
+    O(n log n)). Two different ids share a hash with probability about n²/2⁶⁵ (1 in 10⁶ for a
+    file of 5 million orders).
+    """
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def find(self, hashes: np.ndarray) -> np.ndarray:
+        """Return, per hash, the line it was first seen on (0 for new ones)."""
+        found = np.zeros(len(hashes), dtype=np.int64)
+        for keys, where in self.runs:
+            pos = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
+            hit = (keys[pos] == hashes) & (found == 0)
+            found[hit] = where[pos[hit]]
+        return found
+
+    def add(self, hashes: np.ndarray, where: np.ndarray) -> None:
+        """Remember new hashes (distinct, unseen) with their line numbers."""
+        if not len(hashes):
+            return
+        order = np.argsort(hashes, kind="stable")
+        self.runs.append((hashes[order], where[order]))
+        while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
+            (k1, w1), (k2, w2) = self.runs.pop(), self.runs.pop()
+            keys = np.concatenate((k2, k1))
+            order = np.argsort(keys, kind="stable")
+            self.runs.append((keys[order], np.concatenate((w2, w1))[order]))
 
 
 def read_csv(path: Path, shop: ShopConnection) -> Iterator[Batch]:
     """Yield batches of orders; rejected rows travel in ``batch.meta['rejected']``."""
-    text = decode(path)
-    reader = csv.DictReader(io.StringIO(text, newline=""), skipinitialspace=False)
+    reader = csv.DictReader(lines(path), skipinitialspace=False)
     _check_header(reader.fieldnames)
     reader.fieldnames = [h.strip() for h in reader.fieldnames or []]
-    seen: dict[str, int] = {}
+    total_rows = max(count_lines(path) - 1, 0)
+    seen = SeenIds()
+    batch_seen: dict[str, int] = {}
     records: list[OrderRecord] = []
     rejected: list[RejectedRow] = []
-    total_rows = max(text.count("\n") - 1, 0)
+    raw_rows: dict[int, dict[str, str]] = {}
+
+    def flush() -> Batch:
+        """Refuse ids seen in earlier batches, remember this batch's, and build the batch."""
+        nonlocal records, rejected
+        if records:
+            hashes = np.fromiter((hash(r.platform_id) for r in records), np.int64, len(records))
+            lines_of = np.fromiter(batch_seen.values(), np.int64, len(records))
+            earlier = seen.find(hashes)
+            if earlier.any():
+                kept = []
+                for rec, line, first in zip(records, lines_of, earlier, strict=True):
+                    if first:
+                        rejected.append(RejectedRow(
+                            int(line), f"order_id {rec.platform_id!r} already on line {first}",
+                            raw_rows[int(line)]))
+                    else:
+                        kept.append(rec)
+                records = kept
+                rejected.sort(key=lambda r: r.line)
+                fresh = earlier == 0
+                hashes, lines_of = hashes[fresh], lines_of[fresh]
+            seen.add(hashes, lines_of)
+        batch = Batch(tuple(records), meta={"rejected": rejected, "rows": total_rows})
+        records, rejected = [], []
+        batch_seen.clear()
+        raw_rows.clear()
+        return batch
+
     for row in reader:
         line = reader.line_num
         if None in row:
@@ -146,19 +230,19 @@ def read_csv(path: Path, shop: ShopConnection) -> Iterator[Batch]:
             continue
         try:
             rec = parse_row(row, shop)
-            if rec.platform_id in seen:
+            if rec.platform_id in batch_seen:
                 raise ValueError(
-                    f"order_id {rec.platform_id!r} already on line {seen[rec.platform_id]}"
+                    f"order_id {rec.platform_id!r} already on line {batch_seen[rec.platform_id]}"
                 )
-            seen[rec.platform_id] = line
+            batch_seen[rec.platform_id] = line
+            raw_rows[line] = row
             records.append(rec)
         except ValueError as exc:
             rejected.append(RejectedRow(line, str(exc), {k: v or "" for k, v in row.items()}))
         if len(records) + len(rejected) >= BATCH:
-            yield Batch(tuple(records), meta={"rejected": rejected, "rows": total_rows})
-            records, rejected = [], []
+            yield flush()
     if records or rejected:
-        yield Batch(tuple(records), meta={"rejected": rejected, "rows": total_rows})
+        yield flush()
 
 
 class CsvAdapter(PlatformAdapter):

@@ -64,7 +64,10 @@ def make_app(tmp_path: Path) -> Callable[..., Flask]:
     """Return a factory of apps on a database URL, with one testshop shop."""
     def make(url: str, *, shop: bool = True, **config: Any) -> Flask:
         settings = Settings(home=tmp_path / "home", database_url=url, secret_key=SECRET_KEY)
-        app = create_app({"TESTING": True, "WEBHOOK_ENV": {}, **config}, settings=settings)
+        # Process inline unless a test says otherwise, so a test sees the result of a delivery
+        # right after posting it (the default, "worker", leaves that to `stammkunde worker`).
+        app = create_app({"TESTING": True, "WEBHOOK_ENV": {}, "WEBHOOK_PROCESSING": "inline",
+                          **config}, settings=settings)
         if shop:
             with app_context(app).sessions() as session, session.begin():
                 create_shop(session, "one", "testshop", domain=DOMAIN,

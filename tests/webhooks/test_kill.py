@@ -51,3 +51,18 @@ def test_sigkill_loses_and_doubles_nothing(tmp_path, kill_db_url):
     assert result.stored == N
     assert result.processed_orders == N
     assert events["metrics_stored_lines"] >= 1  # multi-process metrics answered after restart
+
+
+def test_leftovers_of_a_sigkill_are_swept_by_the_restarted_server(tmp_path, kill_db_url):
+    """Issue 15, item 9: no manual sweep; the server alone processes what the crash left."""
+    from receiver_harness import prepare_database, waiting
+
+    prepare_database(kill_db_url)
+    # The sweep age is 30 s in production; 1 s here keeps the test short.
+    env = {"STAMMKUNDE_INBOX_SWEEP_AGE": "1", "STAMMKUNDE_INBOX_SWEEP_INTERVAL": "0.2"}
+    n = min(N, 300)
+    result, events = kill_run(kill_db_url, tmp_path / "run", n, settle=30, env=env)
+    assert events["server_killed_at"] >= 2 * n // 3
+    assert waiting(kill_db_url) == 0
+    assert (result.acknowledged, result.stored, result.processed_orders) == (n, n, n)
+    assert (result.lost, result.doubled) == (0, 0)

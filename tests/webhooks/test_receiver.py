@@ -142,7 +142,8 @@ def test_headers_and_readiness_endpoints(app):
     client = app.test_client()
     assert client.get("/healthz").json == {"status": "ok"}
     assert client.get("/readyz").json == {"status": "ok", "database": "ok",
-                                          "migrations": "current"}
+                                          "migrations": "current",
+                                          "inbox_oldest_waiting_seconds": None}
 
 
 def test_metrics_count_deliveries_and_backlog(app):

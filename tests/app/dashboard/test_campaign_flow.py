@@ -10,7 +10,7 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from stammkunde.core.demo_respond import respond
-from stammkunde.core.models import Assignment
+from stammkunde.core.models import Assignment, Campaign
 from stammkunde.core.offer_models import SimulatedCustomerField
 from stammkunde.plugins.manager import plugins_for_test
 from tests.app.dashboard.conftest import csrf_token, login
@@ -69,13 +69,15 @@ def test_create_push_partial_retry_send_effect(app: Flask, sessions) -> None:  #
         treated = int(re.search(r'id="confirm-treatment">(\d+)<', confirm).group(1))  # type: ignore[union-attr]
         assert c.post(f"/shops/laden/campaigns/{cid}/push",
                       data={"csrf_token": token}).status_code == 302
-        # one code failed in the shop: the campaign shows as partly pushed, never as done
+        # one code failed in the shop, as a push records it: the campaign shows as partly
+        # pushed, never as done
         with sessions() as s, s.begin():
             first = s.scalar(select(Assignment.id).where(
                 Assignment.campaign_id == cid, Assignment.arm == "treatment")
                 .order_by(Assignment.id).limit(1))
             s.execute(update(Assignment).where(Assignment.id == first).values(
                 push_status="failed", push_reason="Rate limited"))
+            s.execute(update(Campaign).where(Campaign.id == cid).values(status="partial"))
         partial = c.get(f"/shops/laden/campaigns/{cid}").get_data(as_text=True)
         assert 'id="campaign-status">teilweise angelegt<' in partial
         assert 'id="push-failed">1<' in partial and "Rate limited" in partial

@@ -1,0 +1,374 @@
+"""Ingest at scale: the product's own paths against a raw load of the same data, in one run.
+
+- CSV import: a generated ``stammkunde-csv`` file of N orders through the real
+  ``stammkunde import`` command (a subprocess: parsing, validation, person merge, bulk upserts,
+  ANALYZE on PostgreSQL), on SQLite and on a fresh PostgreSQL database, next to a raw load of the
+  same file in the same run (SQLite: ``csv.reader`` + ``executemany`` into a table of the file's
+  columns; PostgreSQL: ``COPY`` of the file). Peak memory is the import process's maximum RSS.
+  A second import of the same file shows idempotency (0 new) and its speed.
+- Shopify bulk sync: the fake Shopify's bulk export of N orders through ``sync_shop`` (GraphQL
+  bulk operation, JSONL download, mapping, storage), end to end.
+- Inbox backlog: N stored signed deliveries worked off by the real ``stammkunde inbox work --once``.
+
+    python benchmarks/ingest_scale.py                      # 1M orders, 100k deliveries
+    python benchmarks/ingest_scale.py --orders 100000 --shopify-orders 20000 --deliveries 20000
+
+Writes the section "## Ingest at scale (ingest_scale.py)" of benchmarks/RESULTS.md (``--no-write``
+only prints).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))  # tests.fakes, tests.testshop (repository only)
+
+from _results import write_section  # noqa: E402
+
+PG_ADMIN = os.environ.get("STAMMKUNDE_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/")
+SECRET_KEY = "ingest-bench-key"
+RUNNER = f"""
+import sys
+sys.path.insert(0, {str(HERE.parent)!r})  # tests.testshop: the signed test platform (a double)
+from stammkunde.plugins.manager import get_plugins
+from tests.testshop import TestshopPlugin
+from stammkunde.app.cli import main
+get_plugins().register(TestshopPlugin())
+sys.argv = ["stammkunde", *sys.argv[1:]]
+main()
+"""
+
+
+def make_csv(path: Path, n: int, seed: int = 18) -> None:
+    """Write n orders of about n/4 customers: accounts and guests, refunds, cancellations, codes."""
+    rnd = random.Random(seed)
+    customers = max(1, n // 4)
+    start = datetime(2022, 1, 1, tzinfo=UTC)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write("order_id,customer_id,email,created_at,currency,total,refunded,status,channel,"
+                 "discount_codes\n")
+        for i in range(n):
+            c = rnd.randrange(customers)
+            guest = c % 10 < 3
+            when = start + timedelta(seconds=rnd.randrange(3 * 365 * 86400))
+            total = rnd.randrange(500, 30000)
+            roll = rnd.random()
+            status, refunded = "paid", ""
+            if roll < 0.03:
+                status = "cancelled"
+            elif roll < 0.08:
+                refunded = f"{rnd.randrange(100, total) / 100:.2f}"
+            elif roll < 0.10:
+                status = "refunded"
+            code = "WELCOME10" if rnd.random() < 0.05 else ""
+            fh.write(f"{i + 1},{'' if guest else f'c{c}'},customer{c}@example.com,"
+                     f"{when:%Y-%m-%dT%H:%M:%SZ},EUR,{total / 100:.2f},{refunded},{status},"
+                     f"{'pos' if i % 7 == 0 else 'online'},{code}\n")
+
+
+def pg_database() -> str:
+    """Create a fresh, uniquely named PostgreSQL database and return its URL."""
+    from sqlalchemy import create_engine, text
+
+    name = f"stk_ingest_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(PG_ADMIN + "postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return PG_ADMIN + name
+
+
+def drop_pg(url: str) -> None:
+    """Drop a database made by :func:`pg_database`."""
+    from sqlalchemy import create_engine, text
+
+    name = url.rsplit("/", 1)[1]
+    engine = create_engine(PG_ADMIN + "postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def prepare(url: str, platform: str = "csv", domain: str | None = None,
+            credentials: dict[str, str] | None = None) -> None:
+    """Migrate the database and add the shop the data belongs to."""
+    from stammkunde.core.db import make_engine, session_factory, upgrade
+    from stammkunde.core.shops import create_shop
+
+    engine = make_engine(url)
+    upgrade(engine)
+    with session_factory(engine)() as s, s.begin():
+        create_shop(s, "bench", platform, domain=domain, credentials=credentials,
+                    secret_key=SECRET_KEY)
+    engine.dispose()
+
+
+@dataclass
+class Run:
+    """A timed subprocess: seconds, peak RSS (MiB) and its last output line."""
+
+    seconds: float
+    peak_mib: float
+    output: str
+
+
+def stammkunde(args: list[str], url: str, home: Path) -> Run:
+    """Run the real CLI (with the signed test platform registered) and measure it."""
+    env = {**os.environ, "STAMMKUNDE_DATABASE_URL": url, "STAMMKUNDE_HOME": str(home),
+           "STAMMKUNDE_SECRET_KEY": SECRET_KEY}
+    out_path, err_path = home / "stdout.txt", home / "stderr.txt"
+    home.mkdir(parents=True, exist_ok=True)
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", RUNNER, *args], env=env, stdout=out,
+                                stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)  # the child's own peak RSS
+        seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"stammkunde {' '.join(args)} failed: "
+                         f"{err_path.read_text()[-2000:]}")
+    lines = [line for line in out_path.read_text().splitlines() if line.strip()]
+    return Run(seconds, usage.ru_maxrss / 1024, lines[-1] if lines else "")
+
+
+def raw_sqlite(path: Path, db: Path) -> float:
+    """Load the file's rows as they are into SQLite: csv.reader + executemany, one transaction."""
+    import sqlite3
+
+    t0 = time.perf_counter()
+    conn = sqlite3.connect(db)
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        conn.execute(f"CREATE TABLE raw_orders ({', '.join(header)})")
+        conn.executemany(f"INSERT INTO raw_orders VALUES ({', '.join('?' * len(header))})",
+                         reader)
+    conn.commit()
+    conn.close()
+    return time.perf_counter() - t0
+
+
+def raw_postgres(path: Path, url: str) -> float:
+    """Load the file into PostgreSQL as it is: COPY ... FROM STDIN (CSV, header)."""
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    t0 = time.perf_counter()
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        header = path.open(encoding="utf-8").readline().strip().split(",")
+        cur.execute(f"CREATE TABLE raw_orders ({', '.join(h + ' text' for h in header)})")
+        with cur.copy("COPY raw_orders FROM STDIN (FORMAT csv, HEADER true)") as copy, \
+                path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                copy.write(block)
+    return time.perf_counter() - t0
+
+
+def count_orders(url: str) -> int:
+    """Return how many orders the database holds."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM orders")).scalar_one()
+    engine.dispose()
+    return n
+
+
+def import_rows(work: Path, csv_path: Path, n: int, kinds: list[str],
+                cleanup: list[Callable[[], None]]) -> list[str]:
+    """CSV import on each database next to the raw load; return table rows."""
+    rows = []
+    for kind in kinds:
+        if kind == "sqlite":
+            url = f"sqlite:///{work / f'import-{n}.db'}"
+            raw = raw_sqlite(csv_path, work / f"raw-{n}.db")
+            raw_label = "executemany"
+        else:
+            raw_url = pg_database()
+            cleanup.append(lambda u=raw_url: drop_pg(u))
+            raw = raw_postgres(csv_path, raw_url)
+            url = pg_database()
+            cleanup.append(lambda u=url: drop_pg(u))
+            raw_label = "COPY"
+        prepare(url)
+        home = work / f"home-{kind}-{n}"
+        first = stammkunde(["import", "bench", str(csv_path)], url, home)
+        stored = count_orders(url)
+        again = stammkunde(["import", "bench", str(csv_path)], url, home)
+        rate = n / first.seconds
+        print(f"{kind} {n:,}: import {first.seconds:.1f} s ({rate:,.0f}/s, peak "
+              f"{first.peak_mib:.0f} MiB) raw {raw:.2f} s; again {again.seconds:.1f} s: "
+              f"{again.output}", flush=True)
+        rows.append(
+            f"| {kind} | {n:,} | {stored:,} | {first.seconds:.1f} | {rate:,.0f} | "
+            f"{raw_label} {raw:.2f} s ({n / raw:,.0f}/s) | {first.seconds / raw:.1f}× | "
+            f"{first.peak_mib:.0f} | {again.seconds:.1f} ({n / again.seconds:,.0f}/s): "
+            f"{again.output} |")
+    return rows
+
+
+def main() -> None:
+    """Run the benchmark and write its RESULTS.md section."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, nargs="+", default=[1_000_000],
+                        help="CSV sizes (orders), e.g. 100000 1000000")
+    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--shopify-orders", type=int, default=1_000_000,
+                        help="orders in the fake Shopify's bulk export (0: skip)")
+    parser.add_argument("--deliveries", type=int, default=100_000,
+                        help="inbox backlog size (0: skip)")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ingest-scale-"))
+    cleanup: list[Callable[[], None]] = []
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    import_table: list[str] = []
+    extra: list[str] = []
+    try:
+        for n in args.orders:
+            csv_path = work / f"orders-{n}.csv"
+            t0 = time.perf_counter()
+            make_csv(csv_path, n)
+            print(f"generated {n:,} orders ({csv_path.stat().st_size / 2**20:.0f} MiB) in "
+                  f"{time.perf_counter() - t0:.1f} s", flush=True)
+            import_table += import_rows(work, csv_path, n, args.databases, cleanup)
+            csv_path.unlink()
+        if args.shopify_orders:
+            extra += shopify_rows(work, args.shopify_orders, args.databases, cleanup)
+        if args.deliveries:
+            extra += inbox_rows(work, args.deliveries, args.databases, cleanup)
+    finally:
+        for undo in cleanup:
+            undo()
+    total = time.perf_counter() - started
+    lines = [
+        f"Run: `python benchmarks/ingest_scale.py --orders {' '.join(map(str, args.orders))} "
+        f"--shopify-orders {args.shopify_orders} --deliveries {args.deliveries}` on "
+        f"{os.cpu_count()} cores shared with other work (load average {load_before:.1f} at "
+        f"start, {os.getloadavg()[0]:.1f} at the end), total {total:.0f} s. The seconds are "
+        "noisy; the ratios compare runs of the same moment.",
+        "",
+        "CSV import (`stammkunde import`, subprocess, generated `stammkunde-csv`: 1 order in 4 "
+        "from a returning customer, 30 % guests, refunds, cancellations, codes) against a raw "
+        "load of the same file:",
+        "",
+        "| database | orders | stored | import s | orders/s | raw load | import / raw | "
+        "peak RSS MiB | re-import s (idempotent) |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---|",
+        *import_table,
+        "",
+        *extra,
+    ]
+    body = "\n".join(lines)
+    print(body)
+    if not args.no_write:
+        write_section("Ingest at scale (ingest_scale.py)", body)
+
+
+def shopify_rows(work: Path, n: int, kinds: list[str],
+                 cleanup: list[Callable[[], None]]) -> list[str]:
+    """Shopify bulk sync of n orders from the fake, through ``sync_shop``; return table lines."""
+    import gc
+
+    from stammkunde.core.db import make_engine, session_factory
+    from stammkunde.plugins.ingest import sync_shop
+    from stammkunde.plugins.manager import get_plugins
+    from tests.fakes.shopify import FakeShopify
+
+    out = ["Shopify bulk sync (`sync_shop`: bulk operation on the fake Shopify in this process, "
+           "JSONL download, mapping, batches of 2,000 stored with their cursor), end to end:", "",
+           "| database | orders | customers | fake built s | sync s | orders/s |",
+           "|---|---:|---:|---:|---:|---:|"]
+    with FakeShopify(maximum=1e9, restore_rate=1e9) as fake:
+        t0 = time.perf_counter()
+        fake.data.generate(orders=n, customers=max(1, n // 5))
+        gc.freeze()  # the fake's orders live for the whole run
+        built = time.perf_counter() - t0
+        for kind in kinds:
+            url = f"sqlite:///{work / f'shopify-{n}.db'}" if kind == "sqlite" else pg_database()
+            if kind != "sqlite":
+                cleanup.append(lambda u=url: drop_pg(u))
+            prepare(url, "shopify", fake.domain, {"access_token": fake.token})
+            engine = make_engine(url)
+            from sqlalchemy import update
+
+            from stammkunde.core.models import Shop
+
+            with session_factory(engine)() as s, s.begin():
+                s.execute(update(Shop).values(settings={
+                    "base_url": fake.base_url, "bulk_threshold": 1, "poll_interval": 0}))
+            t0 = time.perf_counter()
+            result = sync_shop(session_factory(engine), get_plugins(), "bench",
+                               secret_key=SECRET_KEY)
+            seconds = time.perf_counter() - t0
+            engine.dispose()
+            orders = result.stats["orders"].inserted
+            print(f"shopify {kind}: {orders:,} orders in {seconds:.1f} s", flush=True)
+            out.append(f"| {kind} | {orders:,} | {result.stats['customers'].inserted:,} | "
+                       f"{built:.0f} | {seconds:.1f} | {orders / seconds:,.0f} |")
+    return [*out, ""]
+
+
+def inbox_rows(work: Path, n: int, kinds: list[str],
+               cleanup: list[Callable[[], None]]) -> list[str]:
+    """n stored deliveries worked off by ``stammkunde inbox work --once``; return table lines."""
+    from sqlalchemy import insert
+
+    from stammkunde.core.db import make_engine
+    from stammkunde.core.inbox_models import InboxDelivery
+    from tests.testshop import order_body
+
+    out = ["Inbox backlog (`stammkunde inbox work --once`, default 4 threads, batches of 200 "
+           "deliveries per transaction; signed `testshop` order deliveries, 1 in 5 a second "
+           "version of an earlier order):", "",
+           "| database | deliveries | orders stored | seconds | deliveries/s |",
+           "|---|---:|---:|---:|---:|"]
+    now = datetime.now(UTC)
+    rows = []
+    for i in range(n):
+        order = i if i % 5 else max(0, i - 7)  # every fifth: a newer version of an earlier order
+        body = order_body(str(order + 1), updated_at=f"2024-05-01T10:00:{i % 60:02d}Z",
+                          created_at="2024-05-01T09:00:00Z", total=f"{10 + i % 90}.00",
+                          customer_id=f"c{order % (n // 4 + 1)}")
+        rows.append({"platform": "testshop", "shop_domain": "load.example",
+                     "delivery_id": f"d{i}", "topic": "orders/create", "shop_id": 1,
+                     "status": "received", "attempts": 0, "body": body, "headers": {},
+                     "received_at": now})
+    for kind in kinds:
+        url = f"sqlite:///{work / f'inbox-{n}.db'}" if kind == "sqlite" else pg_database()
+        if kind != "sqlite":
+            cleanup.append(lambda u=url: drop_pg(u))
+        prepare(url, "testshop", "load.example", {"webhook_secret": "s"})
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            for lo in range(0, n, 10_000):
+                conn.execute(insert(InboxDelivery.__table__), rows[lo : lo + 10_000])
+        engine.dispose()
+        run = stammkunde(["inbox", "work", "--once"], url, work / f"home-inbox-{kind}")
+        stored = count_orders(url)
+        print(f"inbox {kind}: {n:,} in {run.seconds:.1f} s: {run.output}", flush=True)
+        out.append(f"| {kind} | {n:,} | {stored:,} | {run.seconds:.1f} | "
+                   f"{n / run.seconds:,.0f} |")
+    return [*out, "", "The seconds include the command's start (imports, migrations check)."]
+
+
+if __name__ == "__main__":
+    main()

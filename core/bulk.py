@@ -1,0 +1,332 @@
+"""Set-based storage of new orders: the fast path of :func:`~stammkunde.core.store.upsert_orders`.
+
+A chunk of order records is stored with a handful of statements instead of a few per order:
+
+- one query finds which orders exist already (they go to the per-order path, which compares
+  versions), one which have a deletion or a refund waiting for them (per-order path too);
+- customers: one query for the chunk's known customers, one for the persons of their e-mails; new
+  persons and customers are inserted in bulk (``INSERT ... ON CONFLICT DO NOTHING``) and read back,
+  so a person is still one per normalised e-mail across shops;
+- orders are loaded into a temporary staging table (PostgreSQL ``COPY``, SQLite ``executemany``)
+  and moved with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING id, platform_id``;
+  their refunds, discount codes and lines follow in bulk (``COPY`` / ``executemany``).
+
+The statements bypass the ORM, so they write exactly what the ORM would: money as 1/10,000 units,
+times as naive UTC (SQLite: SQLAlchemy's text format), ``refunded``/``refund_ts`` as the sum and
+latest instant of the order's refunds. A record the fast path cannot take (existing order, a
+customer whose e-mail changed, something waiting for the order, a concurrent insert) is handed
+back to the caller untouched, in its original order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from stammkunde.core.identity import normalize_email
+from stammkunde.core.models import Shop
+from stammkunde.core.money import to_units
+from stammkunde.core.records import OrderRecord, OrderStatus
+from stammkunde.core.timeutil import epoch_seconds, now, zone
+
+ORDER_COLUMNS = (
+    ("shop_id", "integer"), ("platform_id", "varchar(255)"), ("customer_id", "integer"),
+    ("person_id", "integer"), ("created_at", "timestamp"), ("created_ts", "bigint"),
+    ("created_month", "integer"), ("updated_at", "timestamp"), ("status", "varchar(16)"),
+    ("is_test", "boolean"), ("cancelled_ts", "bigint"), ("currency", "varchar(3)"),
+    ("total", "bigint"), ("channel", "varchar(64)"), ("fingerprint", "varchar(32)"),
+    ("refunded", "bigint"), ("refund_ts", "bigint"),
+)
+STAGE = "stk_stage_orders_v1"
+STATUS = {s: s.value for s in OrderStatus} | {s.value: s.value for s in OrderStatus}
+#: A PostgreSQL load at least this large is followed by ANALYZE of the tables it filled.
+ANALYZE_AFTER = 10_000
+LOADED_TABLES = ("persons", "customers", "orders", "refunds", "order_discounts", "order_lines")
+
+
+class Bulk:
+    """The session's driver connection with the two dialects' bulk statements side by side."""
+
+    def __init__(self, session: Session) -> None:
+        session.flush()
+        self.session = session
+        self.pg = session.get_bind().dialect.name == "postgresql"
+        self.raw = session.connection().connection.driver_connection
+        self.mark = "%s" if self.pg else "?"
+
+    def sql(self, statement: str) -> str:
+        """Return the statement with ``?`` placeholders in the driver's style."""
+        return statement.replace("?", "%s") if self.pg else statement
+
+    def in_list(self, values: Sequence[str]) -> tuple[str, Any]:
+        """Return an SQL set expression for ``x IN <it>`` and its one parameter."""
+        if self.pg:
+            return "(SELECT unnest(%s::text[]))", list(values)
+        return "(SELECT value FROM json_each(?))", json.dumps(list(values))
+
+    def query(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Run one statement on the driver connection and return its rows."""
+        cur = self.raw.cursor()
+        try:
+            cur.execute(self.sql(statement), tuple(params))
+            return list(cur.fetchall()) if cur.description else []
+        finally:
+            cur.close()
+
+    def when(self, value: datetime | None) -> Any:
+        """Return an aware instant as the driver stores it (naive UTC; SQLite: text)."""
+        if value is None:
+            return None
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
+        if self.pg:
+            return value.replace(tzinfo=None)
+        text = value.isoformat(" ")[:-6]  # drop "+00:00"; SQLAlchemy always writes microseconds
+        return text if value.microsecond else text + ".000000"
+
+    def load(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Append rows to a table: ``COPY`` on PostgreSQL, ``executemany`` on SQLite."""
+        names = ", ".join(columns)
+        cur = self.raw.cursor()
+        try:
+            if self.pg:
+                with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join("?" * len(columns))
+                cur.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+        finally:
+            cur.close()
+
+    def lock(self, shop: Shop) -> None:
+        """SQLite: take the database's write lock now, so nothing changes between reads and writes.
+
+        (PostgreSQL needs no lock: its inserts skip what a concurrent writer inserted meanwhile.)
+        """
+        if not self.pg:
+            self.raw.execute("UPDATE shops SET id = id WHERE id = ?", (shop.id,))
+
+    def insert_orders(self, rows: list[tuple[Any, ...]]) -> dict[str, int]:
+        """Insert new order rows; return their ids by platform id.
+
+        PostgreSQL: ``COPY`` into a staging table, then ``INSERT ... SELECT ... ON CONFLICT DO
+        NOTHING RETURNING``. SQLite (write lock held, see :meth:`lock`, and the ids checked absent):
+        ids are numbered on from the largest and the rows inserted with ``executemany``.
+        """
+        if not self.pg:
+            first = self.query("SELECT COALESCE(MAX(id), 0) + 1 FROM orders", ())[0][0]
+            names = ", ".join(c for c, _ in ORDER_COLUMNS)
+            self.raw.executemany(
+                f"INSERT INTO orders (id, {names}) VALUES ({', '.join('?' * (len(rows[0]) + 1))})",
+                [(first + i, *row) for i, row in enumerate(rows)])
+            return {row[1]: first + i for i, row in enumerate(rows)}
+        return self.stage_orders(rows)
+
+    def stage_orders(self, rows: list[tuple[Any, ...]]) -> dict[str, int]:
+        """Stage order rows, move the new ones into ``orders``; return their ids by platform id."""
+        names = ", ".join(c for c, _ in ORDER_COLUMNS)
+        if self.pg:
+            defs = ", ".join(f"{c} {t}" for c, t in ORDER_COLUMNS)
+            self.query(f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} ({defs}) ON COMMIT DROP", ())
+            self.query(f"TRUNCATE {STAGE}", ())
+        else:
+            self.query(f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} ({names})", ())
+            self.query(f"DELETE FROM {STAGE}", ())
+        self.load(STAGE, [c for c, _ in ORDER_COLUMNS], rows)
+        moved = self.query(
+            f"INSERT INTO orders ({names}) SELECT {names} FROM {STAGE} WHERE true "
+            "ON CONFLICT (shop_id, platform_id) DO NOTHING RETURNING id, platform_id", ())
+        return {pid: oid for oid, pid in moved}
+
+
+def _customer_key(rec: OrderRecord, email: str | None) -> str:
+    return rec.customer_id or f"guest:{email}"
+
+
+class _People:
+    """Customers and persons of a chunk: found in one query each, the missing ones inserted."""
+
+    def __init__(self, bulk: Bulk, shop: Shop) -> None:
+        self.bulk = bulk
+        self.shop = shop
+        # key -> (customer id, person id, normalised e-mail of the stored customer)
+        self.known: dict[str, tuple[int, int, str | None]] = {}
+
+    def find(self, keys: set[str]) -> None:
+        """Read the stored customers among ``keys``."""
+        if not keys:
+            return
+        expr, param = self.bulk.in_list(sorted(keys))
+        for pid, cid, person, email in self.bulk.query(
+                f"SELECT platform_id, id, person_id, email FROM customers "
+                f"WHERE shop_id = ? AND platform_id IN {expr}", (self.shop.id, param)):
+            self.known[pid] = (cid, person, normalize_email(email))
+
+    def create(self, new: dict[str, tuple[str | None, str | None, bool]]) -> None:
+        """Insert customers (key -> (normalised e-mail, stored e-mail, is guest)) and persons."""
+        if not new:
+            return
+        bulk, stamp = self.bulk, self.bulk.when(now())
+        emails = sorted({e for e, _, _ in new.values() if e})
+        persons: dict[str, int] = {}
+        if emails:
+            expr, param = bulk.in_list(emails)
+            if bulk.pg:
+                bulk.query("INSERT INTO persons (email, created_at) SELECT unnest(%s::text[]), %s "
+                           "ON CONFLICT (email) DO NOTHING", (emails, stamp))
+            else:
+                bulk.raw.executemany(
+                    "INSERT INTO persons (email, created_at) VALUES (?, ?) "
+                    "ON CONFLICT (email) DO NOTHING", [(e, stamp) for e in emails])
+            persons = dict(bulk.query(f"SELECT email, id FROM persons WHERE email IN {expr}",
+                                      (param,)))
+        anonymous = sum(1 for e, _, _ in new.values() if not e)
+        fresh: list[int] = []
+        if anonymous:
+            source = ("generate_series(1, %s)" if bulk.pg
+                      else "(SELECT value FROM json_each(?))")
+            count: Any = anonymous if bulk.pg else json.dumps([0] * anonymous)
+            fresh = [r[0] for r in bulk.query(
+                f"INSERT INTO persons (email, created_at) SELECT NULL, ? FROM {source} "
+                "RETURNING id", (stamp, count))]
+        rows = []
+        for key, (email, stored, guest) in new.items():
+            person = persons[email] if email else fresh.pop()
+            rows.append((self.shop.id, key, person, guest, stored))
+        if bulk.pg:
+            bulk.query(
+                "INSERT INTO customers (shop_id, platform_id, person_id, is_guest, email) "
+                "SELECT %s, * FROM unnest(%s::text[], %s::int[], %s::bool[], %s::text[]) "
+                "ON CONFLICT (shop_id, platform_id) DO NOTHING",
+                (self.shop.id, [r[1] for r in rows], [r[2] for r in rows],
+                 [r[3] for r in rows], [r[4] for r in rows]))
+        else:
+            bulk.raw.executemany(
+                "INSERT INTO customers (shop_id, platform_id, person_id, is_guest, email) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (shop_id, platform_id) DO NOTHING", rows)
+        self.find(set(new))
+
+
+def store_new_orders(session: Session, shop: Shop, records: Sequence[OrderRecord],
+                     fingerprints: Sequence[str]) -> tuple[int, int, list[int]]:
+    """Store the chunk's new orders in bulk; return (inserted, unchanged, indexes left over).
+
+    ``records`` are validated, attributable and one per platform id; ``fingerprints`` are theirs.
+    The returned indexes are the records the caller must store one by one (see module docstring).
+    """
+    if not records:
+        return 0, 0, []
+    bulk = Bulk(session)
+    bulk.lock(shop)
+    ids = [r.platform_id for r in records]
+    expr, param = bulk.in_list(ids)
+    stored = dict(bulk.query(f"SELECT platform_id, fingerprint FROM orders WHERE shop_id = ? "
+                             f"AND platform_id IN {expr}", (shop.id, param)))
+    waiting = {r[0] for r in bulk.query(
+        f"SELECT platform_id FROM order_tombstones WHERE shop_id = ? AND platform_id IN {expr} "
+        f"UNION SELECT order_platform_id FROM pending_refunds WHERE shop_id = ? "
+        f"AND order_platform_id IN {expr}", (shop.id, param, shop.id, param))}
+    unchanged = 0
+    slow: list[int] = []
+    fast: list[int] = []
+    for i, rec in enumerate(records):
+        pid = rec.platform_id
+        if pid in stored:
+            if stored[pid] == fingerprints[i]:
+                unchanged += 1
+            else:
+                slow.append(i)
+        elif pid in waiting:
+            slow.append(i)
+        else:
+            fast.append(i)
+    if not fast:
+        return 0, unchanged, slow
+    people = _People(bulk, shop)
+    emails = {i: normalize_email(records[i].email) for i in fast}
+    people.find({_customer_key(records[i], emails[i]) for i in fast})
+    new: dict[str, tuple[str | None, str | None, bool]] = {}
+    moving: set[str] = set()
+    take: list[int] = []
+    for i in fast:
+        rec, email = records[i], emails[i]
+        key = _customer_key(rec, email)
+        if key in moving:
+            slow.append(i)
+            continue
+        if key in people.known:
+            stored_email = people.known[key][2]
+        elif key in new:
+            stored_email = new[key][0]
+        else:
+            new[key] = (email, rec.email.strip() if rec.email else None, rec.customer_id is None)
+            take.append(i)
+            continue
+        if email and stored_email != email:  # an e-mail change re-homes the customer: slow path
+            moving.add(key)
+            slow.append(i)
+        else:
+            take.append(i)
+    people.create(new)
+    tz = zone(shop.timezone)
+    rows = []
+    for i in take:
+        rec = records[i]
+        cid, person, _ = people.known[_customer_key(rec, emails[i])]
+        cancelled = rec.cancelled_at
+        if rec.status == OrderStatus.CANCELLED and cancelled is None:
+            cancelled = rec.updated_at or rec.created_at
+        refund_ts = [int(r.created_at.timestamp()) for r in rec.refunds]
+        local = rec.created_at.astimezone(tz)
+        rows.append((
+            shop.id, rec.platform_id, cid, person, bulk.when(rec.created_at),
+            int(rec.created_at.timestamp()), local.year * 12 + local.month - 1,
+            bulk.when(rec.updated_at), STATUS[rec.status], rec.is_test,
+            int(cancelled.timestamp()) if cancelled else None, rec.currency.upper(),
+            to_units(rec.total), (rec.channel or "online").strip().lower() or "online",
+            fingerprints[i], sum(to_units(r.amount) for r in rec.refunds),
+            max(refund_ts, default=None),
+        ))
+    order_ids = bulk.insert_orders(rows) if rows else {}
+    refunds, codes, lines = [], [], []
+    inserted = 0
+    for i in take:
+        rec = records[i]
+        oid = order_ids.get(rec.platform_id)
+        if oid is None:  # inserted meanwhile by a concurrent writer: compare versions
+            slow.append(i)
+            continue
+        inserted += 1
+        refunds.extend((oid, r.platform_id, to_units(r.amount), epoch_seconds(r.created_at))
+                       for r in rec.refunds)
+        codes.extend((oid, c.strip(), c.strip().casefold())
+                     for c in dict.fromkeys(rec.discount_codes) if c.strip())
+        lines.extend((oid, li.quantity, to_units(li.price), li.sku, li.product_id, li.title)
+                     for li in rec.line_items)
+    if refunds:
+        bulk.load("refunds", ("order_id", "platform_id", "amount", "created_ts"), refunds)
+    if codes:
+        bulk.load("order_discounts", ("order_id", "code", "code_key"), codes)
+    if lines:
+        bulk.load("order_lines", ("order_id", "quantity", "price", "sku", "product_id", "title"),
+                  lines)
+    slow.sort()
+    return inserted, unchanged, slow
+
+
+def analyze_after_load(session: Session, inserted: int) -> bool:
+    """Refresh PostgreSQL's planner statistics after a large load; return whether it ran.
+
+    Autovacuum analyses a grown table only after a delay, and until then the first report plans
+    with the statistics of the empty table; SQLite plans without them, so this is PostgreSQL only.
+    """
+    if inserted < ANALYZE_AFTER or session.get_bind().dialect.name != "postgresql":
+        return False
+    session.execute(text("ANALYZE " + ", ".join(LOADED_TABLES)))
+    return True
