@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 SYNC = "sync"
 REFRESH = "refresh"
 PUSH = "push"
+SEND = "send"
 REDACT = "redact"
 #: Progress is written at most this often (seconds) unless a step or the total changes.
 WRITE_EVERY = 0.5
@@ -383,7 +384,7 @@ def nightly_refresh() -> None:
 
 # --- campaigns ----------------------------------------------------------------------------------
 
-def _push(tracker: Tracker, campaign_id: int) -> None:
+def _push(tracker: Tracker, campaign_id: int, retry_failed: bool = False) -> None:
     from stammkunde.plugins.campaigns import push_campaign
 
     ctx = context()
@@ -392,7 +393,8 @@ def _push(tracker: Tracker, campaign_id: int) -> None:
         tracker.update(done, total, step="codes")
 
     result = push_campaign(ctx.sessions, ctx.plugins, campaign_id,
-                           secret_key=ctx.settings.secret_key, progress=progress)
+                           secret_key=ctx.settings.secret_key, progress=progress,
+                           retry_failed=retry_failed)
     if result.status == "partial":
         message: str | None = "partial: " + "; ".join(
             f"{r['count']} {r['status'].replace('_', ' ')} ({r['reason']})"
@@ -406,15 +408,45 @@ def _push(tracker: Tracker, campaign_id: int) -> None:
 
 
 @huey.task()
-def push_task(job_id: str, campaign_id: int) -> None:
+def push_task(job_id: str, campaign_id: int, retry_failed: bool = False) -> None:
     """Assign a campaign's members and create their codes in the shop (resumable)."""
-    _run(job_id, lambda tracker: _push(tracker, campaign_id))
+    _run(job_id, lambda tracker: _push(tracker, campaign_id, retry_failed))
 
 
-def schedule_push(shop_name: str, campaign_id: int) -> str:
-    """Queue the push of a campaign of the shop; return the job id."""
+def schedule_push(shop_name: str, campaign_id: int, *, retry_failed: bool = False) -> str:
+    """Queue the push of a campaign of the shop (or a retry of its failed codes)."""
     job_id = _queue_job(PUSH, shop_name)
-    push_task(job_id, campaign_id)
+    push_task(job_id, campaign_id, retry_failed)
+    return job_id
+
+
+def _send(tracker: Tracker, campaign_id: int, channel: str, retry_failed: bool) -> None:
+    from stammkunde.plugins.delivery import send_campaign
+
+    ctx = context()
+
+    def progress(done: int, total: int | None = None) -> None:
+        tracker.update(done, total, step=channel)
+
+    result = send_campaign(ctx.sessions, ctx.plugins, campaign_id, channel,
+                           secret_key=ctx.settings.secret_key, home=ctx.settings.home,
+                           retry_failed=retry_failed, progress=progress)
+    tracker.finish(done=result.sent, errors=result.failed,
+                   message=None if not result.failed else
+                   f"{result.failed} failed: send again with 'retry failed'")
+
+
+@huey.task()
+def send_task(job_id: str, campaign_id: int, channel: str, retry_failed: bool = False) -> None:
+    """Deliver a pushed campaign's offers through a channel (resumable)."""
+    _run(job_id, lambda tracker: _send(tracker, campaign_id, channel, retry_failed))
+
+
+def schedule_send(shop_name: str, campaign_id: int, channel: str, *,
+                  retry_failed: bool = False) -> str:
+    """Queue the delivery of a campaign's offers through a channel; return the job id."""
+    job_id = _queue_job(SEND, shop_name)
+    send_task(job_id, campaign_id, channel, retry_failed)
     return job_id
 
 

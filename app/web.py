@@ -133,6 +133,9 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
     dashboard.init_app(app)
     app.register_blueprint(install_shopify)
     app.register_blueprint(install_woocommerce)
+    from stammkunde.app.unsubscribe import bp as unsubscribe
+
+    app.register_blueprint(unsubscribe)
 
     @app.get("/healthz")
     def healthz() -> tuple[dict[str, str], int]:

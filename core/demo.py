@@ -12,6 +12,7 @@ The same seed always yields byte-identical records; the window is the two years 
 
 from __future__ import annotations
 
+import hashlib
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -36,6 +37,7 @@ from stammkunde.core.demo_calendar import (
 )
 from stammkunde.core.demo_people import name_and_email, vary_case
 from stammkunde.core.models import (
+    Campaign,
     Customer,
     Event,
     Order,
@@ -46,6 +48,12 @@ from stammkunde.core.models import (
     SyncState,
 )
 from stammkunde.core.models import Refund as RefundRow
+from stammkunde.core.offer_models import (
+    MarketingOptOut,
+    SimulatedCustomerField,
+    SimulatedCustomerTag,
+    SimulatedDiscount,
+)
 from stammkunde.core.records import (
     CustomerRecord,
     EventRecord,
@@ -64,6 +72,14 @@ CURRENCY = "EUR"
 BATCH = 1000
 STAFF_ID = "cus_staff"
 STAFF_EMAIL = "shop-team@stammkunde-demo.example"
+#: The demo shop runs on the built-in simulated platform (codes, tags and fields kept locally).
+PLATFORM = "simulated"
+
+
+def demo_locale(customer_id: str) -> str:
+    """Return a demo customer's language: one in five writes English, the rest German."""
+    digest = hashlib.sha256(customer_id.encode()).digest()
+    return "en" if digest[0] % 5 == 0 else "de"
 
 
 @dataclass(frozen=True)
@@ -355,7 +371,7 @@ class _Builder:
             out.append(CustomerRecord(
                 platform_id=person.customer_id, email=person.email, created_at=created,
                 updated_at=max(created, touched), first_name=person.first, last_name=person.last,
-                accepts_marketing=person.marketing))
+                accepts_marketing=person.marketing, locale=demo_locale(person.customer_id)))
         start = DEMO_START + timedelta(hours=8)
         out.append(CustomerRecord(platform_id=STAFF_ID, email=STAFF_EMAIL, created_at=start,
                                   updated_at=start, first_name="Shop", last_name="Team",
@@ -382,6 +398,10 @@ def _delete_shop(session: Session, name: str) -> None:
     orders = select(Order.id).where(Order.shop_id == shop_id).scalar_subquery()
     persons = [row[0] for row in session.execute(
         select(Customer.person_id).where(Customer.shop_id == shop_id).distinct())]
+    # campaigns first: their assignments and deliveries refer to customers (database cascade)
+    for scoped in (Campaign, MarketingOptOut, SimulatedDiscount, SimulatedCustomerTag,
+                   SimulatedCustomerField):
+        session.execute(delete(scoped).where(scoped.shop_id == shop_id))
     for child in (RefundRow, OrderDiscount, OrderLine):
         session.execute(delete(child).where(child.order_id.in_(orders)))
     for table in (Order, Event, SyncState, Customer):
@@ -411,7 +431,8 @@ def load_demo(
     batches += [data.events[i : i + BATCH] for i in range(0, len(data.events), BATCH)]
     with factory() as session, session.begin():
         _delete_shop(session, shop_name)
-        shop = create_shop(session, shop_name, "csv", currency=CURRENCY, timezone=DEMO_TZ.key,
+        shop = create_shop(session, shop_name, PLATFORM, currency=CURRENCY,
+                           timezone=DEMO_TZ.key,
                            settings={"demo": {"customers": customers, "seed": seed}})
         done = 0
         for batch in batches:

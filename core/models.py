@@ -127,6 +127,7 @@ class Customer(Base):
     first_name: Mapped[str | None] = mapped_column(String(255))
     last_name: Mapped[str | None] = mapped_column(String(255))
     accepts_marketing: Mapped[bool | None] = mapped_column(Boolean)
+    locale: Mapped[str | None] = mapped_column(String(16))  # e.g. "de" or "en-GB"; None: the shop's
     tags: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -353,3 +354,6 @@ from stammkunde.core import inbox_models as _inbox_models  # noqa: E402, F401
 
 # Background jobs, cached results, the customer roll-up and spent login links.
 from stammkunde.core import job_models as _job_models  # noqa: E402, F401
+
+# Offer deliveries per channel, marketing opt-outs and the simulated platform's local state.
+from stammkunde.core import offer_models as _offer_models  # noqa: E402, F401

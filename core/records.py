@@ -85,6 +85,7 @@ class CustomerRecord:
     last_name: str | None = None
     accepts_marketing: bool | None = None
     tags: tuple[str, ...] | None = None
+    locale: str | None = None  # the customer's language, e.g. "de" or "en-GB"; None: unknown
 
 
 @dataclass(frozen=True, slots=True)

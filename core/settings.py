@@ -215,6 +215,7 @@ def _apply(base: RetentionSettings, data: dict[str, Any], prefix: str = "") -> R
 def parse_settings(data: dict[str, Any], shop: str | None = None) -> RetentionSettings:
     """Build validated settings from parsed TOML, with ``[shops.<shop>]`` overrides applied."""
     data = dict(data)
+    data.pop("email", None)  # the e-mail channel's table, read by stammkunde.plugins.email
     shops = data.pop("shops", {})
     if not isinstance(shops, dict):
         raise UserError(f"{FILE_NAME}: [shops] must hold one table per shop")

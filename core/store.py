@@ -370,6 +370,8 @@ def upsert_customers(
         cust.last_name = rec.last_name
         if rec.accepts_marketing is not None:  # absent fields keep what is stored
             cust.accepts_marketing = rec.accepts_marketing
+        if rec.locale is not None:
+            cust.locale = rec.locale
         if rec.tags is not None:
             cust.tags = ",".join(rec.tags) if rec.tags else None
         cust.created_at = rec.created_at or cust.created_at

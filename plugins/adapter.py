@@ -28,6 +28,7 @@ class Capability(StrEnum):
     WEBHOOKS = "webhooks"
     DISCOUNTS = "discounts"
     TAGS = "tags"
+    CUSTOMER_FIELDS = "customer_fields"
     INSTALL = "install"
 
 
@@ -101,6 +102,9 @@ class ShopConnection:
     timezone: str = "UTC"
     credentials: Mapping[str, Secret] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: The Stammkunde database (an SQLAlchemy engine), for a platform whose state lives in it
+    #: (the built-in ``simulated`` platform of the demo); adapters that call a platform ignore it.
+    database: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -345,6 +349,17 @@ class PlatformAdapter:
     ) -> dict[str, str]:
         """Add (or remove) a tag on customers; returns customer id -> "ok" or a failure reason."""
         raise Unsupported(f"{self.name} cannot tag customers")
+
+    def set_customer_fields(
+        self, shop: ShopConnection, namespace: str, values: Mapping[str, Mapping[str, str]]
+    ) -> dict[str, str]:
+        """Write custom fields onto customers (Shopify metafields, WooCommerce customer meta).
+
+        ``values`` maps a customer id to ``{key: text}`` within ``namespace``; writing the same
+        values again changes nothing. Returns customer id -> "ok" or a failure reason, one entry
+        per customer. The adapter batches the calls within the platform's limits.
+        """
+        raise Unsupported(f"{self.name} cannot write customer fields")
 
     def subscribe_webhooks(self, shop: ShopConnection, base_url: str) -> list[str]:
         """Create the platform's webhook subscriptions pointing at ``base_url``; return topics."""

@@ -97,6 +97,7 @@ def call_with_samples(adapter: PlatformAdapter, method: str) -> object:
         "fetch_customers": (conn, None, None),
         "push_discounts": (conn, offer, [DiscountTarget("1", None, "X")]),
         "tag_customers": (conn, "t", ["1"]),
+        "set_customer_fields": (conn, "stammkunde", {"1": {"offer_code": "X"}}),
         "install_url": ("shop.example", "https://example.invalid/cb", "state", "key"),
         "verify_install_query": ({}, "secret"),
         "exchange_install_code": ("shop.example", "code", "key", "secret"),

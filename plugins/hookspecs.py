@@ -32,3 +32,8 @@ def register_target_kinds(register: Callable[..., None]) -> None:
     ``select(session, shop, arg, as_of)`` returns the person ids the kind targets; see
     :meth:`stammkunde.core.campaigns.TargetKinds.register` for the keyword arguments.
     """
+
+
+@hookspec
+def register_channels(register: Callable[[Any], None]) -> None:
+    """Register offer delivery channels: call ``register(channel)`` with a Channel instance."""

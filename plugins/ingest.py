@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from stammkunde.core.bulk import analyze_after_load
 from stammkunde.core.errors import FieldError, UserError
@@ -40,9 +40,11 @@ MAX_SHOWN = 20
 def connection_for(shop: Shop, secret_key: str | None) -> ShopConnection:
     """Build the adapter's view of a shop, with credentials decrypted into Secret strings."""
     creds = {k: Secret(v) for k, v in credentials(shop, secret_key).items()}
+    session = object_session(shop)
     return ShopConnection(
         name=shop.name, platform=shop.platform, domain=shop.domain, currency=shop.currency,
         timezone=shop.timezone, credentials=creds, options=dict(shop.settings or {}),
+        database=session.get_bind() if session is not None else None,
     )
 
 

@@ -27,6 +27,9 @@ DEFAULT_PLUGINS = (
     "stammkunde.plugins.csvfile",
     "stammkunde.plugins.shopify",
     "stammkunde.plugins.woocommerce",
+    "stammkunde.plugins.simulated",
+    "stammkunde.plugins.email",
+    "stammkunde.plugins.shopchannel",
 )
 T = TypeVar("T")
 
@@ -102,6 +105,7 @@ class PluginInfo:
     version: str | None
     hooks: tuple[str, ...]
     platforms: tuple[str, ...]
+    channels: tuple[str, ...] = ()
 
 
 class Plugins:
@@ -111,6 +115,7 @@ class Plugins:
         self.pm = pluggy.PluginManager(GROUP)
         self.pm.add_hookspecs(hookspecs)
         self._platforms: dict[str, tuple[PlatformAdapter, str]] = {}
+        self._channels: dict[str, tuple[Any, str]] = {}
         self._guarded: dict[str, GuardedAdapter] = {}
         self._target_kinds: TargetKinds | None = None
         self._loaded = False
@@ -141,6 +146,7 @@ class Plugins:
                 if ep.dist is not None:
                     self._versions[ep.name] = ep.dist.version
         self._collect_platforms()
+        self._collect_channels()
 
     def register(self, plugin: object, name: str | None = None) -> None:
         """Register a plugin object by hand (tests, embedding) and refresh the registry."""
@@ -148,6 +154,7 @@ class Plugins:
         self._target_kinds = None
         if self._loaded:
             self._collect_platforms()
+            self._collect_channels()
 
     def unregister(self, plugin: object) -> None:
         """Remove a plugin registered by hand and refresh the registry."""
@@ -155,6 +162,7 @@ class Plugins:
         self._target_kinds = None
         if self._loaded:
             self._collect_platforms()
+            self._collect_channels()
 
     def _collect_platforms(self) -> None:
         self._platforms = {}
@@ -177,6 +185,42 @@ class Plugins:
             )
         self._platforms[adapter.name] = (adapter, plugin_name)
         self._guarded[adapter.name] = GuardedAdapter(adapter, plugin_name)
+
+    def _collect_channels(self) -> None:
+        from stammkunde.plugins.channels import validate_channel
+
+        self._channels = {}
+        for impl in self.pm.hook.register_channels.get_hookimpls():
+            plugin_name = impl.plugin_name
+
+            def register(channel: Any, _plugin: str = plugin_name) -> None:
+                validate_channel(channel, _plugin)
+                if channel.name in self._channels:
+                    other = self._channels[channel.name][1]
+                    raise PluginError(
+                        f"plugin {_plugin!r} (register_channels) registered channel "
+                        f"{channel.name!r}, which plugin {other!r} already registered")
+                self._channels[channel.name] = (channel, _plugin)
+
+            self.call(plugin_name, "register_channels", impl.function, register)
+
+    def channels(self) -> dict[str, Any]:
+        """Return every registered delivery channel by name."""
+        self._load()
+        return {name: channel for name, (channel, _) in self._channels.items()}
+
+    def channel(self, name: str) -> Any:
+        """Return a delivery channel or a one-line error listing the known ones."""
+        channels = self.channels()
+        if name not in channels:
+            known = ", ".join(sorted(channels)) or "none"
+            raise UserError(f"unknown channel {name!r} (installed: {known})")
+        return channels[name]
+
+    def plugin_of_channel(self, name: str) -> str:
+        """Return the name of the plugin that registered a channel."""
+        self._load()
+        return self._channels[name][1]
 
     @staticmethod
     def call(plugin_name: str, hook: str, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
@@ -267,7 +311,10 @@ class Plugins:
                        else self._versions.get(name) or _own_version(name))
             platforms = tuple(sorted(p for p, (_, owner) in self._platforms.items()
                                      if owner == name))
-            out.append(PluginInfo(name=name, version=version, hooks=hooks, platforms=platforms))
+            channels = tuple(sorted(c for c, (_, owner) in self._channels.items()
+                                    if owner == name))
+            out.append(PluginInfo(name=name, version=version, hooks=hooks, platforms=platforms,
+                                  channels=channels))
         return sorted(out, key=lambda i: i.name)
 
     def hook(self) -> Any:

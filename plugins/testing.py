@@ -66,6 +66,7 @@ CAPABILITY_METHODS: dict[Capability, tuple[str, ...]] = {
     Capability.WEBHOOKS: ("verify_webhook", "parse_webhook", "subscribe_webhooks"),
     Capability.DISCOUNTS: ("push_discounts",),
     Capability.TAGS: ("tag_customers",),
+    Capability.CUSTOMER_FIELDS: ("set_customer_fields",),
     Capability.INSTALL: ("install_url", "verify_install_query", "exchange_install_code"),
 }
 
@@ -407,6 +408,18 @@ class AdapterContract:
                                         remove=True)
         assert removed == dict.fromkeys(tag_customer_ids, "ok")
 
+    @needs(Capability.CUSTOMER_FIELDS)
+    def test_set_customer_fields_reports_ok_and_repeats_harmlessly(
+        self, adapter: PlatformAdapter, shop: ShopConnection, tag_customer_ids: list[str]
+    ) -> None:
+        """Writing fields reports "ok" per customer, and writing them again does too."""
+        values = {c: {"offer_code": f"SK-{i}", "offer_text": "10 % off"}
+                  for i, c in enumerate(tag_customer_ids)}
+        assert adapter.set_customer_fields(shop, "stammkunde", values) == dict.fromkeys(
+            tag_customer_ids, "ok")
+        assert adapter.set_customer_fields(shop, "stammkunde", values) == dict.fromkeys(
+            tag_customer_ids, "ok")
+
     # --- install ------------------------------------------------------------------------------
 
     @needs(Capability.INSTALL)
@@ -423,6 +436,78 @@ class AdapterContract:
             adapter.verify_install_query(forged, secret)
         with pytest.raises(InstallRejected):
             adapter.verify_install_query(query, secret + "-wrong")
+
+
+class ChannelContract:
+    """Base class of a delivery channel's contract tests: override the fixtures, inherit tests.
+
+    Required: ``channel`` (your Channel instance), ``send_job`` (a SendJob pointing at your fake
+    service) and ``messages`` (at least two OfferMessages with distinct keys). Optional:
+    ``received`` (a function returning the keys your fake service received, in order), which
+    proves that every message arrives once.
+    """
+
+    @pytest.fixture
+    def channel(self) -> Any:
+        """Your Channel instance."""
+        pytest.fail("override the `channel` fixture with your Channel instance")
+
+    @pytest.fixture
+    def send_job(self) -> Any:
+        """A SendJob whose shop, home and env point at your fake service."""
+        pytest.fail("override the `send_job` fixture with a SendJob for your fake service")
+
+    @pytest.fixture
+    def messages(self) -> Sequence[Any]:
+        """At least two OfferMessages to deliver."""
+        pytest.fail("override the `messages` fixture with OfferMessages")
+
+    @pytest.fixture
+    def received(self) -> Callable[[], list[int]] | None:
+        """Optional: the message keys your fake service received."""
+        return None
+
+    def test_channel_is_valid(self, channel: Any) -> None:
+        """A Channel instance with a name and a positive batch size."""
+        from stammkunde.plugins.channels import validate_channel
+
+        validate_channel(channel, "contract")
+
+    def test_one_result_per_message_batch_by_batch(
+        self, channel: Any, send_job: Any, messages: Sequence[Any],
+        received: Callable[[], list[int]] | None,
+    ) -> None:
+        """Each message gets one result, in order, before the channel takes the next batch."""
+        assert len(messages) >= 2, "give at least two messages"
+        channel.check(send_job)
+        size = int(channel.batch_size)
+        batches = [list(messages[i:i + size]) for i in range(0, len(messages), size)]
+        taken: list[int] = []
+
+        def lazy() -> Iterator[list[Any]]:
+            for n, batch in enumerate(batches):
+                taken.append(n)
+                yield batch
+
+        results: list[Any] = []
+        for item in channel.send(send_job, lazy()):
+            results.append(item)
+            done = len(results)
+            # a batch is only taken once every earlier message has its result
+            assert sum(len(b) for b in batches[:len(taken) - 1]) <= done
+        assert [r.key for r in results] == [m.key for m in messages]
+        assert {r.status for r in results} <= {"sent", "failed"}
+        assert all(r.reason for r in results if r.status == "failed")
+        if received is not None:
+            sent = [r.key for r in results if r.status == "sent"]
+            assert sorted(received()) == sorted(sent), "each sent message arrives exactly once"
+
+    def test_an_empty_run_sends_nothing(self, channel: Any, send_job: Any,
+                                        received: Callable[[], list[int]] | None) -> None:
+        """No batches: no results and nothing delivered."""
+        assert list(channel.send(send_job, iter(()))) == []
+        if received is not None:
+            assert received() == []
 
 
 def _fetch(adapter: PlatformAdapter, resource: str) -> Callable[..., Iterator[Batch]]:
@@ -452,8 +537,8 @@ def _store_twice(sessions: sessionmaker[Session], adapter: PlatformAdapter,
     assert (again.inserted, again.updated) == (0, 0), f"storing twice changed data: {again}"
 
 
-__all__ = ["AdapterContract", "WebhookSample", "check_record", "collect", "record_key",
-           "stammkunde_sessions", "stammkunde_shop", "temporary_sessions"]
+__all__ = ["AdapterContract", "ChannelContract", "WebhookSample", "check_record", "collect",
+           "record_key", "stammkunde_sessions", "stammkunde_shop", "temporary_sessions"]
 
 
 def comparable(order: rec.OrderRecord) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from contextlib import ExitStack
 from decimal import Decimal
 from typing import Any
@@ -30,6 +32,7 @@ from stammkunde.plugins.campaigns import (
     push_campaign,
     run_due_campaigns,
 )
+from stammkunde.plugins.delivery import EXPORT_COLUMNS, campaign_codes, send_campaign
 
 
 @click.group("campaign")
@@ -232,6 +235,81 @@ def push(ctx: AppContext, campaign_id: str, tag: str | None, batch_size: int,
         if any(r["status"] == "failed" for r in result.reasons):
             click.echo(f"send the failed codes again: stammkunde campaign push {result.campaign} "
                        "--retry-failed")
+
+
+@campaign.command("send")
+@click.argument("campaign_id")
+@click.option("--channel", "channel_name", required=True,
+              help="How the offers reach the members: email, shop, or a plugin's channel.")
+@click.option("--retry-failed", is_flag=True, help="Send the messages that failed before again.")
+@click.option("--limit", type=click.IntRange(min=0),
+              help="Stop after N messages (run again to continue).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_ctx
+def send(ctx: AppContext, campaign_id: str, channel_name: str, retry_failed: bool,
+         limit: int | None, as_json: bool) -> None:
+    """Deliver each treatment member's code, offer and expiry; safe to re-run after a crash."""
+    with ExitStack() as stack:
+        bars: dict[bool, Any] = {}
+
+        def update(done: int, total: int | None = None) -> None:
+            if not bars:
+                bars[True] = stack.enter_context(progress_bar("sending", enabled=not as_json))
+            bars[True](done, total)
+
+        result = send_campaign(ctx.sessions, ctx.plugins, campaign_id, channel_name,
+                               secret_key=ctx.settings.secret_key, home=ctx.settings.home,
+                               retry_failed=retry_failed, limit=limit, progress=update)
+    if as_json:
+        echo_json(result.as_dict())
+        return
+    click.echo(f"{result.channel}: {result.sent} sent, {result.skipped} skipped, "
+               f"{result.failed} failed")
+    for reason, n in sorted(result.reasons.items()):
+        click.echo(f"  {n} {reason}")
+    if result.interrupted:
+        click.echo(f"{result.interrupted} message(s) were interrupted by an earlier crash"
+                   + ("" if ctx.plugins.channel(channel_name).resend_interrupted
+                      else " and are not sent again (they may have arrived)"))
+    totals = ", ".join(f"{n} {s}" for s, n in sorted(result.totals.items()))
+    click.echo(f"campaign {result.campaign} in {result.channel}: {totals or 'nobody to send to'}")
+    if result.stopped:
+        click.echo(f"stopped after {limit} message(s) (--limit): run `stammkunde campaign send "
+                   f"{result.campaign} --channel {result.channel}` again to continue")
+
+
+@campaign.command("codes")
+@click.argument("campaign_id")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True, help="Output format.")
+@click.option("--all-members", is_flag=True,
+              help="Also list members without marketing consent or e-mail address.")
+@pass_ctx
+def codes(ctx: AppContext, campaign_id: str, fmt: str, all_members: bool) -> None:
+    """Export one row per treatment member (email, first_name, locale, code, offer, expires_at).
+
+    For upload into any e-mail tool: by default only members who accepted marketing and did not
+    opt out; who was left out is counted on stderr.
+    """
+    with ctx.sessions() as session:
+        export = campaign_codes(session, campaign_id, all_members=all_members)
+    if fmt == "json":
+        echo_json(export.rows)
+    else:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(_csv_safe(r) for r in export.rows)
+        click.echo(out.getvalue(), nl=False)
+    if export.left_out:
+        left = ", ".join(f"{n} {reason}" for reason, n in sorted(export.left_out.items()))
+        click.echo(f"left out: {left}", err=True)
+
+
+def _csv_safe(row: dict[str, str]) -> dict[str, str]:
+    # a spreadsheet would run a cell starting with = + - @ as a formula (CSV injection)
+    return {k: ("'" + v if v[:1] in ("=", "+", "-", "@", "\t", "\r") else v)
+            for k, v in row.items()}
 
 
 def _ci(iv: dict[str, Any], fmt: str) -> str:

@@ -52,15 +52,17 @@ def keys_rotate(ctx: AppContext) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def plugins(ctx: AppContext, as_json: bool) -> None:
-    """List plugins: name, version, hooks and platforms."""
+    """List plugins: name, version, hooks, platforms and delivery channels."""
     infos = ctx.plugins.infos()
     if as_json:
         echo_json([{"name": i.name, "version": i.version, "hooks": list(i.hooks),
-                    "platforms": list(i.platforms)} for i in infos])
+                    "platforms": list(i.platforms), "channels": list(i.channels)}
+                   for i in infos])
         return
-    table = Table("plugin", "version", "hooks", "platforms")
+    table = Table("plugin", "version", "hooks", "platforms", "channels")
     for i in infos:
-        table.add_row(i.name, i.version or "", ", ".join(i.hooks), ", ".join(i.platforms))
+        table.add_row(i.name, i.version or "", ", ".join(i.hooks), ", ".join(i.platforms),
+                      ", ".join(i.channels))
     console().print(table)
 
 

@@ -13,6 +13,7 @@ from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from stammkunde.app.dashboard import campaign_create as _campaign_create  # noqa: F401 (routes)
 from stammkunde.app.dashboard import campaign_views as _campaign_views  # noqa: F401 (routes)
 from stammkunde.app.dashboard import i18n
 from stammkunde.app.dashboard.auth import login_shop

@@ -61,8 +61,8 @@ def _campaign(cid: int) -> Any:
 def campaigns(name: str) -> Any:
     """The shop's campaigns with their status."""
     from stammkunde.core.campaigns import format_target, list_campaigns
-
-    rows = [{"c": c, "target": format_target(c.target)} for c in list_campaigns(g.db, g.shop)]
+    rows = [{"c": c, "target": format_target(c.target), "partial": c.status == "partial"}
+            for c in list_campaigns(g.db, g.shop)]
     return render_template("dashboard/campaigns.html", rows=rows, can_push=can_push(),
                            nav="campaigns")
 
@@ -84,12 +84,16 @@ def campaign(name: str, cid: int) -> Any:
     if report is not None:
         chart = uplift_chart(report)
     from stammkunde.plugins.campaigns import push_outcome
+    from stammkunde.plugins.delivery import campaign_deliveries
 
-    # a partial push: how many members got no code, per reason (as the CLI and JSON say)
-    push_reasons = push_outcome(g.db, c.id)[1] if c.status == "partial" else []
+    # the codes per push status and, for a partial push, how many members got none, per reason
+    outcome, push_reasons = push_outcome(g.db, c.id)
     return render_template("dashboard/campaign.html", c=c, plan=plan, report=report,
                            chart=chart, can_push=can_push(), nav="campaigns",
-                           push_reasons=push_reasons)
+                           pushed=outcome, push_reasons=push_reasons,
+                           deliveries=campaign_deliveries(g.db, c.id),
+                           channels=sorted(_ctx().plugins.channels().values(),
+                                           key=lambda ch: ch.name))
 
 
 @bp.post("/shops/<name>/campaigns/<int:cid>/push")

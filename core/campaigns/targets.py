@@ -7,9 +7,10 @@ from the orders and events already stored (here) and from the scores (segments, 
 loyalty tiers, win-back ranking: :mod:`.segment_targets`); plugins add their own through the
 plugin manager, which owns the registry (hook ``register_target_kinds``).
 
-Every kind leaves out customers who were redacted (privacy request) or explicitly declined
-marketing (``accepts_marketing`` is False). When a person has several customer records in the
-shop (a guest checkout and an account with the same e-mail), the account is used.
+Every kind leaves out customers who were redacted (privacy request), explicitly declined
+marketing (``accepts_marketing`` is False) or unsubscribed from the shop's offers (an opt-out
+recorded by the unsubscribe link of an offer e-mail). When a person has several customer records
+in the shop (a guest checkout and an account with the same e-mail), the account is used.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from stammkunde.core.errors import UserError
 from stammkunde.core.models import Customer, Order, Shop
+from stammkunde.core.offer_models import MarketingOptOut
 from stammkunde.core.timeutil import epoch_seconds
 
 DAY = 86_400
@@ -313,6 +315,9 @@ def members_for(session: Session, shop: Shop, person_ids: Iterable[int]) -> list
                    Customer.is_guest, Customer.accepts_marketing, Customer.redacted_at)
             .where(Customer.shop_id == shop.id, Customer.person_id.in_(wanted[i : i + CHUNK]))
         )
+        declined.update(session.scalars(select(MarketingOptOut.person_id).where(
+            MarketingOptOut.shop_id == shop.id,
+            MarketingOptOut.person_id.in_(wanted[i : i + CHUNK]))))
         for cust in rows:
             # declining marketing (or a redaction) on any record of the person leaves them out
             if cust.accepts_marketing is False or cust.redacted_at is not None:

@@ -77,7 +77,7 @@ class ShopifyAdapter(PlatformAdapter):
     display_name: ClassVar[str] = "Shopify"
     capabilities: ClassVar[frozenset[Capability]] = frozenset({
         Capability.SYNC, Capability.WEBHOOKS, Capability.DISCOUNTS, Capability.TAGS,
-        Capability.INSTALL})
+        Capability.CUSTOMER_FIELDS, Capability.INSTALL})
     #: A public app signs every shop's webhooks with its client secret; a custom app's shop has
     #: its own (stored as the ``webhook_secret`` credential by ``shops add --webhook-secret``).
     webhook_secret_env: ClassVar[str | None] = "STAMMKUNDE_SHOPIFY_API_SECRET"
@@ -245,6 +245,13 @@ class ShopifyAdapter(PlatformAdapter):
                       remove: bool = False) -> dict[str, str]:
         """Add (or remove) a tag with tagsAdd/tagsRemove; customer id -> "ok" or a reason."""
         return discounts.tag(self.client(shop), tag, customer_ids, remove)
+
+    def set_customer_fields(self, shop: ShopConnection, namespace: str,
+                            values: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+        """Write customer metafields with metafieldsSet (<= 25 per call, a customer per call)."""
+        from stammkunde.plugins.shopify.metafields import set_fields
+
+        return set_fields(self.client(shop), namespace, values)
 
     # --- install ---------------------------------------------------------------------------
 

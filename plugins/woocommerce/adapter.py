@@ -54,6 +54,7 @@ class WooCommerceAdapter(PlatformAdapter):
     display_name: ClassVar[str] = "WooCommerce"
     capabilities: ClassVar[frozenset[Capability]] = frozenset({
         Capability.SYNC, Capability.WEBHOOKS, Capability.DISCOUNTS, Capability.TAGS,
+        Capability.CUSTOMER_FIELDS,
     })
     # The key exchange is not OAuth (no code, no signed query), so Capability.INSTALL, which
     # promises install_url / verify_install_query / exchange_install_code, is not declared;
@@ -157,6 +158,15 @@ class WooCommerceAdapter(PlatformAdapter):
         """Record segment membership as customer meta data (WooCommerce has no tags)."""
         return coupons.tag(self.client(shop), tag, customer_ids, remove=remove,
                            batch_size=int(shop.options.get("batch_size", coupons.BATCH_MAX)))
+
+    def set_customer_fields(self, shop: ShopConnection, namespace: str,
+                            values: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+        """Write customer meta ``<namespace>_<key>`` via customers/batch (100 per call)."""
+        return coupons.write_meta(
+            self.client(shop),
+            {cid: {f"{namespace}_{k}": v for k, v in fields.items()}
+             for cid, fields in values.items()},
+            batch_size=int(shop.options.get("batch_size", coupons.BATCH_MAX)))
 
     def subscribe_webhooks(self, shop: ShopConnection, base_url: str) -> list[str]:
         """Create the order and customer webhooks, signed with the shop's webhook secret."""

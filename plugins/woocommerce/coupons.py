@@ -28,7 +28,7 @@ marketing plugins that read user meta can filter on it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from stammkunde.core.errors import UserError
@@ -251,9 +251,17 @@ def tag(client: WooClient, name: str, customer_ids: Iterable[str], *, remove: bo
     """Set (or clear) a segment's meta key on customers; customer id → "ok" or a reason."""
     key = segment_key(name)
     value = "" if remove else "yes"
+    return write_meta(client, {c: {key: value} for c in dict.fromkeys(str(c) for c in
+                                                                       customer_ids)},
+                      batch_size=batch_size)
+
+
+def write_meta(client: WooClient, values: Mapping[str, Mapping[str, str]], *,
+               batch_size: int = BATCH_MAX) -> dict[str, str]:
+    """Write customer meta (customer id → key → value) via ``customers/batch``; id → "ok"/reason."""
     out: dict[str, str] = {}
     numeric: list[str] = []
-    for cid in dict.fromkeys(str(c) for c in customer_ids):
+    for cid in values:
         if cid.isdigit() and int(cid) > 0:
             numeric.append(cid)
         else:
@@ -262,7 +270,9 @@ def tag(client: WooClient, name: str, customer_ids: Iterable[str], *, remove: bo
     for i in range(0, len(numeric), size):
         chunk = numeric[i:i + size]
         answer = client.json("POST", "customers/batch", data={"update": [
-            {"id": int(cid), "meta_data": [{"key": key, "value": value}]} for cid in chunk]})
+            {"id": int(cid), "meta_data": [{"key": k, "value": v}
+                                           for k, v in values[cid].items()]}
+            for cid in chunk]})
         updated = (answer or {}).get("update") or []
         for cid, item in zip(chunk, updated, strict=False):
             error = item.get("error") if isinstance(item, dict) else None

@@ -217,7 +217,8 @@ def test_loading_twice_replaces_the_demo_and_keeps_other_shops(
     assert once["persons"] - before["persons"] == 301  # 300 buyers and the shop's staff
     with sessions() as s:
         shop = get_shop(s, "demo")
-        assert (shop.platform, shop.currency, shop.timezone) == ("csv", "EUR", "Europe/Berlin")
+        assert (shop.platform, shop.currency, shop.timezone) == (
+            "simulated", "EUR", "Europe/Berlin")
         report = build_report(s, shop, DEMO_AS_OF)
         per_person = buyers(data)
         assert report["customers"] == len(per_person)

@@ -169,12 +169,15 @@ def test_campaign_plan_and_push(page: Any, server: str, sessions: sessionmaker[S
         treatment = int(page.locator("#plan-treatment").inner_text())
         holdout = int(page.locator("#plan-holdout").inner_text())
         assert treatment + holdout == 20
-        page.get_by_role("button", name="Push codes to the shop").click()
+        page.get_by_role("link", name="Push codes to the shop…").click()
+        assert page.locator("#confirm-treatment").inner_text() == str(treatment)
+        page.get_by_role("button", name="Yes, push the codes").click()
         assert page.locator(".flash").inner_text().startswith("Push queued")
         assert page.locator(".job.done .jobkind").first.inner_text() == "Code push"
         assert len(plugin.adapter.codes) == treatment
-        page.go_back()
+        page.go_back()  # the confirmation
+        page.go_back()  # the campaign
         page.reload()
-        assert not page.get_by_role("button", name="Push codes to the shop").is_visible()
+        assert not page.get_by_role("link", name="Push codes to the shop…").is_visible()
         assert page.locator("#effect svg.chart").count() >= 1
     assert page.console_errors == []

@@ -77,6 +77,8 @@ class FakeData:
     customers: Keyed = field(default_factory=Keyed)
     discounts: dict[str, dict[str, Any]] = field(default_factory=dict)   # discount gid -> data
     codes: dict[str, str] = field(default_factory=dict)                  # code (folded) -> gid
+    #: (owner gid, namespace, key) -> {"value", "type"}
+    metafields: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     code_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     bulk_ops: dict[str, dict[str, Any]] = field(default_factory=dict)
     bulk_files: dict[str, bytes] = field(default_factory=dict)

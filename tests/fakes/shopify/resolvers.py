@@ -2,7 +2,7 @@
 
 Shapes: https://shopify.dev/docs/api/admin-graphql/2026-10 (orders, customers, ordersCount,
 bulkOperationRunQuery, node, codeDiscountNodeByCode, discountCodeBasicCreate,
-discountRedeemCodeBulkAdd, discountRedeemCodeBulkCreation, tagsAdd, tagsRemove,
+discountRedeemCodeBulkAdd, discountRedeemCodeBulkCreation, tagsAdd, tagsRemove, metafieldsSet,
 webhookSubscriptionCreate).
 """
 
@@ -198,6 +198,33 @@ class Resolvers:
     def tagsRemove(self, args: dict[str, Any]) -> dict[str, Any]:
         """Remove tags from a customer."""
         return self._tags(args, False)
+
+    def metafieldsSet(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Set metafields atomically: at most 25, every owner must exist, else nothing is set."""
+        inputs = args["metafields"]
+        if len(inputs) > 25:
+            return {"metafields": None, "userErrors": [_user_error(
+                "Exceeded the maximum metafields input limit of 25.", "LESS_THAN_OR_EQUAL_TO",
+                ["metafields"])]}
+        errors = []
+        for i, m in enumerate(inputs):
+            legacy = str(m["ownerId"]).rsplit("/", 1)[-1]
+            if legacy not in self.data.customers.nodes:
+                errors.append({**_user_error("Owner does not exist.", "INVALID_VALUE",
+                                             ["metafields", str(i), "ownerId"]),
+                               "elementIndex": i})
+            elif not m.get("value"):
+                errors.append({**_user_error("Value can't be blank.", "BLANK",
+                                             ["metafields", str(i), "value"]),
+                               "elementIndex": i})
+        if errors:
+            return {"metafields": None, "userErrors": errors}
+        out = []
+        for m in inputs:
+            key = (str(m["ownerId"]), m.get("namespace") or "app", m["key"])
+            self.data.metafields[key] = {"value": m["value"], "type": m.get("type")}
+            out.append({"id": f"gid://shopify/Metafield/{self.data.new_id()}"})
+        return {"metafields": out, "userErrors": []}
 
     def webhookSubscriptionCreate(self, args: dict[str, Any]) -> dict[str, Any]:
         """Subscribe a topic to a URI (``uri``; ``callbackUrl`` is deprecated since 2025-10)."""
