@@ -23,6 +23,7 @@ import argparse
 import csv
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -258,6 +259,7 @@ def main() -> None:
     finally:
         for undo in cleanup:
             undo()
+        shutil.rmtree(work, ignore_errors=True)
     total = time.perf_counter() - started
     lines = [
         f"Run: `python benchmarks/ingest_scale.py --orders {' '.join(map(str, args.orders))} "
