@@ -276,9 +276,16 @@ def _push(tracker: Tracker, campaign_id: int) -> None:
 
     result = push_campaign(ctx.sessions, ctx.plugins, campaign_id,
                            secret_key=ctx.settings.secret_key, progress=progress)
-    tracker.finish(done=result.created + result.exists, errors=result.failed,
-                   message=None if result.status == "pushed" else
-                   f"{result.pending} codes still pending: push again to resume")
+    if result.status == "partial":
+        message: str | None = "partial: " + "; ".join(
+            f"{r['count']} {r['status'].replace('_', ' ')} ({r['reason']})"
+            for r in result.reasons)
+    elif result.status != "pushed":
+        message = f"{result.pending} codes still pending: push again to resume"
+    else:
+        message = None
+    tracker.finish(done=result.created + result.exists, errors=result.failed + result.skipped,
+                   message=message)
 
 
 @huey.task()

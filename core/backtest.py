@@ -4,9 +4,15 @@ Customers are those with a valid order by the calibration end (validity and refu
 that instant). The model is fitted on their calibration (x, t_x, T) summary; for each of them
 the expected number of repeat transactions in (calibration end, holdout end] is compared with the
 actual number (transactions are order days, as in the model; an order counts when it is not
-cancelled by the holdout end). Reported: totals and their error in per cent, the mean absolute
-error per customer, and the calibration table — customers grouped by their calibration repeat
-transactions 0, 1, …, 6, 7+ with mean actual and mean predicted holdout transactions.
+cancelled by the holdout end). Reported: the model family and why (BG/NBD, or NBD where drop-out
+is not identified: see :mod:`stammkunde.core.clv.predict`), totals and their error in per cent,
+the mean absolute error per customer, and the calibration table — customers grouped by their
+calibration repeat transactions 0, 1, …, 6, 7+ with mean actual and mean predicted holdout
+transactions.
+
+Next to the model, the *naive* rate extrapolation: each customer's repeat transactions per day
+of age, x / T, times the holdout's length in days (0 for customers whose first order is on the
+calibration end's day), with its total, error and MAE — a model worth its name beats it.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
 from stammkunde.core.clv import DAYS_PER_UNIT, CustomerSummary, FittedModel, fit_model
-from stammkunde.core.errors import UserError
+from stammkunde.core.errors import FieldError
 from stammkunde.core.metrics import _NET
 from stammkunde.core.models import Shop
 from stammkunde.core.money import SCALE
@@ -76,6 +82,7 @@ class Backtest:
     actual: np.ndarray
     predicted: np.ndarray
     model: Any
+    naive: np.ndarray
 
 
 def last_order_time(session: Session, shop: Shop) -> datetime | None:
@@ -89,13 +96,13 @@ def run_backtest(session: Session, shop: Shop, calibration_end: datetime,
                  holdout_end: datetime) -> Backtest:
     """Fit on orders up to ``calibration_end``; predict and count transactions up to the end."""
     if holdout_end <= calibration_end:
-        raise UserError("--holdout-end must be after --calibration-end")
+        raise FieldError("{holdout_end} must be after {calibration_end}")
     cal, hold = epoch_seconds(calibration_end), epoch_seconds(holdout_end)
     rows = session.connection().execute(
         text(_BACKTEST),
         {"shop": shop.id, "cal": cal, "hold": hold, "as_of": cal, "false": False}).all()
     if not rows:
-        raise UserError("no customers with a valid order before --calibration-end")
+        raise FieldError("no customers with a valid order before {calibration_end}")
     arr = np.array(rows, dtype=np.int64)
     days, first, last, net, first_net, hold_days = (arr[:, k] for k in range(1, 7))
     x = (days - 1).astype(float)
@@ -107,12 +114,27 @@ def run_backtest(session: Session, shop: Shop, calibration_end: datetime,
     with threadpool_limits(limits=1, user_api="blas"):  # see segments/scores.py
         model = fit_model(summary)
     predicted = np.full(x.size, np.nan)
+    holdout_days = float(hold // DAY - cal // DAY)
     if isinstance(model, FittedModel):
         tx = model.transactions
         s = summary.in_unit(tx.time_unit)
-        horizon = (hold // DAY - cal // DAY) / DAYS_PER_UNIT[tx.time_unit]
+        horizon = holdout_days / DAYS_PER_UNIT[tx.time_unit]
         predicted = tx.expected_purchases(horizon, s.x, s.t_x, s.T)
-    return Backtest(calibration_end, holdout_end, x, hold_days.astype(float), predicted, model)
+    naive = naive_extrapolation(summary.x, summary.T, holdout_days)
+    return Backtest(calibration_end, holdout_end, x, hold_days.astype(float), predicted, model,
+                    naive)
+
+
+def naive_extrapolation(x: np.ndarray, T: np.ndarray, horizon_days: float) -> np.ndarray:
+    """Each customer's repeat transactions per day of age (x / T, days) times the horizon."""
+    return np.divide(x, T, out=np.zeros(x.size), where=T > 0) * horizon_days
+
+
+def _accuracy(predicted: np.ndarray, actual: np.ndarray) -> dict[str, Any]:
+    total, actual_total = float(predicted.sum()), float(actual.sum())
+    return {"predicted_total": total,
+            "error_percent": (total - actual_total) / actual_total * 100 if actual_total else None,
+            "mae": float(np.mean(np.abs(predicted - actual)))}
 
 
 def backtest_report(bt: Backtest) -> dict[str, Any]:
@@ -122,27 +144,33 @@ def backtest_report(bt: Backtest) -> dict[str, Any]:
         "holdout_end": bt.holdout_end.isoformat().replace("+00:00", "Z"),
         "customers": int(bt.x.size),
         "actual_total": float(bt.actual.sum()),
+        "naive": _accuracy(bt.naive, bt.actual),
     }
-    if not isinstance(bt.model, FittedModel):
-        out["model"] = {"available": False, "code": bt.model.code, "reason": bt.model.reason}
-        return out
-    tx = bt.model.transactions
-    out["model"] = {"available": True, "r": tx.r, "alpha": tx.alpha, "a": tx.a, "b": tx.b,
-                    "time_unit": tx.time_unit}
-    predicted_total = float(bt.predicted.sum())
-    actual_total = out["actual_total"]
-    out["predicted_total"] = predicted_total
-    out["error_percent"] = ((predicted_total - actual_total) / actual_total * 100
-                            if actual_total else None)
-    out["mae"] = float(np.mean(np.abs(bt.predicted - bt.actual)))
     group = np.minimum(bt.x, GROUPS - 1).astype(np.int64)
     count = np.bincount(group, minlength=GROUPS)
     actual = np.bincount(group, weights=bt.actual, minlength=GROUPS)
+    naive = np.bincount(group, weights=bt.naive, minlength=GROUPS)
+
+    def mean(values: np.ndarray, k: int) -> float | None:
+        return float(values[k] / count[k]) if count[k] else None
+
+    if not isinstance(bt.model, FittedModel):
+        out["model"] = {"available": False, "code": bt.model.code, "reason": bt.model.reason}
+        out["calibration_table"] = [
+            {"repeat_purchases": f"{k}+" if k == GROUPS - 1 else str(k),
+             "customers": int(count[k]), "actual": mean(actual, k), "predicted": None,
+             "naive": mean(naive, k)}
+            for k in range(GROUPS)]
+        return out
+    tx = bt.model.transactions
+    out["model"] = {"available": True, "family": bt.model.family, "reason": bt.model.reason,
+                    "r": tx.r, "alpha": tx.alpha, "a": getattr(tx, "a", None),
+                    "b": getattr(tx, "b", None), "time_unit": tx.time_unit}
+    out.update(_accuracy(bt.predicted, bt.actual))
     predicted = np.bincount(group, weights=bt.predicted, minlength=GROUPS)
     out["calibration_table"] = [
         {"repeat_purchases": f"{k}+" if k == GROUPS - 1 else str(k), "customers": int(count[k]),
-         "actual": float(actual[k] / count[k]) if count[k] else None,
-         "predicted": float(predicted[k] / count[k]) if count[k] else None}
+         "actual": mean(actual, k), "predicted": mean(predicted, k), "naive": mean(naive, k)}
         for k in range(GROUPS)
     ]
     return out

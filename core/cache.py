@@ -149,12 +149,23 @@ def _refresh_rollup(session: Session, shop: Shop, as_of: datetime, scores: Score
     position = {p: i for i, p in enumerate(scores.people.person_id.tolist())}
     segment, stage = scores.segment.tolist(), scores.stage.tolist()
     tier, points, clv = scores.tier.tolist(), scores.points.available.tolist(), scores.clv.tolist()
+    clv_low, clv_high = scores.clv_low.tolist(), scores.clv_high.tolist()
+    purchases = {key: getattr(scores, key).tolist() for key in (
+        "expected_purchases", "expected_purchases_low", "expected_purchases_high")}
+
+    def money_or_none(values: list[float], k: int | None) -> Decimal | None:
+        value = values[k] if k is not None else float("nan")
+        return Decimal(f"{value:.4f}") if np.isfinite(value) else None
+
+    def float_or_none(values: list[float], k: int | None) -> float | None:
+        value = values[k] if k is not None else float("nan")
+        return float(value) if np.isfinite(value) else None
+
     for i in range(0, len(rows), ROLLUP_BATCH):
         batch = []
         for r in rows[i : i + ROLLUP_BATCH]:
             k = position.get(r["person_id"])
             known = k is not None
-            value = clv[k] if known else float("nan")
             batch.append({
                 "shop_id": shop.id, "person_id": r["person_id"], "customer_id": r["customer_id"],
                 "email": r["email"], "orders": r["orders"], "net_revenue": r["net_revenue"],
@@ -164,7 +175,10 @@ def _refresh_rollup(session: Session, shop: Shop, as_of: datetime, scores: Score
                 "stage": STAGES[stage[k]] if known else None,
                 "tier": str(tier[k]) if known else None,
                 "points": int(points[k]) if known else None,
-                "predicted_clv": Decimal(f"{value:.4f}") if np.isfinite(value) else None,
+                "predicted_clv": money_or_none(clv, k),
+                "predicted_clv_low": money_or_none(clv_low, k),
+                "predicted_clv_high": money_or_none(clv_high, k),
+                **{key: float_or_none(values, k) for key, values in purchases.items()},
             })
         session.execute(insert(CustomerRollup), batch)
     return len(rows)
@@ -212,14 +226,20 @@ def iter_customers(session: Session, shop: Shop, *, sort: str = "net_revenue",
     t = CustomerRollup
     filters = [t.shop_id == shop.id, *(FILTER_COLUMNS[k] == v for k, v in (where or {}).items())]
     stmt = (select(t.person_id, t.customer_id, t.email, t.orders, t.net_revenue, t.first_ts,
-                   t.last_ts, t.channel, t.segment, t.stage, t.tier)
+                   t.last_ts, t.channel, t.segment, t.stage, t.tier, t.expected_purchases,
+                   t.expected_purchases_low, t.expected_purchases_high, t.predicted_clv,
+                   t.predicted_clv_low, t.predicted_clv_high)
             .where(*filters).order_by(*order).execution_options(yield_per=5000))
     for row in session.execute(stmt):
-        person, customer, email, orders, net, first, last, channel, segment, stage, tier = row
+        (person, customer, email, orders, net, first, last, channel, segment, stage, tier,
+         purchases, purchases_low, purchases_high, clv, clv_low, clv_high) = row
         yield {"person_id": person, "customer_id": customer, "email": email, "orders": orders,
                "net_revenue": net, "first_order": datetime.fromtimestamp(first, UTC),
                "last_order": datetime.fromtimestamp(last, UTC), "first_channel": channel,
-               "segment": segment, "lifecycle": stage, "tier": tier}
+               "segment": segment, "lifecycle": stage, "tier": tier,
+               "expected_purchases": purchases, "expected_purchases_low": purchases_low,
+               "expected_purchases_high": purchases_high, "predicted_clv": clv,
+               "predicted_clv_low": clv_low, "predicted_clv_high": clv_high}
 
 
 def rollup_row(r: CustomerRollup) -> dict[str, Any]:
@@ -238,4 +258,9 @@ def rollup_row(r: CustomerRollup) -> dict[str, Any]:
         "tier": r.tier,
         "points": r.points,
         "predicted_clv": r.predicted_clv,
+        "predicted_clv_low": r.predicted_clv_low,
+        "predicted_clv_high": r.predicted_clv_high,
+        "expected_purchases": r.expected_purchases,
+        "expected_purchases_low": r.expected_purchases_low,
+        "expected_purchases_high": r.expected_purchases_high,
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,8 +80,23 @@ def ensure_schema(engine: Engine) -> None:
         if not is_current(engine):
             upgrade(engine)
     except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise UserError(f"cannot use the database {_safe(str(engine.url))}: {reason}") from exc
+        raise database_problem(engine, exc) from exc
+
+
+def database_problem(engine: Engine, exc: OperationalError) -> UserError:
+    """Return the one-line error for a database that cannot be used (missing: how to create it)."""
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    url = engine.url
+    missing = re.search(r'database "([^"]+)" does not exist', reason)
+    if missing and url.get_backend_name() == "postgresql":
+        name = missing.group(1)
+        host, port = url.host or "localhost", url.port or 5432
+        user = f" -U {shlex.quote(url.username)}" if url.username else ""
+        return UserError(
+            f"the PostgreSQL database {name!r} does not exist on {host}:{port}; create it with "
+            f"`createdb -h {host} -p {port}{user} {shlex.quote(name)}` (the tables are created "
+            "on first use)")
+    return UserError(f"cannot use the database {_safe(str(url))}: {reason}")
 
 
 def _safe(url: str) -> str:

@@ -91,6 +91,12 @@ class CustomerRollup(Base):
     tier: Mapped[str | None] = mapped_column(String(40))
     points: Mapped[int | None] = mapped_column(BigInteger)
     predicted_clv: Mapped[Decimal | None] = mapped_column(Money)
+    # 90 % intervals of predicted CLV and expected purchases over the horizon (migration 0008).
+    predicted_clv_low: Mapped[Decimal | None] = mapped_column(Money)
+    predicted_clv_high: Mapped[Decimal | None] = mapped_column(Money)
+    expected_purchases: Mapped[float | None] = mapped_column(Float)
+    expected_purchases_low: Mapped[float | None] = mapped_column(Float)
+    expected_purchases_high: Mapped[float | None] = mapped_column(Float)
 
 
 class SpentLogin(Base):

@@ -70,7 +70,12 @@ class OrderRecord:
 
 @dataclass(frozen=True, slots=True)
 class CustomerRecord:
-    """A customer account as the platform last described it."""
+    """A customer account as the platform last described it.
+
+    ``accepts_marketing`` and ``tags`` are ``None`` when the source does not say (a Shopify
+    ``customers/update`` webhook carries neither since 2025-01): a stored value is then kept,
+    never overwritten. ``()`` means "no tags".
+    """
 
     platform_id: str
     email: str | None = None
@@ -79,7 +84,7 @@ class CustomerRecord:
     first_name: str | None = None
     last_name: str | None = None
     accepts_marketing: bool | None = None
-    tags: tuple[str, ...] = ()
+    tags: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -352,8 +352,10 @@ def upsert_customers(
             continue
         cust.first_name = rec.first_name
         cust.last_name = rec.last_name
-        cust.accepts_marketing = rec.accepts_marketing
-        cust.tags = ",".join(rec.tags) if rec.tags else None
+        if rec.accepts_marketing is not None:  # absent fields keep what is stored
+            cust.accepts_marketing = rec.accepts_marketing
+        if rec.tags is not None:
+            cust.tags = ",".join(rec.tags) if rec.tags else None
         cust.created_at = rec.created_at or cust.created_at
         cust.updated_at = rec.updated_at
         cust.is_guest = False

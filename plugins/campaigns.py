@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,7 +27,8 @@ from stammkunde.core.campaigns import (
     record_assignments,
     spawn_instance,
 )
-from stammkunde.core.errors import UserError
+from stammkunde.core.campaigns.report import NO_CODE
+from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.models import Assignment, Campaign, Customer, Shop
 from stammkunde.core.timeutil import now as utcnow
 from stammkunde.plugins.adapter import (
@@ -41,7 +42,9 @@ from stammkunde.plugins.ingest import connection_for
 from stammkunde.plugins.manager import PluginError, Plugins
 
 DEFAULT_BATCH = 100
-STATUSES = ("created", "exists", "failed")
+STATUSES = ("created", "exists", "failed", "skipped")
+# NO_CODE (failed, skipped): push outcomes that leave a member without a code; the campaign ends
+# ``partial`` and the report leaves them out
 Progress = Callable[[int, int | None], None]
 
 
@@ -53,9 +56,10 @@ def require_capabilities(plugins: Plugins, shop: Shop, *, tag: str | None = None
         raise UserError(f"platform {shop.platform!r} of shop {shop.name!r} cannot create "
                         "discount codes, so it cannot run campaigns")
     if tag is not None and Capability.TAGS not in adapter.capabilities:
-        raise UserError(f"platform {shop.platform!r} cannot tag customers; push without --tag")
+        raise FieldError("platform {platform!r} cannot tag customers; push without {tag}",
+                         platform=shop.platform)
     if tag is not None and not tag.strip():
-        raise UserError("--tag must not be empty")
+        raise FieldError("{tag} must not be empty")
     return adapter
 
 
@@ -86,11 +90,16 @@ class PushResult:
     created: int = 0
     exists: int = 0
     failed: int = 0
+    skipped: int = 0
     tagged: int = 0
     tag_failed: int = 0
     pending: int = 0
     stopped: bool = False
     status: str = ""
+    #: the whole campaign so far (every run): treatment members per push status, and the members
+    #: without a code (or whose tag failed) counted per status and reason
+    outcome: dict[str, int] = field(default_factory=dict)
+    reasons: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the result as JSON-ready data."""
@@ -106,9 +115,9 @@ def push_campaign(
     """Assign (once), then push pending codes and tags through the adapter; resumable."""
     now = (now or utcnow()).replace(microsecond=0)
     if batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
+        raise FieldError("{batch_size} must be at least 1")
     if limit_calls is not None and limit_calls < 0:
-        raise UserError("--limit-calls must not be negative")
+        raise FieldError("{limit_calls} must not be negative")
     try:
         with factory() as session, session.begin():
             campaign = get_campaign(session, campaign_id)
@@ -165,11 +174,40 @@ def push_campaign(
                 Assignment.push_status.in_(("created", "exists")),
             )
         )
-        if not result.pending and not tags_left and campaign.status != "pushed":
-            campaign.status = "pushed"
-            campaign.pushed_at = now
+        outcome, reasons = push_outcome(session, cid)
+        result.outcome, result.reasons = outcome, reasons
+        if not result.pending and not tags_left:
+            # a push that left members without a code (or a tag) is partial, never pushed
+            done = "partial" if reasons else "pushed"
+            if campaign.status != done:
+                campaign.status = done
+                campaign.pushed_at = campaign.pushed_at or now
         result.status = campaign.status
     return result
+
+
+def push_outcome(session: Session, cid: int) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """Treatment members per push status, and the failures counted per status and reason."""
+    outcome = {str(status): int(n) for status, n in session.execute(
+        select(Assignment.push_status, func.count())
+        .where(Assignment.campaign_id == cid, Assignment.push_status.is_not(None))
+        .group_by(Assignment.push_status))}
+    rows = session.execute(
+        select(Assignment.push_status, Assignment.tag_status, Assignment.push_reason,
+               func.count())
+        .where(Assignment.campaign_id == cid,
+               or_(Assignment.push_status.in_(NO_CODE), Assignment.tag_status == "failed"))
+        .group_by(Assignment.push_status, Assignment.tag_status, Assignment.push_reason))
+    counts: dict[tuple[str, str], int] = {}
+    for push_status, _tag_status, reason, n in rows:
+        status = push_status if push_status in NO_CODE else "tag_failed"
+        key = (status, reason or "no reason given")
+        counts[key] = counts.get(key, 0) + int(n)
+    reasons = [{"status": s, "reason": r, "count": n}
+               for (s, r), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    if any(r["status"] == "tag_failed" for r in reasons):
+        outcome["tag_failed"] = sum(r["count"] for r in reasons if r["status"] == "tag_failed")
+    return outcome, reasons
 
 
 def _count_pending(session: Session, cid: int, retry_failed: bool) -> int:

@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stammkunde.core.bulk import analyze_after_load
 from stammkunde.core.db import MMAP_SIZE
-from stammkunde.core.errors import UserError
+from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.models import Shop
 from stammkunde.core.shops import credentials
 from stammkunde.core.store import UpsertStats, get_shop, load_cursor, save_cursor, store_records
 from stammkunde.core.timeutil import now
-from stammkunde.plugins.adapter import PlatformAdapter, Secret, ShopConnection
+from stammkunde.plugins.adapter import Capability, PlatformAdapter, Secret, ShopConnection
 from stammkunde.plugins.manager import Plugins
 
 Progress = Callable[[int, int | None], None]
@@ -49,7 +49,7 @@ class ImportResult:
     rejected_file: Path | None = None
 
 
-class ImportRejected(UserError):
+class ImportRejected(FieldError):
     """The file had bad rows and nothing was imported; ``problems`` lists them."""
 
     def __init__(self, path: Path, problems: list) -> None:
@@ -57,9 +57,21 @@ class ImportRejected(UserError):
         shown = "; ".join(f"line {p.line}: {p.reason}" for p in problems[:MAX_SHOWN])
         more = f" (and {len(problems) - MAX_SHOWN} more)" if len(problems) > MAX_SHOWN else ""
         super().__init__(
-            f"{path.name}: {len(problems)} bad row(s), nothing imported: {shown}{more}; "
-            "fix them or use --skip-invalid"
+            "{file}: {count} bad row(s), nothing imported: {shown}{more}; fix them or use "
+            "{skip_invalid}",
+            file=path.name, count=len(problems), shown=shown, more=more,
         )
+
+
+class NotSynced(UserError):
+    """The shop's platform has no API to sync from (a CSV shop: its orders are imported)."""
+
+    def __init__(self, shop: str, platform: str, *, imported: bool) -> None:
+        self.shop = shop
+        self.imported = imported
+        how = ("its orders are imported from files, not synced" if imported
+               else f"platform {platform!r} cannot sync orders")
+        super().__init__(f"shop {shop!r} is a {platform} shop: {how}")
 
 
 def file_platform(plugins: Plugins, shop_platform: str, fmt: str | None) -> str:
@@ -172,6 +184,9 @@ def sync_shop(
     with factory() as session:
         shop = get_shop(session, shop_name)
         adapter = plugins.platform(shop.platform)
+        if Capability.SYNC not in adapter.capabilities:
+            raise NotSynced(shop.name, shop.platform,
+                            imported=Capability.IMPORT_FILE in adapter.capabilities)
         conn = connection_for(shop, secret_key)
         shop_id = shop.id
     started = now()

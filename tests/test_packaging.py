@@ -9,9 +9,9 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-#: How a test double in the wheel would show: the signed ``testshop`` platform (tests/testshop.py)
-#: and the fake platforms (tests/fakes); none belongs in what users install.
-DOUBLES = re.compile(r"(^|/)(testshop|fakes?|fake_\w+|webhooks/testing)(\.py|/)")
+#: How a test double in the wheel would show: the signed ``testshop`` platform (tests/testshop.py,
+#: formerly webhooks/testing.py); none belongs in what users install.
+DOUBLES = re.compile(r"(^|/)(testshop|webhooks/testing)(\.py|/)")
 
 
 def test_doubles(names: list[str]) -> list[str]:
@@ -51,10 +51,9 @@ def test_wheel_contains_only_the_stammkunde_namespace(tmp_path: Path) -> None:
 
 def test_the_double_pattern_finds_doubles() -> None:
     assert test_doubles([
-        "stammkunde/webhooks/testing.py", "stammkunde/plugins/shopify/fake/server.py",
-        "stammkunde/testshop.py", "stammkunde/plugins/testing.py", "stammkunde/core/money.py",
-    ]) == ["stammkunde/webhooks/testing.py", "stammkunde/plugins/shopify/fake/server.py",
-           "stammkunde/testshop.py"]
+        "stammkunde/webhooks/testing.py", "stammkunde/testshop.py", "stammkunde/plugins/testing.py",
+        "stammkunde/core/money.py",
+    ]) == ["stammkunde/webhooks/testing.py", "stammkunde/testshop.py"]
 
 
 def _runtime_dependencies() -> list[str]:
@@ -68,8 +67,10 @@ def _name(requirement: str) -> str:
 
 
 #: Runtime dependencies used without an import statement of their own (and why).
-USED_WITHOUT_IMPORT = {"psycopg": "SQLAlchemy's postgresql+psycopg driver",
-                       "redis": "huey's RedisStorage (STAMMKUNDE_REDIS_URL)"}
+USED_WITHOUT_IMPORT = {
+    "psycopg": "SQLAlchemy's postgresql+psycopg driver",
+    "redis": "huey's RedisStorage (STAMMKUNDE_REDIS_URL)",
+}
 
 
 def test_each_runtime_dependency_is_listed_once_and_imported_by_runtime_code() -> None:

@@ -46,7 +46,12 @@ def main() -> None:
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    cli(prog_name="stammkunde")
+    try:
+        cli(prog_name="stammkunde")
+    except BrokenPipeError:  # the reader of a pipe left during --help or --version
+        from stammkunde.app.cli.base import quiet_broken_pipe
+
+        sys.exit(quiet_broken_pipe())
 
 
 __all__ = ["add_plugin_commands", "cli", "main"]

@@ -23,10 +23,44 @@ from rich.progress import (
 from rich.text import Text
 
 from stammkunde.app.context import AppContext
-from stammkunde.core.errors import UserError
+from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.timeutil import parse_instant
 
 pass_ctx = click.make_pass_decorator(AppContext, ensure=True)
+
+#: The command line's words for the fields core and plugins name in their errors (FieldError).
+#: A field missing here is shown by its name.
+FLAGS = {
+    "amount": "--amount", "batch_size": "--batch-size", "calibration_end": "--calibration-end",
+    "cap_days": "--cap-days", "consumer_key": "--consumer-key",
+    "consumer_secret": "--consumer-secret", "domain": "--domain", "ends_at": "--ends",
+    "holdout": "--holdout", "holdout_end": "--holdout-end", "limit_calls": "--limit-calls",
+    "minimum_order": "--min-order", "name": "--name", "percent": "--percent",
+    "shared_code": "--shared-code", "skip_invalid": "--skip-invalid", "starts_at": "--starts",
+    "tag": "--tag", "target": "--target", "token": "--token", "url": "--url",
+    "valid_days": "--valid-days", "webhook_secret": "--webhook-secret",
+    "window_days": "--window-days",
+}
+
+
+def quiet_broken_pipe() -> int:
+    """Point stdout at /dev/null after the reader went away (so the exit flush is quiet); 0."""
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no real file (a test runner): nothing to flush
+        pass
+    finally:
+        os.close(devnull)
+    return 0
+
+
+def user_message(exc: UserError) -> str:
+    """Return an error's one line as the command line says it (fields named by their flags)."""
+    text = exc.render(FLAGS) if isinstance(exc, FieldError) else str(exc)
+    return text.replace("\n", " ")
 
 
 class OneLineError(click.ClickException):
@@ -50,8 +84,10 @@ class StammkundeGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:  # `stammkunde … | head` closed the pipe: that is not an error
+            raise click.exceptions.Exit(quiet_broken_pipe()) from None
         except UserError as exc:
-            raise OneLineError(str(exc).replace("\n", " ")) from None
+            raise OneLineError(user_message(exc)) from None
         except KeyboardInterrupt:
             raise click.Abort() from None
         except Exception as exc:

@@ -216,8 +216,9 @@ def push(ctx: AppContext, campaign_id: str, tag: str | None, batch_size: int,
         a = result.assigned
         click.echo(f"assigned: {a.get('treatment', 0)} treatment, {a.get('holdout', 0)} "
                    f"holdout, {a.get('capped', 0)} capped")
+    skipped = f", {result.skipped} skipped" if result.skipped else ""
     click.echo(f"codes: {result.created} created, {result.exists} already existed, "
-               f"{result.failed} failed; {result.calls} adapter call(s)")
+               f"{result.failed} failed{skipped}; {result.calls} adapter call(s)")
     if result.tagged or result.tag_failed:
         click.echo(f"tags: {result.tagged} tagged, {result.tag_failed} failed")
     if result.stopped:
@@ -225,6 +226,12 @@ def push(ctx: AppContext, campaign_id: str, tag: str | None, batch_size: int,
                    f"code(s) pending: run `stammkunde campaign push {result.campaign}` again")
     else:
         click.echo(f"campaign {result.campaign} is {result.status}")
+    if result.status == "partial":
+        for r in result.reasons:
+            click.echo(f"  {r['count']} {r['status'].replace('_', ' ')}: {r['reason']}")
+        if any(r["status"] == "failed" for r in result.reasons):
+            click.echo(f"send the failed codes again: stammkunde campaign push {result.campaign} "
+                       "--retry-failed")
 
 
 def _ci(iv: dict[str, Any], fmt: str) -> str:

@@ -11,7 +11,7 @@ from stammkunde.app.cli.base import pass_ctx, progress_bar
 from stammkunde.app.context import AppContext
 from stammkunde.core.errors import UserError
 from stammkunde.core.timeutil import parse_instant
-from stammkunde.plugins.ingest import import_file, sync_shop
+from stammkunde.plugins.ingest import NotSynced, import_file, sync_shop
 
 
 @click.command("import")
@@ -30,8 +30,9 @@ def import_(ctx: AppContext, shop: str, file: Path, fmt: str | None, skip_invali
                              skip_invalid=skip_invalid, secret_key=ctx.settings.secret_key,
                              progress=update)
     s = result.stats
+    unattributed = f", {s.unattributed} without a buyer (not counted)" if s.unattributed else ""
     click.echo(f"{result.rows} rows: {s.inserted} new, {s.updated} updated, "
-               f"{s.unchanged} unchanged, {len(result.rejected)} rejected")
+               f"{s.unchanged} unchanged, {len(result.rejected)} rejected{unattributed}")
     if result.rejected_file:
         click.echo(f"rejected rows written to {result.rejected_file}")
 
@@ -53,10 +54,14 @@ def sync(ctx: AppContext, shop: str, since: str | None, background: bool) -> Non
         click.echo(f"queued sync job {jobs.schedule_sync(shop)} for {shop}")
         return
     since_at = parse_instant(since) if since else None
-    with progress_bar("syncing", sys.stderr.isatty()) as update:
-        result = sync_shop(ctx.sessions, ctx.plugins, shop, since=since_at,
-                           secret_key=ctx.settings.secret_key,
-                           progress=lambda res, done, total: update(done, total))
+    try:
+        with progress_bar("syncing", sys.stderr.isatty()) as update:
+            result = sync_shop(ctx.sessions, ctx.plugins, shop, since=since_at,
+                               secret_key=ctx.settings.secret_key,
+                               progress=lambda res, done, total: update(done, total))
+    except NotSynced as exc:
+        hint = f" (`stammkunde import {exc.shop} FILE`)" if exc.imported else ""
+        raise UserError(f"{exc}{hint}") from None
     for resource, s in result.stats.items():
         resumed = " (resumed)" if result.resumed.get(resource) else ""
         unattributed = f", {s.unattributed} without a buyer (not counted)" if s.unattributed \

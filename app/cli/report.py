@@ -108,14 +108,22 @@ def render_scores(report: dict[str, Any]) -> None:
     if model["available"]:
         tx, sp = model["bgnbd"], model["gamma_gamma"]
         se_tx, se_sp = tx["standard_errors"], sp["standard_errors"]
+        family = "BG/NBD" if model["family"] == "bgnbd" else "NBD"
         table = Table("parameter", "estimate", "std. error",
-                      title=f"Predictive CLV model ({model['customers']:,} customers, "
+                      title=f"Predictive CLV model: {family} ({model['customers']:,} customers, "
                             f"{model['horizon_months']} months, margin {model['margin']:.0%})")
         for name in ("r", "alpha", "a", "b"):
-            table.add_row(f"BG/NBD {name}", f"{tx[name]:.4g}", _num(se_tx[name], "{:.2g}"))
+            if tx[name] is not None:
+                table.add_row(f"{family} {name}", f"{tx[name]:.4g}",
+                              _num(se_tx[name], "{:.2g}"))
         for name in ("p", "q", "gamma"):
-            table.add_row(f"Gamma-Gamma {name}", f"{sp[name]:.4g}", _num(se_sp[name], "{:.2g}"))
+            if sp[name] is not None:
+                table.add_row(f"Gamma-Gamma {name}", f"{sp[name]:.4g}",
+                              _num(se_sp[name], "{:.2g}"))
         out.print(table)
+        out.print(model["reason"])
+        if sp["note"]:
+            out.print(sp["note"])
     else:
         out.print(f"Predictive CLV model: not shown ({model['reason']})")
     grid = Table.grid(padding=(0, 2))
@@ -165,12 +173,15 @@ TABLE_FIELDS = ("customer_id", "orders", "net_revenue", "days_since_last_order",
                 "loyalty_type", "p_alive", "predicted_clv")
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, *, full: bool = False) -> str:
+    """A table cell; ``full`` keeps every digit of a float (CSV), the table rounds."""
     if isinstance(value, Decimal):
         return str(cents(value))
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, float):
+        if full:
+            return repr(value)
         return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"
     return "" if value is None else str(value)
 
@@ -190,7 +201,7 @@ def print_rows(rows: list[dict[str, Any]], fields: tuple[str, ...], fmt: str,
         writer = csv.writer(sys.stdout)
         writer.writerow(fields)
         for r in rows:
-            writer.writerow([_cell(r[k]) for k in fields])
+            writer.writerow([_cell(r[k], full=True) for k in fields])
     else:
         table = Table(*fields, title=title)
         for r in rows:
@@ -237,6 +248,9 @@ def customers(ctx: AppContext, shop: str, as_of: str | None, fmt: str, limit: in
     if fmt == "table" and not scores.model_available:
         click.echo(f"note: p_alive, expected_purchases and predicted_clv are empty: "
                    f"{scores.model.reason}", err=True)  # type: ignore[union-attr]
+    elif fmt == "table" and scores.p_alive_weight == 0:
+        click.echo(f"note: p_alive is empty: {scores.model.reason}",  # type: ignore[union-attr]
+                   err=True)
     print_rows(rows, TABLE_FIELDS if fmt == "table" else CUSTOMER_FIELDS, fmt)
 
 

@@ -37,6 +37,9 @@ def winback(ctx: AppContext, shop: str, as_of: str | None, limit: int | None, fm
     if fmt == "table" and not scores.model_available:
         click.echo(f"note: no predictive model ({scores.model.reason}); P(win back) is the "
                    "documented heuristic and the value counts the won-back order only.", err=True)
+    elif fmt == "table" and scores.p_alive_weight < 1:
+        click.echo(f"note: P(alive) is trusted only with weight {scores.p_alive_weight:.2f} in "
+                   f"P(win back): {scores.model.reason}", err=True)  # type: ignore[union-attr]
     print_rows(rows, WINBACK_FIELDS, fmt, title=f"Win-back targets ({s.currency})")
 
 
@@ -93,18 +96,28 @@ def backtest(ctx: AppContext, shop: str, calibration_end: str, holdout_end: str 
     out = console()
     out.print(f"[bold]{shop}[/bold]: calibration to {data['calibration_end']}, holdout to "
               f"{data['holdout_end']}, {data['customers']:,} customers")
-    if not data["model"]["available"]:
+    naive = data["naive"]
+    if data["model"]["available"]:
+        family = "BG/NBD" if data["model"]["family"] == "bgnbd" else "NBD"
+        out.print(f"model: {data['model']['reason']}")
+        out.print(f"holdout repeat purchases: actual {data['actual_total']:,.0f}, {family} "
+                  f"{data['predicted_total']:,.1f} ({_signed(data['error_percent'])}), MAE per "
+                  f"customer {data['mae']:.3f}")
+    else:
         out.print(f"no model: {data['model']['reason']}")
-        return
-    out.print(f"holdout repeat purchases: actual {data['actual_total']:,.0f}, predicted "
-              f"{data['predicted_total']:,.1f} ({_signed(data['error_percent'])}); "
-              f"MAE per customer {data['mae']:.3f}")
+        out.print(f"holdout repeat purchases: actual {data['actual_total']:,.0f}")
+    out.print(f"naive extrapolation (x / T × holdout): {naive['predicted_total']:,.1f} "
+              f"({_signed(naive['error_percent'])}), MAE per customer {naive['mae']:.3f}")
     table = Table("calibration repeat purchases", "customers", "actual (mean)",
-                  "predicted (mean)", title="Holdout purchases by calibration frequency")
+                  "predicted (mean)", "naive (mean)",
+                  title="Holdout purchases by calibration frequency")
+
+    def cell(value: float | None) -> str:
+        return "–" if value is None else f"{value:.3f}"
+
     for row in data["calibration_table"]:
-        table.add_row(row["repeat_purchases"], f"{row['customers']:,}",
-                      "–" if row["actual"] is None else f"{row['actual']:.3f}",
-                      "–" if row["predicted"] is None else f"{row['predicted']:.3f}")
+        table.add_row(row["repeat_purchases"], f"{row['customers']:,}", cell(row["actual"]),
+                      cell(row["predicted"]), cell(row["naive"]))
     out.print(table)
 
 

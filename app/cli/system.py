@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 from rich.table import Table
+from sqlalchemy.exc import OperationalError
 
 from stammkunde.app.cli.base import console, echo_json, pass_ctx
 from stammkunde.app.context import AppContext
-from stammkunde.core.db import is_current, make_engine, upgrade
+from stammkunde.core.db import database_problem, is_current, make_engine, upgrade
 
 
 @click.group()
@@ -20,7 +21,10 @@ def db() -> None:
 def db_upgrade(ctx: AppContext) -> None:
     """Apply the packaged migrations to the configured database."""
     engine = make_engine(ctx.settings.database_url)
-    upgrade(engine)
+    try:
+        upgrade(engine)
+    except OperationalError as exc:
+        raise database_problem(engine, exc) from None
     click.echo(f"database is current: {is_current(engine)}")
 
 

@@ -84,8 +84,13 @@ def campaign(name: str, cid: int) -> Any:
             report = None
     if report is not None:
         chart = uplift_chart(report)
+    from stammkunde.plugins.campaigns import push_outcome
+
+    # a partial push: how many members got no code, per reason (as the CLI and JSON say)
+    push_reasons = push_outcome(g.db, c.id)[1] if c.status == "partial" else []
     return render_template("dashboard/campaign.html", c=c, plan=plan, report=report,
-                           chart=chart, can_push=can_push(), nav="campaigns")
+                           chart=chart, can_push=can_push(), nav="campaigns",
+                           push_reasons=push_reasons)
 
 
 @bp.post("/shops/<name>/campaigns/<int:cid>/push")

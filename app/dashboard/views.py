@@ -202,7 +202,9 @@ def customers(name: str) -> Any:
 
 
 CSV_FIELDS = ("customer_id", "email", "orders", "net_revenue", "first_order", "last_order",
-              "first_channel", "segment", "lifecycle", "tier")
+              "first_channel", "segment", "lifecycle", "tier", "expected_purchases",
+              "expected_purchases_low", "expected_purchases_high", "predicted_clv",
+              "predicted_clv_low", "predicted_clv_high")
 
 
 @bp.get("/shops/<name>/customers.csv")
@@ -221,6 +223,8 @@ def customers_csv(name: str) -> Response:
             return value.isoformat().replace("+00:00", "Z")
         if hasattr(value, "quantize"):
             return str(cents(value))
+        if isinstance(value, float):
+            return repr(value)
         return "" if value is None else str(value)
 
     def generate() -> Iterator[str]:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from stammkunde.core.campaigns.targets import TargetKinds, check_target, parse_target
 from stammkunde.core.campaigns.templates import get_template, parse_schedule
-from stammkunde.core.errors import NotFound, UserError
+from stammkunde.core.errors import FieldError, NotFound, UserError
 from stammkunde.core.models import Campaign, Shop
 from stammkunde.core.timeutil import now as utcnow
 
@@ -67,14 +67,15 @@ def with_template(spec: CampaignSpec) -> CampaignSpec:
 
 def _offer(spec: CampaignSpec) -> tuple[str, Decimal]:
     if (spec.percent is None) == (spec.amount is None):
-        raise UserError("give exactly one offer: --percent P or --amount A")
+        raise FieldError("give exactly one offer: {percent} or {amount}")
     if spec.percent is not None:
         if not Decimal(0) < spec.percent <= Decimal(100):
-            raise UserError(f"--percent must be above 0 and at most 100, not {spec.percent}")
+            raise FieldError("{percent} must be above 0 and at most 100, not {value}",
+                             value=spec.percent)
         return PERCENTAGE, spec.percent
     assert spec.amount is not None
     if spec.amount <= 0:
-        raise UserError(f"--amount must be above 0, not {spec.amount}")
+        raise FieldError("{amount} must be above 0, not {value}", value=spec.amount)
     return FIXED, spec.amount
 
 
@@ -90,24 +91,26 @@ def create_campaign(session: Session, shop: Shop, spec: CampaignSpec,
         raise UserError(f"shop {shop.name!r} is uninstalled")
     name = (spec.name or "").strip()
     if not name or len(name) > 200:
-        raise UserError("--name is required (at most 200 characters)")
+        raise FieldError("{name} is required (at most 200 characters)")
     if not spec.target:
-        raise UserError("--target is required (e.g. --target lapsed:90)")
+        raise FieldError("{target} is required (e.g. lapsed:90)")
     target = parse_target(spec.target, kinds)
     check_target(shop, target, kinds)
     kind, value = _offer(spec)
     if spec.minimum_order is not None and spec.minimum_order < 0:
-        raise UserError(f"--min-order must not be negative, not {spec.minimum_order}")
+        raise FieldError("{minimum_order} must not be negative, not {value}",
+                         value=spec.minimum_order)
     holdout = DEFAULT_HOLDOUT if spec.holdout is None else float(spec.holdout)
     if not 0 <= holdout <= MAX_HOLDOUT:
-        raise UserError(f"--holdout must be between 0 and {MAX_HOLDOUT}, not {spec.holdout}")
+        raise FieldError("{holdout} must be between 0 and {most}, not {value}",
+                         most=MAX_HOLDOUT, value=spec.holdout)
     cap_days = spec.cap_days
     if cap_days is None:
         from stammkunde.core.campaigns.segment_targets import retention_settings
 
         cap_days = retention_settings(shop).frequency_cap_days
     if cap_days < 0:
-        raise UserError(f"--cap-days must not be negative, not {cap_days}")
+        raise FieldError("{cap_days} must not be negative, not {value}", value=cap_days)
     starts = spec.starts_at or now
     schedule = spec.schedule.strip().lower() if spec.schedule else None
     if schedule in ("", "none"):
@@ -116,16 +119,16 @@ def create_campaign(session: Session, shop: Shop, spec: CampaignSpec,
     if schedule is not None:
         parse_schedule(schedule)
         if spec.ends_at is not None:
-            raise UserError("a scheduled campaign takes --valid-days (each instance's validity), "
-                            "not --ends")
+            raise FieldError("a scheduled campaign takes {valid_days} (each instance's "
+                             "validity), not {ends_at}")
         valid_days = spec.valid_days or DEFAULT_VALID_DAYS
         if valid_days < 1:
-            raise UserError("--valid-days must be at least 1")
+            raise FieldError("{valid_days} must be at least 1")
     elif spec.valid_days is not None:
         if spec.ends_at is not None:
-            raise UserError("give --ends or --valid-days, not both")
+            raise FieldError("give {ends_at} or {valid_days}, not both")
         if spec.valid_days < 1:
-            raise UserError("--valid-days must be at least 1")
+            raise FieldError("{valid_days} must be at least 1")
     ends = spec.ends_at
     if ends is None and schedule is None and spec.valid_days is not None:
         ends = starts + timedelta(days=spec.valid_days)
@@ -133,11 +136,11 @@ def create_campaign(session: Session, shop: Shop, spec: CampaignSpec,
         if ends <= now:
             raise UserError(f"the offer window has already ended ({ends.isoformat()})")
         if ends <= starts:
-            raise UserError("--ends must be after --starts")
+            raise FieldError("{ends_at} must be after {starts_at}")
     shared = spec.shared_code.strip() if spec.shared_code else None
     if shared is not None and schedule is not None:
-        raise UserError("a scheduled campaign gives each instance its own unique codes; "
-                        "drop --shared-code")
+        raise FieldError("a scheduled campaign gives each instance its own unique codes; "
+                         "drop {shared_code}")
     if shared is not None:
         if not SHARED_CODE.match(shared):
             raise UserError(f"shared code {shared!r} must be 3–64 letters, digits, '-' or '_'")

@@ -44,6 +44,9 @@ DEFAULT_WINDOW_DAYS = 30
 SMALL_ARM = 100
 HUNDRED = Decimal(100)
 
+#: push outcomes after which a treatment member has no code in the shop
+NO_CODE = ("failed", "skipped")
+
 
 def discount_on(campaign: Campaign, order_total: Decimal) -> Decimal:
     """Return the discount a redeemed order cost: percentage of its total or the capped amount."""
@@ -116,22 +119,28 @@ def campaign_report(session: Session, campaign: Campaign, *,
                     window_days: int = DEFAULT_WINDOW_DAYS,
                     now: datetime | None = None) -> dict[str, Any]:
     """Measure a pushed campaign against its holdout over ``window_days`` after the push."""
-    from stammkunde.core.errors import UserError
+    from stammkunde.core.errors import FieldError, UserError
 
     now = (now or utcnow()).replace(microsecond=0)
     if window_days < 1:
-        raise UserError("--window-days must be at least 1")
+        raise FieldError("{window_days} must be at least 1")
     window = window_of(campaign, window_days)
     if window is None:
         raise UserError(f"campaign {campaign.id} has not been pushed yet "
                         f"(`stammkunde campaign push {campaign.id}`)")
     start, end = window
-    arms = {
-        person: (arm, key) for person, arm, key in session.execute(
-            select(Assignment.person_id, Assignment.arm, Assignment.code_key)
-            .where(Assignment.campaign_id == campaign.id)
-        )
-    }
+    arms: dict[int, tuple[str, str | None]] = {}
+    without_code = 0
+    for person, arm, key, push_status in session.execute(
+        select(Assignment.person_id, Assignment.arm, Assignment.code_key, Assignment.push_status)
+        .where(Assignment.campaign_id == campaign.id)
+    ):
+        # only treatment members whose code is in the shop received the offer: a member whose
+        # code failed or was skipped (a guest on Shopify) is left out of the measurement
+        if arm == TREATMENT and push_status in NO_CODE:
+            without_code += 1
+            continue
+        arms[person] = (arm, key)
     orders = _orders_in_window(session, campaign, start, end, now)
     codes: dict[int, set[str]] = defaultdict(set)
     order_ids = [o[0] for o in orders]
@@ -145,6 +154,8 @@ def campaign_report(session: Session, campaign: Campaign, *,
     results = {TREATMENT: ArmResult(), HOLDOUT: ArmResult()}
     redeemers: set[int] = set()
     for oid, person, total, refunded in orders:
+        if person not in arms:
+            continue
         arm, key = arms[person]
         res = results[arm]
         res.orders += 1
@@ -180,6 +191,7 @@ def campaign_report(session: Session, campaign: Campaign, *,
         "window": {"start": _iso(start), "end": _iso(end), "days": window_days,
                    "complete": now >= end},
         "capped": capped,
+        "without_code": without_code,
         "treatment": t.as_dict(),
         "holdout": h.as_dict(),
         "uplift": {"conversion_rate": conversion.as_dict(),
@@ -187,7 +199,7 @@ def campaign_report(session: Session, campaign: Campaign, *,
         "incremental_revenue": incremental,
         "discount_cost": str(cents(t.discount_cost)),
         "net_incremental_revenue": net,
-        "notes": _notes(campaign, t, h, now, end),
+        "notes": _notes(campaign, t, h, now, end, without_code),
     }
 
 
@@ -204,8 +216,11 @@ def _scaled(rpm: Interval, t: ArmResult, h: ArmResult) -> dict[str, str | None]:
 
 
 def _notes(campaign: Campaign, t: ArmResult, h: ArmResult, now: datetime,
-           end: datetime) -> list[str]:
+           end: datetime, without_code: int = 0) -> list[str]:
     notes = []
+    if without_code:
+        notes.append(f"{without_code} treatment member(s) whose code is not in the shop "
+                     "(failed or skipped) are left out of the measurement")
     if now < end:
         notes.append(f"the window is still open until {_iso(end)}: figures will change")
     if h.members == 0:

@@ -1,4 +1,5 @@
-"""Predictive customer lifetime value: BG/NBD purchase frequency and Gamma-Gamma spend.
+"""Predictive customer lifetime value: BG/NBD (or its no-drop-out limit NBD) purchase frequency
+and Gamma-Gamma spend.
 
 Typical use::
 
@@ -26,6 +27,7 @@ from .gamma_gamma import (
     fit_gamma_gamma,
     frequency_value_correlation,
 )
+from .nbd import NBDFit, fit_nbd
 from .predict import (
     DEFAULT_ANNUAL_DISCOUNT_RATE,
     DEFAULT_HORIZON_DAYS,
@@ -64,6 +66,7 @@ __all__ = [
     "FittedModel",
     "GammaGammaFit",
     "ModelUnavailable",
+    "NBDFit",
     "Prediction",
     "compress",
     "conditional_expected_purchases",
@@ -73,6 +76,7 @@ __all__ = [
     "fit_bgnbd",
     "fit_gamma_gamma",
     "fit_model",
+    "fit_nbd",
     "frequency_value_correlation",
     "monthly_discount_rate",
     "probability_alive",

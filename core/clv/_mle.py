@@ -37,6 +37,9 @@ class MLResult:
     standard_errors: NDArray[np.float64]
     converged: bool
     message: str
+    #: Covariance of the log-parameters (inverse observed information); NaN when the
+    #: likelihood is not concave at the optimum.
+    log_covariance: NDArray[np.float64]
 
 
 def numerical_hessian(grad: Callable[[NDArray[np.float64]], NDArray[np.float64]],
@@ -119,9 +122,11 @@ def _maximise(loglik: LogLikAndGrad, theta0: NDArray[np.float64], n: float,
     # Covariance of log-parameters is the inverse of the negative Hessian of the total
     # log-likelihood; the delta method maps it to the natural scale (d exp(t) = exp(t) dt).
     ses = np.full(theta.size, np.nan)
+    cov = np.full((theta.size, theta.size), np.nan)
     concave = bool(np.all(np.isfinite(hess))) and np.linalg.eigvalsh(-hess).min() > 0
     if concave:
-        ses = params * np.sqrt(np.diag(np.linalg.inv(-hess * n)))
+        cov = np.linalg.inv(-hess * n)
+        ses = params * np.sqrt(np.diag(cov))
     elif converged:
         converged, message = False, "likelihood is not concave at the optimum"
-    return MLResult(params, float(value), ses, converged, message)
+    return MLResult(params, float(value), ses, converged, message, cov)

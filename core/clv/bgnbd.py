@@ -12,7 +12,7 @@ the log-parameters, with the analytic gradient below; predictions are vectorised
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -135,6 +135,9 @@ class BGNBDFit:
     time_unit: str
     converged: bool
     message: str = "converged"
+    #: Covariance of log(r, α, a, b) (inverse of the observed information); NaN when the
+    #: likelihood is not concave at the optimum.
+    log_covariance: Array | None = field(default=None, compare=False, repr=False)
 
     @property
     def params(self) -> tuple[float, float, float, float]:
@@ -185,6 +188,7 @@ def fit_bgnbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike, count: ArrayLike | Non
         time_unit=time_unit,
         converged=result.converged,
         message=result.message,
+        log_covariance=result.log_covariance,
     )
 
 

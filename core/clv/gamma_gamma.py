@@ -12,7 +12,7 @@ Inputs are floats (money is ``Decimal`` elsewhere in Stammkunde; this is the num
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -104,6 +104,8 @@ class GammaGammaFit:
     converged: bool
     frequency_value_correlation: float
     message: str = "converged"
+    #: Covariance of log(p, q, γ) (inverse of the observed information); NaN when not concave.
+    log_covariance: NDArray[np.float64] | None = field(default=None, compare=False, repr=False)
 
     @property
     def params(self) -> tuple[float, float, float]:
@@ -147,6 +149,7 @@ def fit_gamma_gamma(x: ArrayLike, mean_value: ArrayLike) -> GammaGammaFit:
         converged=result.converged,
         frequency_value_correlation=frequency_value_correlation(xa, ma),
         message=result.message,
+        log_covariance=result.log_covariance,
     )
 
 

@@ -13,6 +13,8 @@ Definitions, all counted in calendar days:
 - ``T`` (age) is the number of days from the first transaction day to the day of ``as_of``.
 - ``mean_repeat_value`` is the mean value of the repeat transactions (the first one is left out,
   as in Fader, Hardie & Lee's Gamma-Gamma model); it is 0.0 for customers with ``x == 0``.
+- ``mean_value`` is the mean value of all transactions (the average order value per day with
+  orders); the spend model's fallback uses it.
 
 Only orders at or before ``as_of`` count. The caller passes valid orders (not cancelled, not
 test orders, see DESIGN.md "Metric definitions") or a ``valid`` mask.
@@ -69,6 +71,9 @@ class CustomerSummary:
     T: NDArray[np.float64]
     mean_repeat_value: NDArray[np.float64]
     time_unit: str = "days"
+    #: Mean value of all transactions, first one included (the spend fallback uses it); None
+    #: when the caller did not provide it.
+    mean_value: NDArray[np.float64] | None = None
 
     def __len__(self) -> int:
         """Number of customers in the summary."""
@@ -124,7 +129,8 @@ def summary_from_orders(
 
     if cust.size == 0:
         empty = np.zeros(0)
-        return CustomerSummary(np.zeros(0, dtype=np.int64), empty, empty, empty, empty)
+        return CustomerSummary(np.zeros(0, dtype=np.int64), empty, empty, empty, empty,
+                               mean_value=empty)
 
     # One row per (customer, day) transaction, sorted by customer then day (one int64 key
     # when it fits, which sorts several times faster than a two-key lexsort).
@@ -159,6 +165,7 @@ def summary_from_orders(
         t_x=txn_day[last] - txn_day[first],
         T=as_of_day - txn_day[first],
         mean_repeat_value=mean_repeat,
+        mean_value=np.add.reduceat(txn_value, first) / n_txn,
     )
 
 

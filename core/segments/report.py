@@ -16,7 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
-from stammkunde.core.clv import MIN_CUSTOMERS, FittedModel
+from stammkunde.core.clv import MIN_CUSTOMERS, BGNBDFit, FittedModel
+from stammkunde.core.clv.predict import INTERVAL_LEVEL
 from stammkunde.core.metrics import build_report, order_history
 from stammkunde.core.models import Shop
 from stammkunde.core.money import SCALE
@@ -40,26 +41,49 @@ def _counts(index: NDArray[np.int64], names: tuple[str, ...]) -> dict[str, int]:
 
 
 def model_section(scores: Scores) -> dict[str, Any]:
-    """The fitted parameters (with standard errors) or why there is no model."""
+    """The fitted parameters (with standard errors) or why there is no model.
+
+    ``family`` is ``"bgnbd"`` or ``"nbd"`` (BG/NBD's no-drop-out limit, chosen when the data do
+    not identify drop-out) and ``reason`` says why; ``bgnbd`` holds the purchase-frequency
+    model's parameters (``a`` and ``b`` null for the NBD). ``p_alive_weight`` is how far
+    P(alive) is trusted by the lifecycle stages and win-back chances (0 … 1). ``gamma_gamma``
+    has null parameters and a ``note`` when the spend model fell back to average order values.
+    """
     model = scores.model
     if not isinstance(model, FittedModel):
         return {"available": False, "code": model.code, "reason": model.reason}
     tx, sp = model.transactions, model.spend
     s = scores.settings
+    is_bg = isinstance(tx, BGNBDFit)
+    ses = _finite_map(tx.standard_errors)
+    if not is_bg:
+        ses = {**ses, "a": None, "b": None}
+    if sp is not None:
+        spend = {"p": sp.p, "q": sp.q, "gamma": sp.gamma, "log_likelihood": sp.log_likelihood,
+                 "standard_errors": _finite_map(sp.standard_errors),
+                 "frequency_value_correlation": _finite(sp.frequency_value_correlation),
+                 "note": None}
+    else:
+        spend = {"p": None, "q": None, "gamma": None, "log_likelihood": None,
+                 "standard_errors": {"p": None, "q": None, "gamma": None},
+                 "frequency_value_correlation": None, "note": model.spend_note}
     return {
         "available": True,
+        "family": model.family,
+        "reason": model.reason,
+        "p_alive_weight": model.dropout_weight,
         "customers": tx.n_customers,
-        "repeat_customers": sp.n_customers,
+        "repeat_customers": sp.n_customers if sp is not None else int(
+            (scores.people.order_days > 1).sum()),
         "horizon_months": s.horizon_months,
         "margin": s.margin,
         "annual_discount_rate": s.annual_discount_rate,
-        "bgnbd": {"r": tx.r, "alpha": tx.alpha, "a": tx.a, "b": tx.b,
+        "interval_level": INTERVAL_LEVEL,
+        "bgnbd": {"r": tx.r, "alpha": tx.alpha, "a": tx.a if is_bg else None,
+                  "b": tx.b if is_bg else None,
                   "log_likelihood": tx.log_likelihood, "time_unit": tx.time_unit,
-                  "standard_errors": _finite_map(tx.standard_errors)},
-        "gamma_gamma": {"p": sp.p, "q": sp.q, "gamma": sp.gamma,
-                        "log_likelihood": sp.log_likelihood,
-                        "standard_errors": _finite_map(sp.standard_errors),
-                        "frequency_value_correlation": _finite(sp.frequency_value_correlation)},
+                  "standard_errors": ses},
+        "gamma_gamma": spend,
     }
 
 
@@ -101,9 +125,19 @@ def _notes(scores: Scores, repeat_rate: float | None) -> list[str]:
     n = int(scores.customers.sum())
     notes = []
     if isinstance(scores.model, FittedModel):
-        notes.append(
-            f"Predictive CLV and P(alive) come from BG/NBD + Gamma-Gamma fitted on {n:,} "
-            "customers; they are estimates, with the parameters' standard errors in clv_model.")
+        model = scores.model
+        spend = "Gamma-Gamma" if model.spend is not None else "average order values"
+        if model.family == "bgnbd":
+            notes.append(
+                f"Predictive CLV and P(alive) come from BG/NBD + {spend} fitted on {n:,} "
+                "customers; they are estimates, with the parameters' standard errors in "
+                "clv_model and a 90 % interval per customer.")
+        else:
+            notes.append(
+                f"Predictive CLV comes from the NBD model (no drop-out) + {spend} fitted on "
+                f"{n:,} customers, with a 90 % interval per customer. {model.reason}")
+        if model.spend_note:
+            notes.append(model.spend_note)
     else:
         notes.append(
             f"No predictive CLV: {scores.model.reason} Lifecycle stages use each customer's "

@@ -1,9 +1,10 @@
 """Per-customer scores of a shop as of an instant: RFM, lifecycle, points, tiers, loyalty type,
 predicted CLV and P(alive) — one SQL query (:mod:`data`), everything else vectorised numpy.
 
-The predictive columns come from :mod:`stammkunde.core.clv` (BG/NBD + Gamma-Gamma) fitted on the
-shop's customers; when the model is unavailable (too few customers or repeat buyers, no
-convergence …) they are NaN and :attr:`Scores.model` says why.
+The predictive columns come from :mod:`stammkunde.core.clv` (BG/NBD or its no-drop-out limit NBD,
+with Gamma-Gamma spend) fitted on the shop's customers; when the model is unavailable (too few
+customers or repeat buyers, no convergence …) they are NaN and :attr:`Scores.model` says why.
+P(alive) is NaN where the model does not identify drop-out (``p_alive_weight`` 0).
 """
 
 from __future__ import annotations
@@ -75,6 +76,14 @@ class Scores:
     expected_purchases: Floats
     expected_order_value: Floats
     clv: Floats
+    expected_purchases_low: Floats
+    expected_purchases_high: Floats
+    clv_low: Floats
+    clv_high: Floats
+    #: How far P(alive) is trusted (the model's ``dropout_weight``; 0 without a model).
+    p_alive_weight: float
+    #: The model's P(alive) even where it is not shown (1 under NBD); NaN without a model.
+    model_alive: Floats
 
     def __len__(self) -> int:
         """Number of people scored (customers and prospects)."""
@@ -102,7 +111,8 @@ def customer_summary(people: PersonArrays) -> tuple[CustomerSummary, NDArray[np.
         customer=idx.astype(np.int64), x=x,
         t_x=(people.last_ts[idx] // DAY - first_day).astype(float),
         T=(people.as_of_ts // DAY - first_day).astype(float),
-        mean_repeat_value=mean_repeat)
+        mean_repeat_value=mean_repeat,
+        mean_value=people.net[idx] / SCALE / (x + 1.0))
     return summary, idx
 
 
@@ -124,6 +134,9 @@ def compute_scores(people: PersonArrays, settings: RetentionSettings,
     segment[idx] = segment_index(r[idx], fm_scores(f[idx], m[idx]))
 
     p_alive, purchases, order_value, clv = nan.copy(), nan.copy(), nan.copy(), nan.copy()
+    bounds = {k: nan.copy() for k in ("expected_purchases_low", "expected_purchases_high",
+                                      "clv_low", "clv_high")}
+    model_alive = nan.copy()
     summary, sidx = customer_summary(people)
     # The fit's vector products are far too small for threaded BLAS: threads only contend, and
     # on a busy machine they made the fit 5–30 times slower (benchmarks/RESULTS.md).
@@ -134,11 +147,16 @@ def compute_scores(people: PersonArrays, settings: RetentionSettings,
             pred = model.predict(summary, settings.horizon_months * DAYS_PER_UNIT["months"],
                                  margin=settings.margin,
                                  annual_discount_rate=settings.annual_discount_rate)
+    weight = model.dropout_weight if isinstance(model, FittedModel) else 0.0
     if isinstance(model, FittedModel):
-        p_alive[sidx] = pred["p_alive"]
+        model_alive[sidx] = pred["p_alive"]
+        if weight > 0:
+            p_alive[sidx] = pred["p_alive"]
         purchases[sidx] = pred["expected_purchases"]
         order_value[sidx] = pred["expected_order_value"]
         clv[sidx] = pred["clv"]
+        for key, arr in bounds.items():
+            arr[sidx] = pred[key]  # type: ignore[literal-required]
 
     lc = settings.lifecycle
     shop_gap = typical_gap_days(people.orders, people.first_ts, people.last_ts,
@@ -148,7 +166,7 @@ def compute_scores(people: PersonArrays, settings: RetentionSettings,
     ratio = days_since / gap
     repeat_days = people.order_days - 1
     stage = lifecycle_stages(people.orders, days_since, gap, lc,
-                             p_alive if isinstance(model, FittedModel) else None, repeat_days)
+                             p_alive if weight > 0 else None, repeat_days, weight)
 
     points = points_ledger(people.net, people.pending_net, people.gross, people.has_account,
                            people.event_points, settings.points)
@@ -160,7 +178,7 @@ def compute_scores(people: PersonArrays, settings: RetentionSettings,
         loyalty_type=loyalty_types(people.orders, people.orders_year, people.full_price_orders,
                                    people.engagement_events, settings.loyalty_types),
         p_alive=p_alive, expected_purchases=purchases, expected_order_value=order_value,
-        clv=clv,
+        clv=clv, p_alive_weight=weight, model_alive=model_alive, **bounds,
     )
 
 
@@ -187,7 +205,8 @@ CUSTOMER_FIELDS = (
     "customer_id", "email", "orders", "net_revenue", "first_order", "last_order",
     "days_since_last_order", "first_channel", "first_code", "r", "f", "m", "segment",
     "lifecycle", "points_pending", "points_available", "points_reversed", "tier",
-    "loyalty_type", "p_alive", "expected_purchases", "predicted_clv",
+    "loyalty_type", "p_alive", "expected_purchases", "expected_purchases_low",
+    "expected_purchases_high", "predicted_clv", "predicted_clv_low", "predicted_clv_high",
 )
 
 
@@ -229,14 +248,19 @@ def customer_rows(scores: Scores, *, segment: str | None = None, lifecycle: str 
             "loyalty_type": LOYALTY_TYPES[scores.loyalty_type[i]],
             "p_alive": _float(scores.p_alive[i]),
             "expected_purchases": _float(scores.expected_purchases[i]),
+            "expected_purchases_low": _float(scores.expected_purchases_low[i]),
+            "expected_purchases_high": _float(scores.expected_purchases_high[i]),
             "predicted_clv": _money(scores.clv[i]),
+            "predicted_clv_low": _money(scores.clv_low[i]),
+            "predicted_clv_high": _money(scores.clv_high[i]),
         })
     return rows
 
 
 WINBACK_FIELDS = ("rank", "customer_id", "email", "lifecycle", "orders", "net_revenue",
                   "days_since_last_order", "p_win_back", "expected_order_value",
-                  "expected_value", "incentive")
+                  "expected_value", "incentive", "predicted_clv", "predicted_clv_low",
+                  "predicted_clv_high")
 
 
 def win_back_targets(scores: Scores, limit: int | None = None) -> list[dict[str, Any]]:
@@ -252,10 +276,12 @@ def win_back_targets(scores: Scores, limit: int | None = None) -> list[dict[str,
     own_aov = np.where(own_aov > 0, own_aov, shop_aov)
     order_value = scores.expected_order_value[idx] if fitted else own_aov
     repeat_days = p.order_days[idx] - 1
+    weight = scores.p_alive_weight
     p_win = win_back_probability(scores.ratio[idx], s,
-                                 scores.p_alive[idx] if fitted else None, repeat_days)
+                                 scores.p_alive[idx] if weight > 0 else None, repeat_days,
+                                 weight)
     if fitted:
-        alive = scores.p_alive[idx]
+        alive = scores.model_alive[idx]
         clv_if_alive = np.divide(scores.clv[idx], alive, out=np.zeros(idx.size),
                                  where=alive > 0)
     else:
@@ -279,5 +305,8 @@ def win_back_targets(scores: Scores, limit: int | None = None) -> list[dict[str,
             "expected_order_value": eov,
             "expected_value": Decimal(f"{value[k]:.4f}"),
             "incentive": incentive(eov, margin, share),
+            "predicted_clv": _money(scores.clv[i]),
+            "predicted_clv_low": _money(scores.clv_low[i]),
+            "predicted_clv_high": _money(scores.clv_high[i]),
         })
     return rows

@@ -5,15 +5,17 @@ For each lapsed or lost customer:
     expected value = P(win back) × (E[order value] × margin + CLV if alive)
     incentive      = ⌊incentive_share × E[order value] × margin⌋, rounded down to a step
 
-- *P(win back)*: the model's P(alive) when it is available and the customer bought on at least
-  two days (a customer who is still "alive" only needs a reason to come back); otherwise the
-  heuristic ``winback.base_rate × lapsed_ratio / ratio`` (default 0.2 at the lapsed threshold,
-  falling the longer they are overdue — ratio as in :mod:`lifecycle`).
+- *P(win back)*: for customers who bought on at least two days, the model's P(alive) as far as
+  the model identifies drop-out (a customer who is still "alive" only needs a reason to come
+  back): ``weight × P(alive) + (1 − weight) × heuristic`` with the model's ``dropout_weight``
+  (0 for the no-drop-out NBD, see :mod:`lifecycle`); otherwise the heuristic
+  ``winback.base_rate × lapsed_ratio / ratio`` (default 0.2 at the lapsed threshold, falling the
+  longer they are overdue — ratio as in :mod:`lifecycle`).
 - *E[order value]*: the Gamma-Gamma expected order value when the model is available, otherwise
   the customer's own average order value (the shop's when theirs is zero, e.g. all refunded).
-- *CLV if alive*: the model's predicted CLV divided by P(alive) (the value of the coming
-  ``horizon_months`` once they are back); 0 without the model, so the ranking then values the
-  won-back order only.
+- *CLV if alive*: the model's predicted CLV divided by the model's P(alive) (the value of the
+  coming ``horizon_months`` once they are back; the NBD's CLV as it is, since it has no
+  drop-out); 0 without the model, so the ranking then values the won-back order only.
 - The incentive is at most ``winback.incentive_share`` (0.5) of the margin of the won-back order,
   so the order still pays for it: rounded down to whole units below 20, to steps of 5 below 100,
   and to steps of 10 above; below 1 unit nothing is offered.
@@ -31,14 +33,18 @@ from stammkunde.core.settings import RetentionSettings
 
 def win_back_probability(ratio: ArrayLike, settings: RetentionSettings,
                          p_alive: ArrayLike | None = None,
-                         repeat_days: ArrayLike | None = None) -> NDArray[np.float64]:
-    """P(win back): P(alive) for multi-day customers with the model, else the heuristic."""
+                         repeat_days: ArrayLike | None = None,
+                         weight: float = 1.0) -> NDArray[np.float64]:
+    """P(win back): P(alive) (as far as trusted) for multi-day customers, else the heuristic."""
     r = np.asarray(ratio, dtype=float)
     heuristic = settings.winback.base_rate * np.minimum(
         1.0, settings.lifecycle.lapsed_ratio / np.maximum(r, 1e-12))
-    if p_alive is None or repeat_days is None:
+    if p_alive is None or repeat_days is None or weight <= 0:
         return heuristic
-    return np.where(np.asarray(repeat_days) > 0, np.asarray(p_alive, dtype=float), heuristic)
+    model = np.asarray(p_alive, dtype=float)
+    if weight < 1:
+        model = weight * model + (1.0 - weight) * heuristic
+    return np.where(np.asarray(repeat_days) > 0, model, heuristic)
 
 
 def expected_value(p_win: ArrayLike, order_value: ArrayLike, margin: float,

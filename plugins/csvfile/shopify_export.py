@@ -6,7 +6,8 @@ are filled on its first row only, and every row repeats ``Name`` (``#1001``). Co
 ``Currency``, ``Total``, ``Discount Code``, ``Created at`` (``2024-01-05 11:13:25 +0100``),
 ``Cancelled at``, ``Refunded Amount``, ``Source`` (channel: web, pos, shopify_draft_order, …),
 and ``Lineitem quantity/name/price/sku``. The export has no customer id, so a customer is known by
-e-mail; an order without one (a walk-in at the till) cannot be attributed and is rejected.
+e-mail; an order without one (a walk-in at the till) is imported "without a buyer": counted as
+unattributed and left out of every per-customer metric (as on the other platforms).
 Financial status maps as: pending, authorized → pending; paid, partially_paid,
 partially_refunded → paid; refunded → refunded; voided → cancelled (``Cancelled at`` also cancels).
 The export carries no refund dates: refunds are dated at the order.
@@ -47,8 +48,8 @@ def _order(first: dict[str, str], lines: list[dict[str, str]], shop: ShopConnect
         if not get.get(column):
             raise ValueError(f"{column} is empty on the order's first row")
     email = get.get("Email") or None
-    if not normalize_email(email):
-        raise ValueError("no e-mail: Shopify's export has no customer id to attribute the order")
+    if email is not None and not normalize_email(email):
+        raise ValueError("Email is not an e-mail address")
     created = _when(get["Created at"], "Created at")
     total = _amount(get["Total"], "Total")
     status_text = get["Financial Status"].lower()

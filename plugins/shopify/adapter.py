@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from stammkunde.core.errors import UserError
+from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.records import Batch, Record
 from stammkunde.plugins.adapter import (
     Capability,
@@ -36,6 +36,17 @@ DEFAULTS: dict[str, Any] = {"page_size": None, "customer_page_size": None,
                             "per_customer": False}
 
 
+def api_version(options: Mapping[str, Any]) -> str:
+    """The pinned version, or a newer one a shop setting asks for.
+
+    Versions older than the pin are ignored: shops set up before the pin moved stored the version
+    of their day (2025-07), which Shopify no longer serves and which lacks calls we send.
+    """
+    wanted = str(options.get("api_version") or "")
+    return wanted if wanted > DEFAULT_API_VERSION and wanted != "unstable" else \
+        DEFAULT_API_VERSION
+
+
 def _int_or_none(value: Any) -> int | None:
     return None if value in (None, "", "auto") else int(value)
 
@@ -43,7 +54,8 @@ def _int_or_none(value: Any) -> int | None:
 class ShopifyAdapter(PlatformAdapter):
     """Shopify through the GraphQL Admin API, one client (session, rate bucket) per shop.
 
-    Shop settings (``ShopConnection.options``): ``api_version`` (default 2025-07);
+    Shop settings (``ShopConnection.options``): ``api_version`` (only a version newer than the
+    pinned ``DEFAULT_API_VERSION`` is used);
     ``page_size`` and ``customer_page_size`` (default: pages sized to half the shop's cost
     bucket); ``bulk_threshold`` (a full sync of at least this many records runs as a bulk export;
     ``null``: never); ``bulk_batch`` (records per batch from a bulk file); ``poll_interval``
@@ -77,9 +89,9 @@ class ShopifyAdapter(PlatformAdapter):
         if extra:
             raise UserError(f"platform 'shopify' takes no option(s): {', '.join(extra)}")
         if not options.get("domain"):
-            raise UserError("shopify needs --domain (name.myshopify.com)")
+            raise FieldError("shopify needs {domain} (name.myshopify.com)")
         if not options.get("token"):
-            raise UserError("shopify needs --token (the custom app's Admin API access token)")
+            raise FieldError("shopify needs {token} (the custom app's Admin API access token)")
         try:
             domain = oauth.valid_shop_domain(options["domain"])
         except Exception as exc:
@@ -87,8 +99,7 @@ class ShopifyAdapter(PlatformAdapter):
         creds = {"access_token": str(options["token"]).strip()}
         if options.get("webhook_secret"):
             creds["webhook_secret"] = str(options["webhook_secret"]).strip()
-        return ShopSetup(domain=domain, credentials=creds,
-                         settings={"api_version": DEFAULT_API_VERSION})
+        return ShopSetup(domain=domain, credentials=creds, settings={})
 
     def option(self, shop: ShopConnection, key: str) -> Any:
         """Return a shop setting or its default."""
@@ -99,15 +110,14 @@ class ShopifyAdapter(PlatformAdapter):
         token = shop.credentials.get("access_token")
         if not token or not shop.domain:
             raise UserError(f"shop {shop.name!r} has no Shopify domain or access token; "
-                            "install the app or use `stammkunde shops add --token`")
+                            "install the app or add the shop with its access token")
         secret = token.reveal() if hasattr(token, "reveal") else str(token)
         key = (shop.name, shop.domain, str(shop.options.get("base_url") or ""),
                hashlib.sha256(secret.encode()).hexdigest())
         with self._lock:
             if key not in self._clients:
                 self._clients[key] = GraphQLClient(
-                    shop.domain, secret, api_version=str(self.option(shop, "api_version")
-                                                         or DEFAULT_API_VERSION),
+                    shop.domain, secret, api_version=api_version(shop.options),
                     base_url=shop.options.get("base_url"), session=self.http(),
                     sleep=self.sleep, clock=self.clock)
             return self._clients[key]
@@ -160,7 +170,7 @@ class ShopifyAdapter(PlatformAdapter):
         done = []
         for topic in WEBHOOK_TOPICS:
             data = client.execute(q.WEBHOOK_CREATE, {
-                "topic": topic, "sub": {"callbackUrl": callback, "format": "JSON"}},
+                "topic": topic, "sub": {"uri": callback, "format": "JSON"}},
                 operation="WebhookCreate", expected_cost=10)
             errors = data["webhookSubscriptionCreate"].get("userErrors") or []
             if errors and not all("already been taken" in e["message"] for e in errors):
@@ -203,4 +213,4 @@ class ShopifyAdapter(PlatformAdapter):
         token = oauth.exchange_code(shop_domain, code, api_key, api_secret, session=self.http())
         return ShopSetup(domain=oauth.valid_shop_domain(shop_domain),
                          credentials={"access_token": token["access_token"]},
-                         settings={"api_version": DEFAULT_API_VERSION, "scope": token["scope"]})
+                         settings={"scope": token["scope"]})

@@ -23,7 +23,11 @@ import requests
 
 from stammkunde.core.errors import UserError
 
-DEFAULT_API_VERSION = "2025-07"
+#: The one pinned Admin API version. Shopify serves a stable version for about twelve months and
+#: then answers with the oldest supported one ("falls forward"); 2026-10 is served until at least
+#: October 2027 (https://shopify.dev/changelog/release-notes/2026-10). The fake Shopify's schema
+#: overlay (tests/fakes/shopify/overlay.py) lists every change up to it; a test holds them equal.
+DEFAULT_API_VERSION = "2026-10"
 USER_AGENT = "stammkunde (+https://github.com/stammkunde)"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 

@@ -1,6 +1,7 @@
 """Codes out: discount codes only the targeted customers can use, once each; customer tags.
 
-Limits that shape the calls (https://shopify.dev/docs/api/admin-graphql/2025-07):
+Limits that shape the calls (https://shopify.dev/docs/api/admin-graphql/2026-10,
+https://shopify.dev/docs/api/usage/limits):
 ``discountCodeBasicCreate`` creates one discount with one code; ``discountRedeemCodeBulkAdd``
 adds at most 250 codes to an existing discount and runs asynchronously (polled through
 ``discountRedeemCodeBulkCreation``). So a group of customers gets one discount whose ``context``
@@ -24,10 +25,20 @@ from stammkunde.plugins.shopify.client import GraphQLClient
 from stammkunde.plugins.shopify.mapping import gid
 
 BULK_ADD_MAX = 250   # codes per discountRedeemCodeBulkAdd call
-LOOKUP_MAX = 250     # codes per aliased lookup query (2 points each, within the 1000 bucket)
+LOOKUP_MAX = 250     # codes per aliased lookup query (1 point each, within the 1,000 cap)
 TAGS_MAX = 50        # customers per aliased tagsAdd/tagsRemove mutation
-DEFAULT_GROUP = 1 + 4 * BULK_ADD_MAX
+# Input arguments that accept an array take at most 250 items
+# (https://shopify.dev/docs/api/usage/limits#input-limits): ``context.customers.add`` too.
+MAX_GROUP = 250
+DEFAULT_GROUP = MAX_GROUP
 POLL_COST = 3 + 2 * BULK_ADD_MAX  # codes(first: 250) with each code's errors
+GUEST_REASON = ("guest checkout: a Shopify discount can be limited only to customer accounts, "
+                "so a guest gets no code of their own")
+
+
+def is_guest(customer_id: str) -> bool:
+    """True for a guest checkout (stored as ``guest:<e-mail>``), which has no Shopify customer."""
+    return not (customer_id.isdigit() or customer_id.startswith("gid://shopify/Customer/"))
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -49,9 +60,9 @@ def existing_codes(client: GraphQLClient, codes: Sequence[str]) -> dict[str, str
     return found
 
 
-def discount_input(offer: DiscountOffer, code: str, customer_ids: Iterable[str],
+def discount_input(offer: DiscountOffer, code: str, customer_ids: Iterable[str] | None,
                    uses: int) -> dict[str, Any]:
-    """The ``DiscountCodeBasicInput`` for an offer limited to these customers."""
+    """The ``DiscountCodeBasicInput`` for an offer limited to these customers (None: all)."""
     if offer.kind == "percentage":
         if not Decimal(0) < offer.value <= Decimal(100):
             raise ValueError(f"a percentage must be in (0, 100], not {offer.value}")
@@ -66,7 +77,8 @@ def discount_input(offer: DiscountOffer, code: str, customer_ids: Iterable[str],
         "code": code,
         "startsAt": offer.starts_at.isoformat(),
         "endsAt": offer.ends_at.isoformat() if offer.ends_at else None,
-        "context": {"customers": {"add": [gid("Customer", c) for c in customer_ids]}},
+        "context": ({"all": "ALL"} if customer_ids is None else
+                    {"customers": {"add": [gid("Customer", c) for c in customer_ids]}}),
         "customerGets": {"value": value, "items": {"all": True}},
         "appliesOncePerCustomer": offer.usage_limit_per_customer == 1,
         "usageLimit": uses,
@@ -78,7 +90,7 @@ def discount_input(offer: DiscountOffer, code: str, customer_ids: Iterable[str],
 
 
 def _create(client: GraphQLClient, offer: DiscountOffer, code: str,
-            customers: Sequence[str], uses: int) -> tuple[str | None, str | None]:
+            customers: Sequence[str] | None, uses: int) -> tuple[str | None, str | None]:
     data = client.execute(q.DISCOUNT_CREATE,
                           {"input": discount_input(offer, code, customers, uses)},
                           operation="DiscountCreate", expected_cost=10)
@@ -117,15 +129,17 @@ def push(client: GraphQLClient, offer: DiscountOffer, targets: Sequence[Discount
     if offer.shared_code:
         yield from _push_shared(client, offer, offer.shared_code, targets)
         return
-    found = existing_codes(client, [t.code for t in targets])
+    found = existing_codes(client, [t.code for t in targets if not is_guest(t.customer_id)])
     results: dict[int, DiscountResult] = {}
     todo: list[tuple[int, DiscountTarget]] = []
     for i, t in enumerate(targets):
-        if t.code in found:
+        if is_guest(t.customer_id):
+            results[i] = DiscountResult(t.customer_id, t.code, "skipped", reason=GUEST_REASON)
+        elif t.code in found:
             results[i] = DiscountResult(t.customer_id, t.code, "exists", platform_id=found[t.code])
         else:
             todo.append((i, t))
-    size = 1 if per_customer else max(1, group_size)
+    size = 1 if per_customer else max(1, min(group_size, MAX_GROUP))
     for group in _chunks(todo, size):
         first_i, first = group[0]
         uses = len(group) * offer.usage_limit_per_customer
@@ -146,14 +160,21 @@ def push(client: GraphQLClient, offer: DiscountOffer, targets: Sequence[Discount
 
 def _push_shared(client: GraphQLClient, offer: DiscountOffer, code: str,
                  targets: Sequence[DiscountTarget]) -> Iterator[DiscountResult]:
-    """One code for all targets, limited to them, once each."""
+    """One code for all targets, limited to them (at most 250 accounts), once each.
+
+    A shared code is one discount, and its customer list takes at most 250 accounts and no
+    guests. When the targets hold guests or more than 250 accounts, the discount is open to all
+    buyers instead, still once per customer and with a usage limit of one use per target.
+    """
     found = existing_codes(client, [code]).get(code)
     if found:
         for t in targets:
             yield DiscountResult(t.customer_id, code, "exists", platform_id=found)
         return
     uses = len(targets) * offer.usage_limit_per_customer
-    discount, reason = _create(client, offer, code, [t.customer_id for t in targets], uses)
+    accounts = [t.customer_id for t in targets if not is_guest(t.customer_id)]
+    limited = len(accounts) == len(targets) and len(accounts) <= MAX_GROUP
+    discount, reason = _create(client, offer, code, accounts if limited else None, uses)
     for t in targets:
         shared = DiscountTarget(t.customer_id, t.email, code)
         yield _result(shared, discount, reason)

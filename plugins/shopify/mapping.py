@@ -1,8 +1,8 @@
 """Shopify shapes -> canonical records, for GraphQL nodes (sync) and REST payloads (webhooks).
 
-GraphQL fields: https://shopify.dev/docs/api/admin-graphql/2025-07/objects/Order and
+GraphQL fields: https://shopify.dev/docs/api/admin-graphql/2026-10/objects/Order and
 .../objects/Customer. Webhook bodies are the REST resources
-(https://shopify.dev/docs/api/admin-rest/2025-07/resources/order, .../refund, .../customer).
+(https://shopify.dev/docs/api/webhooks/2026-10: orders/*, refunds/create, customers/*).
 Platform ids are the numeric ids (``legacyResourceId``), the same in GraphQL and webhooks, so a
 webhook and a sync describe the same order under the same id.
 """
@@ -156,7 +156,7 @@ def customer_from_graphql(node: Node) -> CustomerRecord:
         first_name=node.get("firstName") or None,
         last_name=node.get("lastName") or None,
         accepts_marketing=None if consent is None else consent.upper() == "SUBSCRIBED",
-        tags=tuple(node.get("tags") or ()),
+        tags=tuple(node["tags"]) if node.get("tags") is not None else None,
     )
 
 
@@ -212,10 +212,21 @@ def refund_from_rest(payload: Node) -> RefundRecord:
 
 
 def customer_from_rest(payload: Node) -> CustomerRecord:
-    """Map a REST customer (customers/create, customers/update)."""
-    consent = (payload.get("email_marketing_consent") or {}).get("state")
-    marketing = (consent == "subscribed") if consent else payload.get("accepts_marketing")
-    tags = payload.get("tags") or ""
+    """Map a REST customer (customers/create, customers/update).
+
+    Since 2025-01 these payloads carry neither ``tags`` nor ``email_marketing_consent``
+    (https://shopify.dev/changelog/new-customer-s-webhook-and-changes-to-existing-customer-s-webhooks-payload):
+    a field that is absent maps to ``None``, which keeps the stored value; the reconciling sync
+    (GraphQL ``Customer.tags`` and ``defaultEmailAddress.marketingState``) brings changes to them.
+    """
+    consent = payload.get("email_marketing_consent")
+    if isinstance(consent, Mapping) and consent.get("state"):
+        marketing: bool | None = consent["state"] == "subscribed"
+    elif "accepts_marketing" in payload and payload["accepts_marketing"] is not None:
+        marketing = bool(payload["accepts_marketing"])
+    else:
+        marketing = None
+    tags = payload.get("tags")
     return CustomerRecord(
         platform_id=str(payload["id"]),
         email=payload.get("email") or None,
@@ -224,5 +235,6 @@ def customer_from_rest(payload: Node) -> CustomerRecord:
         first_name=payload.get("first_name") or None,
         last_name=payload.get("last_name") or None,
         accepts_marketing=marketing,
-        tags=tuple(t.strip() for t in tags.split(",") if t.strip()),
+        tags=None if tags is None else tuple(t.strip() for t in str(tags).split(",")
+                                             if t.strip()),
     )

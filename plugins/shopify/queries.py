@@ -1,9 +1,14 @@
-"""The GraphQL documents the adapter sends (Admin API 2025-07 shapes).
+"""The GraphQL documents the adapter sends (Admin API shapes of the pinned version).
 
-Field references: https://shopify.dev/docs/api/admin-graphql/2025-07/objects/Order,
-.../objects/Customer, .../mutations/bulkOperationRunQuery, .../mutations/discountCodeBasicCreate,
-.../mutations/discountRedeemCodeBulkAdd, .../queries/codeDiscountNodeByCode, .../mutations/tagsAdd,
-.../mutations/webhookSubscriptionCreate.
+Every document here is validated against Shopify's published Admin schema plus the documented
+changes up to the pin (tests/plugins/shopify/test_documents.py; no deprecated field, argument or
+input field allowed). Field references (``<v>`` = the pinned version, client.DEFAULT_API_VERSION):
+https://shopify.dev/docs/api/admin-graphql/<v>/objects/Order, .../objects/Customer,
+.../queries/orders, .../queries/customers, .../queries/ordersCount,
+.../mutations/bulkOperationRunQuery, .../mutations/discountCodeBasicCreate,
+.../mutations/discountRedeemCodeBulkAdd, .../queries/discountRedeemCodeBulkCreation,
+.../queries/codeDiscountNodeByCode, .../mutations/tagsAdd, .../mutations/webhookSubscriptionCreate,
+.../queries/webhookSubscriptions.
 """
 
 from __future__ import annotations
@@ -49,9 +54,12 @@ BULK_ORDERS = f"""{{ orders {{ edges {{ node {{ {ORDER_FIELDS}
   lineItems {{ edges {{ node {{ {LINE_FIELDS} }} }} }} }} }} }} }}"""
 BULK_CUSTOMERS = f"{{ customers {{ edges {{ node {{ {CUSTOMER_FIELDS} }} }} }} }}"
 
+# ``groupObjects`` defaults to false since 2026-01: child lines no longer follow their parent
+# unless asked (https://shopify.dev/changelog/bulk-operations-group-objects-default-changed-to-false).
+# It is passed explicitly: true for orders (line items are child lines), false for customers.
 BULK_RUN = """
-mutation BulkRun($query: String!) {
-  bulkOperationRunQuery(query: $query) {
+mutation BulkRun($query: String!, $groupObjects: Boolean!) {
+  bulkOperationRunQuery(query: $query, groupObjects: $groupObjects) {
     bulkOperation { id status }
     userErrors { field message }
   }
@@ -88,11 +96,22 @@ query CodesBulkPoll($id: ID!) {
   }
 }"""
 
+# ``WebhookSubscriptionInput.uri`` replaces the deprecated ``callbackUrl`` since 2025-10
+# (https://shopify.dev/changelog/consolidate-webhook-graphql-surfaces).
 WEBHOOK_CREATE = """
 mutation WebhookCreate($topic: WebhookSubscriptionTopic!, $sub: WebhookSubscriptionInput!) {
   webhookSubscriptionCreate(topic: $topic, webhookSubscription: $sub) {
-    webhookSubscription { id topic }
+    webhookSubscription { id topic uri }
     userErrors { field message }
+  }
+}"""
+
+WEBHOOKS_PAGE_SIZE = 100
+WEBHOOKS_LIST = """
+query Webhooks($first: Int!, $after: String) {
+  webhookSubscriptions(first: $first, after: $after) {
+    edges { node { id topic uri } }
+    pageInfo { hasNextPage endCursor }
   }
 }"""
 

@@ -21,10 +21,15 @@ from stammkunde.plugins.shopify.client import GraphQLClient, QueryTooCostly, Sho
 from stammkunde.plugins.shopify.mapping import customer_from_graphql, order_from_graphql
 
 # An automatic page asks for at most half the bucket: the other half absorbs what restores while a
-# response travels and is stored, so no restored point is lost to a full bucket.
+# response travels and is stored, so no restored point is lost to a full bucket. On larger plans
+# half the bucket is more than Shopify lets one query request: a single query may request at most
+# 1,000 points (https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits), so pages are
+# also sized to stay within that.
 HEADROOM = 0.5
 AUTO_START = 10
 MAX_PAGE = 250
+MAX_QUERY_COST = 1000
+CONNECTION_COST = 2  # the connection itself; each requested node adds its own cost
 
 class BulkGone(ShopifyError):
     """A bulk export to resume no longer exists or its file can no longer be downloaded."""
@@ -43,9 +48,9 @@ def _map_customer(node: Mapping[str, Any], children: list[Mapping[str, Any]]) ->
 
 RESOURCES: dict[str, dict[str, Any]] = {
     "orders": {"page": q.ORDERS_PAGE, "bulk": q.BULK_ORDERS, "map": _map_order,
-               "count": "ordersCount"},
+               "count": "ordersCount", "children": True},
     "customers": {"page": q.CUSTOMERS_PAGE, "bulk": q.BULK_CUSTOMERS, "map": _map_customer,
-                  "count": "customersCount"},
+                  "count": "customersCount", "children": False},
 }
 
 
@@ -100,8 +105,7 @@ def _pages(client: GraphQLClient, resource: str, after: str | None, since_text: 
             continue
         requested = client.last_requested
         if fixed_size is None and requested:
-            fit = int(page_size * client.throttle.maximum * HEADROOM / requested)
-            page_size = max(1, min(MAX_PAGE, fit))
+            page_size = fit_page(page_size, requested, client.throttle.maximum)
         conn = data[resource]
         records = tuple(spec["map"](e["node"], _edges(e["node"].get("lineItems")))
                         for e in conn["edges"])
@@ -115,12 +119,20 @@ def _pages(client: GraphQLClient, resource: str, after: str | None, since_text: 
             return
 
 
+def fit_page(page_size: int, requested: float, maximum: float) -> int:
+    """The page size whose requested cost fits half the bucket and the single-query cap."""
+    per_node = max(1e-9, (requested - CONNECTION_COST) / page_size)
+    budget = min(maximum * HEADROOM, MAX_QUERY_COST)
+    return max(1, min(MAX_PAGE, int((budget - CONNECTION_COST) // per_node)))
+
+
 def _edges(connection: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
     return [e["node"] for e in (connection or {}).get("edges") or []]
 
 
 def _start_bulk(client: GraphQLClient, resource: str) -> str:
-    data = client.execute(q.BULK_RUN, {"query": RESOURCES[resource]["bulk"]},
+    spec = RESOURCES[resource]
+    data = client.execute(q.BULK_RUN, {"query": spec["bulk"], "groupObjects": spec["children"]},
                           operation="BulkRun", expected_cost=10)
     payload = data["bulkOperationRunQuery"]
     if payload.get("userErrors"):

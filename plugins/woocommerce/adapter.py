@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from stammkunde.core.errors import UserError
+from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.records import Batch, Record
 from stammkunde.core.timeutil import now
 from stammkunde.plugins.adapter import (
@@ -73,7 +73,7 @@ class WooCommerceAdapter(PlatformAdapter):
         secret = shop.credentials.get("consumer_secret")
         if not key or not secret:
             raise UserError(f"shop {shop.name!r} has no WooCommerce consumer key/secret "
-                            "(reconnect it or add it with --consumer-key/--consumer-secret)")
+                            "(reconnect it or add it with its consumer key and secret)")
         reveal = getattr(key, "reveal", lambda: str(key))
         reveal_secret = getattr(secret, "reveal", lambda: str(secret))
         client = WooClient(url, reveal(), reveal_secret(),
@@ -85,19 +85,19 @@ class WooCommerceAdapter(PlatformAdapter):
     def configure_shop(self, options: Mapping[str, str | None]) -> ShopSetup:
         """Check ``--url``, ``--consumer-key``, ``--consumer-secret`` (``--webhook-secret``)."""
         if options.get("token"):
-            raise UserError("--token is for Shopify; WooCommerce uses --consumer-key and "
-                            "--consumer-secret")
+            raise FieldError("{token} is for Shopify; WooCommerce uses {consumer_key} and "
+                             "{consumer_secret}")
         allow = http_allowed()
         url = normalize_store_url(options.get("url") or options.get("domain"), allow_http=allow)
         key = (options.get("consumer_key") or "").strip()
         secret = (options.get("consumer_secret") or "").strip()
         if not key or not secret:
-            raise UserError("WooCommerce needs --consumer-key and --consumer-secret "
+            raise FieldError("WooCommerce needs {consumer_key} and {consumer_secret} "
                             "(WooCommerce > Settings > Advanced > REST API, Read/Write)")
         if not key.startswith("ck_"):
-            raise UserError("--consumer-key must start with ck_ (is it the secret?)")
+            raise FieldError("{consumer_key} must start with ck_ (is it the secret?)")
         if not secret.startswith("cs_"):
-            raise UserError("--consumer-secret must start with cs_ (is it the key?)")
+            raise FieldError("{consumer_secret} must start with cs_ (is it the key?)")
         settings: dict[str, Any] = {"url": url}
         if url.startswith("http://"):
             settings["allow_http"] = True

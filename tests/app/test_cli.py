@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -135,3 +137,50 @@ def test_console_script_prints_one_line_without_traceback(cli_env: Path) -> None
     result = subprocess.run([*cmd, "report", "ghost"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr == "error: unknown shop 'ghost' (see `stammkunde shops list`)\n"
+
+
+def test_a_csv_shop_is_imported_not_synced(runner: CliRunner, loaded: Path) -> None:
+    result = runner.invoke(cli, ["sync", "till"])
+    assert (result.exit_code, result.output) == (
+        2, "error: shop 'till' is a csv shop: its orders are imported from files, not synced "
+           "(`stammkunde import till FILE`)\n")
+
+
+def test_a_missing_postgresql_database_says_how_to_create_it(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.services import need_service, pg_available
+
+    need_service(pg_available(), "PostgreSQL")
+    name = f"sk_missing_{uuid.uuid4().hex[:8]}"  # never created
+    monkeypatch.setenv("STAMMKUNDE_HOME", str(tmp_path))
+    monkeypatch.setenv("STAMMKUNDE_DATABASE_URL",
+                       f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    expected = (f"error: the PostgreSQL database '{name}' does not exist on 127.0.0.1:5432; "
+                f"create it with `createdb -h 127.0.0.1 -p 5432 -U postgres {name}` (the tables "
+                "are created on first use)\n")
+    for args in (["shops", "list"], ["db", "upgrade"]):
+        result = CliRunner().invoke(cli, args)
+        assert (result.exit_code, result.output) == (2, expected)
+
+
+def test_output_into_a_closed_pipe_ends_quietly(cli_env: Path, loaded: Path) -> None:
+    read, write = os.pipe()
+    os.close(read)  # the reader (`| head`) is gone before anything is written
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "stammkunde.app", "customers", "till", "--format", "csv"],
+            stdout=write, stderr=subprocess.PIPE, timeout=120, check=False)
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (0, b"")
+
+
+def test_an_import_counts_orders_without_a_buyer(runner: CliRunner, tmp_path: Path) -> None:
+    from tests.plugins.test_shopify_export import HEADER, ROWS
+
+    till = ("#1004,,paid,,,,,EUR,5,0,0,5.00,,0,,2024-03-02 08:00:00 +0000,1,Tea,5.00,,T,,,"
+            "5004,pos")
+    path = tmp_path / "orders_export.csv"
+    path.write_text("\n".join([HEADER, ROWS[2], till]) + "\n", encoding="utf-8")
+    assert invoke(runner, "shops", "add", "till", "--platform", "csv").exit_code == 0
+    assert invoke(runner, "import", "till", str(path), "--format", "shopify-csv").output == (
+        "2 rows: 1 new, 0 updated, 0 unchanged, 0 rejected, 1 without a buyer (not counted)\n")

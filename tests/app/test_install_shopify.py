@@ -20,11 +20,12 @@ from stammkunde.core.installs import issue_nonce
 from stammkunde.core.models import InstallNonce, Shop
 from stammkunde.core.shops import credentials
 from stammkunde.core.timeutil import now
+from stammkunde.plugins.shopify.client import DEFAULT_API_VERSION
 from stammkunde.plugins.shopify.oauth import query_hmac
 
 KEY, SECRET = "app-key-123", "app-secret-456"
 SHOP = "example.myshopify.com"
-GRAPHQL = f"https://{SHOP}/admin/api/2025-07/graphql.json"
+GRAPHQL = f"https://{SHOP}/admin/api/{DEFAULT_API_VERSION}/graphql.json"
 
 
 @pytest.fixture
@@ -162,7 +163,7 @@ def test_good_callback_stores_the_token_encrypted_subscribes_and_schedules(app: 
         assert "sync_requested_at" in shop.settings
     subscriptions = [c for c in responses.calls if c.request.url == GRAPHQL]
     assert len(subscriptions) == 8
-    assert json.loads(subscriptions[0].request.body)["variables"]["sub"]["callbackUrl"] == \
+    assert json.loads(subscriptions[0].request.body)["variables"]["sub"]["uri"] == \
         "https://sk.example.com/webhooks/shopify"
     assert app.config["scheduled"] == ["example"]
     # the same callback again: the state is spent

@@ -94,7 +94,8 @@ def test_customers_have_every_score_column(runner: CliRunner, till: Path) -> Non
         "customer_id", "email", "orders", "net_revenue", "first_order", "last_order",
         "days_since_last_order", "first_channel", "first_code", "r", "f", "m", "segment",
         "lifecycle", "points_pending", "points_available", "points_reversed", "tier",
-        "loyalty_type", "p_alive", "expected_purchases", "predicted_clv"]
+        "loyalty_type", "p_alive", "expected_purchases", "expected_purchases_low",
+        "expected_purchases_high", "predicted_clv", "predicted_clv_low", "predicted_clv_high"]
     assert (c1["orders"], c1["net_revenue"], c1["days_since_last_order"]) == (2, "130.00", 142.0)
     assert (c1["first_code"], c1["lifecycle"], c1["points_available"], c1["points_reversed"],
             c1["tier"]) == ("welcome", "lost", 205, 20, "loyal")
@@ -135,8 +136,10 @@ def test_winback_in_three_formats(runner: CliRunner, till: Path) -> None:
     out = invoke(runner, "winback", "till", "--as-of", AS_OF, "--format", "csv", "--limit",
                  "1").output.splitlines()
     assert out[0] == ("rank,customer_id,email,lifecycle,orders,net_revenue,days_since_last_order,"
-                      "p_win_back,expected_order_value,expected_value,incentive")
-    assert out[1].startswith("1,c1,a@x.de,lost,2,130.00,142.0,0.106,65.00,2.06,9.00")
+                      "p_win_back,expected_order_value,expected_value,incentive,predicted_clv,"
+                      "predicted_clv_low,predicted_clv_high")
+    # CSV keeps every digit: P(win back) = 0.2 × 2.5 / (142 / 30) = 15/142.
+    assert out[1] == f"1,c1,a@x.de,lost,2,130.00,142.0,{15 / 142!r},65.00,2.06,9.00,,,"
     assert len(out) == 2
     table = invoke(runner, "winback", "till", "--as-of", AS_OF).output
     assert "Win-back targets (EUR)" in table and "heuristic" in table

@@ -110,12 +110,21 @@ def test_all_orders_on_one_day_is_explained():
     assert isinstance(result, ModelUnavailable) and result.code == "single_day"
 
 
-def test_identical_spend_is_refused_by_the_spend_model(shop):
-    summary, _ = shop
+def test_identical_spend_falls_back_to_each_customers_average_order_value(shop):
+    summary, model = shop
     flat = CustomerSummary(summary.customer, summary.x, summary.t_x, summary.T,
                            np.where(summary.x > 0, 42.0, 0.0))
     result = fit_model(flat)
-    assert isinstance(result, ModelUnavailable) and result.code == "constant_spend"
+    # The purchase model is the same; the spend model is replaced by the plain average.
+    assert isinstance(result, FittedModel) and result.spend is None
+    assert "spends the same" in result.spend_note and "average order value" in result.spend_note
+    assert result.transactions.params == model.transactions.params
+    pred = result.predict(flat, margin=0.3)
+    # Without mean_value every repeat buyer's own average is 42, and so is the shop's.
+    np.testing.assert_array_equal(pred["expected_order_value"], np.full(len(flat), 42.0))
+    base = model.predict(summary, margin=0.3)
+    np.testing.assert_allclose(pred["clv"], base["clv"] / base["expected_order_value"] * 42.0,
+                               rtol=1e-12)
 
 
 def test_nobody_ever_leaving_is_refused_rather_than_fitted_to_absurd_parameters():

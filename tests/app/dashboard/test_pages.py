@@ -145,7 +145,11 @@ def test_customer_csv_download(client: FlaskClient) -> None:
         ["c2", "b@example.com", "2", "100.00", "2024-03-01T10:00:00Z", "2024-06-01T10:00:00Z",
          "online"],
     ]
-    assert rows[0][7:] == ["segment", "lifecycle", "tier"]
+    assert rows[0][7:] == ["segment", "lifecycle", "tier", "expected_purchases",
+                           "expected_purchases_low", "expected_purchases_high", "predicted_clv",
+                           "predicted_clv_low", "predicted_clv_high"]
+    # three customers: too few for the predictive model, so its columns are empty
+    assert {tuple(r[10:]) for r in rows[1:]} == {("",) * 6}
     # c3 and c2 ordered within the last 45 days; c1 last ordered in February.
     stages = {r[0]: r[8] for r in rows[1:]}
     assert set(stages.values()) <= {"new", "repeat", "loyal", "at risk", "lapsed", "lost"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -10,7 +11,13 @@ import pytest
 from stammkunde.core.backtest import backtest_report, run_backtest
 from stammkunde.core.clv import FittedModel
 from stammkunde.core.metrics import to_json
-from stammkunde.core.segments import score_customers, score_report, win_back_targets
+from stammkunde.core.segments import (
+    compute_scores,
+    score_customers,
+    score_report,
+    win_back_targets,
+)
+from stammkunde.core.segments.data import load_person_arrays
 from stammkunde.core.segments.lifecycle import AT_RISK, LAPSED, LOST
 from stammkunde.core.settings import RetentionSettings
 from stammkunde.core.store import get_shop
@@ -22,8 +29,16 @@ def scores(sessions):  # type: ignore[no-untyped-def]
         return score_customers(s, get_shop(s, "sim"), AS_OF, RetentionSettings())
 
 
-def test_model_columns_and_stages_follow_p_alive(sessions, sim_shop) -> None:
+def trusted(sessions):  # type: ignore[no-untyped-def]
+    """The sim shop scored with its fitted model, P(alive) fully trusted (dropout_weight 1)."""
     sc = scores(sessions)
+    with sessions() as s:
+        people = load_person_arrays(s, get_shop(s, "sim"), AS_OF, sc.settings)
+    return compute_scores(people, sc.settings, replace(sc.model, dropout_weight=1.0))
+
+
+def test_model_columns_and_stages_follow_p_alive(sessions, sim_shop) -> None:
+    sc = trusted(sessions)
     assert isinstance(sc.model, FittedModel)
     buyers = sc.customers
     assert buyers.all() and len(sc) == 300
@@ -41,7 +56,7 @@ def test_model_columns_and_stages_follow_p_alive(sessions, sim_shop) -> None:
 
 
 def test_win_back_with_the_model(sessions, sim_shop) -> None:
-    sc = scores(sessions)
+    sc = trusted(sessions)
     ranked = win_back_targets(sc)
     assert ranked and [r["rank"] for r in ranked] == list(range(1, len(ranked) + 1))
     values = [r["expected_value"] for r in ranked]

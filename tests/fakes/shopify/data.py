@@ -1,6 +1,6 @@
 """The fake shop's data: orders and customers as GraphQL nodes, discounts, tags, bulk exports.
 
-Nodes follow the documented shapes (https://shopify.dev/docs/api/admin-graphql/2025-07/objects/Order,
+Nodes follow the documented shapes (https://shopify.dev/docs/api/admin-graphql/2026-10/objects/Order,
 .../objects/Customer); money is a decimal string, times ISO 8601 with ``Z``.
 """
 
@@ -80,7 +80,7 @@ class FakeData:
     code_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     bulk_ops: dict[str, dict[str, Any]] = field(default_factory=dict)
     bulk_files: dict[str, bytes] = field(default_factory=dict)
-    webhooks: dict[str, str] = field(default_factory=dict)               # topic -> callback
+    webhooks: dict[str, dict[str, str]] = field(default_factory=dict)    # id -> {topic, uri}
     next_id: int = 1
 
     def new_id(self) -> int:
@@ -166,15 +166,27 @@ class FakeData:
                 source=rnd.choice(("web", "web", "web", "pos", "shopify_draft_order")))
         self.next_id = 10_000_000
 
-    def bulk_file(self, resource: str) -> bytes:
-        """Build the JSONL a bulk export of ``resource`` produces (children after parents)."""
+    def bulk_file(self, resource: str, grouped: bool = True) -> bytes:
+        """Build the JSONL a bulk export of ``resource`` produces.
+
+        ``grouped`` (``groupObjects: true``): each parent's child lines follow it. Ungrouped
+        (the default since 2026-01) gives no order guarantee; the fake then writes every child
+        line before the parents, the worst case for a reader that expects grouping.
+        """
+        roots: list[str] = []
+        children: list[str] = []
         out: list[str] = []
         keyed = self.orders if resource == "orders" else self.customers
         for key in list(keyed.keys()):
             node = dict(keyed.nodes[str(key[1])])
             lines = node.pop("lineItems", None)
-            out.append(json.dumps(node, separators=(",", ":")))
-            for edge in (lines or {}).get("edges", []):
-                child = dict(edge["node"], __parentId=node["id"])
-                out.append(json.dumps(child, separators=(",", ":")))
+            kids = [json.dumps(dict(edge["node"], __parentId=node["id"]), separators=(",", ":"))
+                    for edge in (lines or {}).get("edges", [])]
+            root = json.dumps(node, separators=(",", ":"))
+            if grouped:
+                out += [root, *kids]
+            else:
+                roots.append(root)
+                children += kids
+        out = out if grouped else children + roots
         return ("\n".join(out) + "\n").encode() if out else b""

@@ -1,6 +1,6 @@
 """Root fields of the fake Admin API: the queries and mutations the adapter uses.
 
-Shapes: https://shopify.dev/docs/api/admin-graphql/2025-07 (orders, customers, ordersCount,
+Shapes: https://shopify.dev/docs/api/admin-graphql/2026-10 (orders, customers, ordersCount,
 bulkOperationRunQuery, node, codeDiscountNodeByCode, discountCodeBasicCreate,
 discountRedeemCodeBulkAdd, discountRedeemCodeBulkCreation, tagsAdd, tagsRemove,
 webhookSubscriptionCreate).
@@ -89,7 +89,8 @@ class Resolvers:
             return {"bulkOperation": None, "userErrors": [_user_error("Invalid bulk query")]}
         op_id = f"gid://shopify/BulkOperation/{self.data.new_id()}"
         self.data.bulk_ops[op_id] = {"id": op_id, "status": "CREATED", "polls": 0,
-                                     "resource": match.group(1)}
+                                     "resource": match.group(1),
+                                     "grouped": bool(args.get("groupObjects"))}
         return {"bulkOperation": {"id": op_id, "status": "CREATED"}, "userErrors": []}
 
     def node(self, args: dict[str, Any]) -> dict[str, Any] | None:
@@ -99,7 +100,7 @@ class Resolvers:
             return None
         op["polls"] += 1
         if op["status"] in ("CREATED", "RUNNING") and op["polls"] >= self.fake.bulk_polls:
-            body = self.data.bulk_file(op["resource"])
+            body = self.data.bulk_file(op["resource"], op["grouped"])
             name = op["id"].rsplit("/", 1)[-1] + ".jsonl"
             self.data.bulk_files[name] = body
             roots = self.data.orders.count() if op["resource"] == "orders" else \
@@ -108,7 +109,8 @@ class Resolvers:
                       objectCount=str(body.count(b"\n")), rootObjectCount=str(roots))
         elif op["status"] == "CREATED":
             op["status"] = "RUNNING"
-        return {"id": op["id"], "status": op["status"], "errorCode": None,
+        return {"__typename": "BulkOperation", "id": op["id"], "status": op["status"],
+                "errorCode": None,
                 "objectCount": op.get("objectCount", "0"),
                 "rootObjectCount": op.get("rootObjectCount", "0"),
                 "url": op.get("url"), "partialDataUrl": None}
@@ -198,13 +200,26 @@ class Resolvers:
         return self._tags(args, False)
 
     def webhookSubscriptionCreate(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Subscribe a topic to a callback URL."""
+        """Subscribe a topic to a URI (``uri``; ``callbackUrl`` is deprecated since 2025-10)."""
         topic = args["topic"]
-        url = args["webhookSubscription"]["callbackUrl"]
-        if self.data.webhooks.get(topic) == url:
+        sub = args["webhookSubscription"]
+        uri = sub.get("uri") or sub.get("callbackUrl")
+        if any(w["topic"] == topic and w["uri"] == uri for w in self.data.webhooks.values()):
             return {"webhookSubscription": None, "userErrors": [_user_error(
-                "Address for this topic has already been taken", field=["callbackUrl"])]}
-        self.data.webhooks[topic] = url
-        return {"webhookSubscription": {"id": f"gid://shopify/WebhookSubscription/"
-                                              f"{self.data.new_id()}", "topic": topic},
-                "userErrors": []}
+                "Address for this topic has already been taken", field=["webhookSubscription"])]}
+        wid = f"gid://shopify/WebhookSubscription/{self.data.new_id()}"
+        self.data.webhooks[wid] = {"id": wid, "topic": topic, "uri": uri}
+        return {"webhookSubscription": dict(self.data.webhooks[wid]), "userErrors": []}
+
+    def webhookSubscriptions(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The app's subscriptions, in creation order (``first``/``after`` paging)."""
+        items = sorted(self.data.webhooks.values(), key=lambda w: int(w["id"].rsplit("/", 1)[1]))
+        start = int(args["after"]) if args.get("after") else 0
+        page = items[start:start + int(args.get("first") or 0)]
+        end = start + len(page)
+        return {"edges": [{"cursor": str(start + i + 1), "node": dict(w)}
+                          for i, w in enumerate(page)],
+                "nodes": [dict(w) for w in page],
+                "pageInfo": {"hasNextPage": end < len(items), "hasPreviousPage": start > 0,
+                             "startCursor": str(start + 1) if page else None,
+                             "endCursor": str(end) if page else None}}

@@ -1,10 +1,12 @@
-"""A local fake of the Shopify GraphQL Admin API: same shapes, cost bucket, faults on demand.
+"""A local fake of the Shopify GraphQL Admin API: Shopify's schema, cost bucket, faults on demand.
 
-It runs a werkzeug server on 127.0.0.1 (random port) in a thread. Queries are parsed with
-graphql-core and dispatched on their root fields; each answer carries ``extensions.cost`` the way
-Shopify computes it (objects 1 point, connections 2 + first x node cost, mutations 10), charged
-from a leaky bucket (``maximum`` points, ``restore_rate`` points per second of ``clock``). A query
-whose requested cost exceeds the bucket gets a ``THROTTLED`` error and no data
+It runs a werkzeug server on 127.0.0.1 (random port) in a thread and serves only the pinned API
+version's path. Every request is checked against Shopify's own Admin schema
+(:mod:`tests.fakes.shopify.schema`: validation, variables, deprecations, input lists of at most
+250 items, requested cost of at most 1,000 points) and then executed by graphql-core, with the
+root fields answered by :class:`Resolvers`; each answer carries ``extensions.cost`` charged from a
+leaky bucket (``maximum`` points, ``restore_rate`` points per second of ``clock``). A query whose
+requested cost exceeds what the bucket holds gets a ``THROTTLED`` error and no data
 (https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits).
 """
 
@@ -18,17 +20,16 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
-from graphql import parse
+from graphql import execute
 from graphql.language import FieldNode, InlineFragmentNode, OperationDefinitionNode, OperationType
-from graphql.utilities import value_from_ast_untyped
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from stammkunde.plugins.adapter import Secret, ShopConnection
 from tests.fakes.shopify.data import FakeData
+from tests.fakes.shopify.overlay import VERSION
 from tests.fakes.shopify.resolvers import Resolvers
-
-MUTATION_COST = 10
+from tests.fakes.shopify.schema import ShopifyGraphQLError, admin_schema, check
 
 
 class _Quiet(WSGIRequestHandler):
@@ -92,8 +93,11 @@ class FakeShopify:
     def __init__(self, *, domain: str = "fake-shop.myshopify.com", token: str = "shpat_fake",
                  maximum: float = 1000.0, restore_rate: float = 50.0,
                  clock: Callable[[], float] = time.monotonic, bulk_polls: int = 1,
-                 code_job_polls: int = 1, api_version: str = "2025-07") -> None:
+                 code_job_polls: int = 1, api_version: str = VERSION,
+                 allow_deprecated: bool = False) -> None:
         self.domain, self.token, self.api_version = domain, token, api_version
+        self.allow_deprecated = allow_deprecated
+        self.refusals: list[list[dict[str, Any]]] = []  # the errors of every refused request
         self.bucket = Bucket(maximum, restore_rate, clock)
         self.data = FakeData()
         self.bulk_polls, self.code_job_polls = bulk_polls, code_job_polls
@@ -181,18 +185,23 @@ class FakeShopify:
     # --- GraphQL --------------------------------------------------------------------------
 
     def graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-        """Execute one document against the fake data, charging its cost."""
-        doc = parse(query)
+        """Execute one document against the fake data, charging its cost.
+
+        The document and variables are first checked against Shopify's Admin schema
+        (:func:`tests.fakes.shopify.schema.check`): anything Shopify refuses is refused here.
+        """
+        try:
+            doc, _, requested = check(query, variables,
+                                      allow_deprecated=self.allow_deprecated)
+        except ShopifyGraphQLError as exc:
+            self.stats["refused"] += 1
+            self.refusals.append(exc.errors)
+            code = (exc.errors[0].get("extensions") or {}).get("code")
+            if code == "MAX_COST_EXCEEDED":
+                self.stats["max_cost_exceeded"] += 1
+            return {"errors": exc.errors}
         op = next(d for d in doc.definitions if isinstance(d, OperationDefinitionNode))
         mutation = op.operation == OperationType.MUTATION
-        fields = [s for s in op.selection_set.selections if isinstance(s, FieldNode)]
-        requested = (MUTATION_COST * len(fields) if mutation
-                     else self._requested(op.selection_set, variables))
-        if requested > self.bucket.maximum:
-            self.stats["max_cost_exceeded"] += 1
-            return {"errors": [{"message": f"Query cost is {requested}, which exceeds the "
-                                f"single query max cost limit ({self.bucket.maximum:g}).",
-                                "extensions": {"code": "MAX_COST_EXCEEDED"}}]}
         self.levels.append((self.bucket.level(), requested))
         if self.bucket.level() + 1e-6 < requested:
             self.stats["throttled"] += 1
@@ -201,15 +210,11 @@ class FakeShopify:
                                             "actualQueryCost": None,
                                             "throttleStatus": self.bucket.status()}}}
         self.bucket.available -= requested
-        data: dict[str, Any] = {}
-        for f in fields:
-            args = {a.name.value: value_from_ast_untyped(a.value, variables)
-                    for a in (f.arguments or ())}  # graphql-core 3.3 gives None
-            resolver = getattr(self.resolvers, f.name.value, None)
-            if resolver is None:
-                raise ValueError(f"Field '{f.name.value}' doesn't exist on type "
-                                 f"'{'Mutation' if mutation else 'QueryRoot'}'")
-            data[(f.alias or f.name).value] = resolver(args)
+        result = execute(admin_schema(), doc, variable_values=variables,
+                         field_resolver=self._resolve)
+        if result.errors:  # type: ignore[union-attr]
+            raise result.errors[0].original_error or result.errors[0]  # type: ignore[union-attr]
+        data: dict[str, Any] = result.data or {}  # type: ignore[union-attr]
         actual = requested if mutation else self._actual(op.selection_set, data, variables)
         self.bucket.available += requested - actual
         self.cost_used += actual
@@ -219,29 +224,17 @@ class FakeShopify:
             "requestedQueryCost": requested, "actualQueryCost": actual,
             "throttleStatus": self.bucket.status()}}}
 
-    def _requested(self, selection_set: Any, variables: dict[str, Any]) -> int:
-        total = 0
-        for s in selection_set.selections:
-            if isinstance(s, InlineFragmentNode):
-                total += self._requested(s.selection_set, variables)
-            elif isinstance(s, FieldNode) and s.selection_set is not None:
-                args = {a.name.value: value_from_ast_untyped(a.value, variables)
-                        for a in (s.arguments or ())}
-                if "first" in args:
-                    total += 2 + int(args["first"] or 0) * self._node_cost(s, variables)
-                elif s.name.value in ("edges", "node", "pageInfo"):
-                    total += self._requested(s.selection_set, variables)
-                else:
-                    total += 1 + self._requested(s.selection_set, variables)
-        return total
-
-    def _node_cost(self, connection: FieldNode, variables: dict[str, Any]) -> int:
-        for s in connection.selection_set.selections:  # type: ignore[union-attr]
-            if isinstance(s, FieldNode) and s.name.value == "edges" and s.selection_set:
-                for n in s.selection_set.selections:
-                    if isinstance(n, FieldNode) and n.name.value == "node" and n.selection_set:
-                        return 1 + self._requested(n.selection_set, variables)
-        return 1
+    def _resolve(self, source: Any, info: Any, **args: Any) -> Any:
+        """Root fields go to :class:`Resolvers`; below them, values are read from dicts."""
+        schema = info.schema
+        if info.parent_type in (schema.query_type, schema.mutation_type):
+            resolver = getattr(self.resolvers, info.field_name, None)
+            if resolver is None:
+                raise NotImplementedError(f"the fake does not implement {info.field_name}")
+            return resolver(args)
+        if isinstance(source, dict):
+            return source.get(info.field_name)
+        return None
 
     def _actual(self, selection_set: Any, value: Any, variables: dict[str, Any]) -> int:
         total = 0

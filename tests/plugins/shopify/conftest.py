@@ -32,7 +32,7 @@ def delivery(topic: str, body: bytes, secret: str = SECRET, event_id: str | None
         "X-Shopify-Shop-Domain": "example.myshopify.com",
         "X-Shopify-Webhook-Id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
         "X-Shopify-Triggered-At": "2024-03-05T15:15:03.123456Z",
-        "X-Shopify-API-Version": "2025-07",
+        "X-Shopify-API-Version": "2026-10",
         "Content-Type": "application/json",
     }
     if event_id is not None:

@@ -48,13 +48,16 @@ def test_one_group_discount_limited_to_its_customers(big: FakeShopify,
 
 def test_calls_for_many_customers_are_the_fewest_the_limits_allow(
         big: FakeShopify, adapter: ShopifyAdapter) -> None:
-    """502 targets: 3 lookups of <=250 codes, 1 create (1 code) + 3 bulk adds (<=250 codes)."""
-    conn = big.connection(discount_group_size=600)
+    """502 targets: 3 lookups of <=250 codes; groups of 250, 250, 2 customers (a discount's
+    customer list takes at most 250): 3 creates (1 code each) + 3 bulk adds (249, 249, 1)."""
+    conn = big.connection(discount_group_size=600)  # more than Shopify accepts: capped at 250
     results = list(adapter.push_discounts(conn, OFFER, targets(502)))
     assert {r.status for r in results} == {"created"}
     assert len(big.data.codes) == 502
     assert (big.stats["op_CodesLookup"], big.stats["op_DiscountCreate"],
-            big.stats["op_CodesBulkAdd"]) == (3, 1, 3)       # ceil(502/250), 1, ceil(501/250)
+            big.stats["op_CodesBulkAdd"]) == (3, 3, 3)
+    assert sorted(len(d["customers"]) for d in big.data.discounts.values()) == [2, 250, 250]
+    assert big.stats["refused"] == 0
 
 
 def test_per_customer_mode_gives_each_their_own_discount(big: FakeShopify,
@@ -116,5 +119,8 @@ def test_webhooks_subscribed_once(big: FakeShopify, adapter: ShopifyAdapter) -> 
     conn = big.connection()
     topics = adapter.subscribe_webhooks(conn, "https://sk.example.com/")
     assert topics[:2] == ["orders/create", "orders/updated"] and "app/uninstalled" in topics
-    assert set(big.data.webhooks.values()) == {"https://sk.example.com/webhooks/shopify"}
+    assert {w["uri"] for w in big.data.webhooks.values()} == {
+        "https://sk.example.com/webhooks/shopify"}
     assert adapter.subscribe_webhooks(conn, "https://sk.example.com") == topics  # idempotent
+    assert len(big.data.webhooks) == len(topics)
+    assert big.stats["refused"] == 0  # uri, not the deprecated callbackUrl

@@ -144,10 +144,11 @@ def test_customers_create_and_update() -> None:
         platform_id="706405506930370084", email="bob@example.com",
         created_at=datetime(2024, 2, 1, 14, 0, tzinfo=UTC),
         updated_at=datetime(2024, 2, 1, 14, 0, tzinfo=UTC),
-        first_name="Bob", last_name="Biller", accepts_marketing=True, tags=("vip", "newsletter"))
+        first_name="Bob", last_name="Biller", accepts_marketing=None, tags=None)
     (updated,) = parse("customers/update")
+    # current payloads say nothing about consent and tags: None keeps what a sync stored
     assert (updated.email, updated.accepts_marketing, updated.tags) == (
-        "bob.new@example.com", False, ())
+        "bob.new@example.com", None, None)
 
 
 def test_privacy_and_uninstall_topics() -> None:
@@ -171,3 +172,27 @@ def test_malformed_payload_is_a_400_naming_no_person() -> None:
         ADAPTER.parse_webhook(env)
     assert info.value.status == 400
     assert "secret@example.com" not in str(info.value)
+
+
+def test_a_current_customers_update_keeps_the_consent_and_tags_a_sync_stored(sessions) -> None:
+    """The sync (GraphQL) stores consent and tags; a customers/update without them keeps both."""
+    from sqlalchemy import select
+
+    from stammkunde.core.models import Customer
+    from stammkunde.core.shops import create_shop
+    from stammkunde.core.store import store_records
+    from stammkunde.plugins.shopify.mapping import customer_from_graphql
+
+    synced = customer_from_graphql({
+        "id": "gid://shopify/Customer/706405506930370084", "legacyResourceId": "706405506930370084",
+        "firstName": "Bob", "lastName": "Biller", "createdAt": "2024-02-01T14:00:00Z",
+        "updatedAt": "2024-02-05T00:00:00Z", "tags": ["vip", "newsletter"],
+        "defaultEmailAddress": {"emailAddress": "bob@example.com", "marketingState": "SUBSCRIBED"}})
+    (updated,) = parse("customers/update")  # 2024-02-10, a new e-mail, no consent, no tags
+    with sessions.begin() as s:
+        shop = create_shop(s, "s", "shopify")
+        store_records(s, shop, [synced])
+        assert store_records(s, shop, [updated]).updated == 1
+        row = s.scalar(select(Customer))
+        assert (row.email, row.accepts_marketing, row.tags) == (
+            "bob.new@example.com", True, "vip,newsletter")

@@ -78,9 +78,9 @@ def test_configure_shop_checks_and_keeps_the_keys() -> None:
 
 @pytest.mark.parametrize(("options", "message"), [
     ({"consumer_key": KEY, "consumer_secret": SECRET}, "store URL is missing"),
-    ({"url": "shop.example.com", "consumer_key": KEY}, "needs --consumer-key"),
+    ({"url": "shop.example.com", "consumer_key": KEY}, "needs consumer key"),
     ({"url": "shop.example.com", "consumer_key": SECRET, "consumer_secret": KEY}, "start with ck_"),
-    ({"url": "shop.example.com", "token": "shpat_x"}, "--token is for Shopify"),
+    ({"url": "shop.example.com", "token": "shpat_x"}, "token is for Shopify"),
 ])
 def test_configure_shop_errors_name_the_option(options: dict, message: str) -> None:
     with pytest.raises(UserError, match=message):
