@@ -86,7 +86,7 @@ class Server:
         """Return the base URL."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 120.0) -> None:
         """Start gunicorn and wait until every worker answers /healthz."""
         env = {**os.environ, "STAMMKUNDE_SECRET_KEY": SECRET_KEY,
                "PROMETHEUS_MULTIPROC_DIR": str(self.home / "metrics"), **self.env}
