@@ -23,6 +23,7 @@ import argparse
 import csv
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -242,6 +243,36 @@ def main() -> None:
     started = time.perf_counter()
     import_table: list[str] = []
     extra: list[str] = []
+
+    def publish(final: bool) -> None:
+        """Print the section and write it to RESULTS.md (after every part, so a long run that
+        is stopped early still leaves what it measured; "partial" says so)."""
+        lines = [
+            f"Run: `python benchmarks/ingest_scale.py --orders "
+            f"{' '.join(map(str, args.orders))} --shopify-orders {args.shopify_orders} "
+            f"--deliveries {args.deliveries}` on {os.cpu_count()} cores shared with other work "
+            f"(load average {load_before:.1f} at start, {os.getloadavg()[0]:.1f} "
+            f"{'at the end' if final else 'now: partial results, the run goes on'}), "
+            f"{time.perf_counter() - started:.0f} s so far. The seconds are noisy; the ratios "
+            "compare runs of the same moment.",
+            "",
+            "CSV import (`stammkunde import`, a subprocess: start-up included; generated "
+            "`stammkunde-csv` with about 4 orders per customer, 30 % guests, refunds, "
+            "cancellations, codes) against a raw load of the same file; peak RSS is the import "
+            "process's own maximum resident memory:",
+            "",
+            "| database | orders | stored | import s | orders/s | raw load | import / raw | "
+            "peak RSS MiB | re-import s (idempotent) |",
+            "|---|---:|---:|---:|---:|---|---:|---:|---|",
+            *import_table,
+            "",
+            *extra,
+        ]
+        body = "\n".join(lines)
+        print(body, flush=True)
+        if not args.no_write:
+            write_section("Ingest at scale (ingest_scale.py)", body)
+
     try:
         for n in args.orders:
             csv_path = work / f"orders-{n}.csv"
@@ -251,36 +282,17 @@ def main() -> None:
                   f"{time.perf_counter() - t0:.1f} s", flush=True)
             import_table += import_rows(work, csv_path, n, args.databases, cleanup)
             csv_path.unlink()
-        if args.shopify_orders:
-            extra += shopify_rows(work, args.shopify_orders, args.databases, cleanup)
+            publish(False)
         if args.deliveries:
             extra += inbox_rows(work, args.deliveries, args.databases, cleanup)
+            publish(False)
+        if args.shopify_orders:
+            extra += shopify_rows(work, args.shopify_orders, args.databases, cleanup)
     finally:
         for undo in cleanup:
             undo()
-    total = time.perf_counter() - started
-    lines = [
-        f"Run: `python benchmarks/ingest_scale.py --orders {' '.join(map(str, args.orders))} "
-        f"--shopify-orders {args.shopify_orders} --deliveries {args.deliveries}` on "
-        f"{os.cpu_count()} cores shared with other work (load average {load_before:.1f} at "
-        f"start, {os.getloadavg()[0]:.1f} at the end), total {total:.0f} s. The seconds are "
-        "noisy; the ratios compare runs of the same moment.",
-        "",
-        "CSV import (`stammkunde import`, subprocess, generated `stammkunde-csv`: 1 order in 4 "
-        "from a returning customer, 30 % guests, refunds, cancellations, codes) against a raw "
-        "load of the same file:",
-        "",
-        "| database | orders | stored | import s | orders/s | raw load | import / raw | "
-        "peak RSS MiB | re-import s (idempotent) |",
-        "|---|---:|---:|---:|---:|---|---:|---:|---|",
-        *import_table,
-        "",
-        *extra,
-    ]
-    body = "\n".join(lines)
-    print(body)
-    if not args.no_write:
-        write_section("Ingest at scale (ingest_scale.py)", body)
+        shutil.rmtree(work, ignore_errors=True)
+    publish(True)
 
 
 def shopify_rows(work: Path, n: int, kinds: list[str],

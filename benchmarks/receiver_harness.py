@@ -109,6 +109,7 @@ class Server:
             except requests.RequestException:
                 pass
             time.sleep(0.1)
+        self.stop()  # leave no server behind
         raise RuntimeError("server did not start")
 
     def start_inbox_worker(self) -> subprocess.Popen[bytes]:

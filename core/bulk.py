@@ -196,7 +196,7 @@ class _People:
                 f"INSERT INTO persons (email, created_at) SELECT NULL, ? FROM {source} "
                 "RETURNING id", (stamp, count))]
         rows = []
-        for key, (email, stored, guest) in new.items():
+        for key, (email, stored, guest) in sorted(new.items()):  # one order: no deadlock
             person = persons[email] if email else fresh.pop()
             rows.append((self.shop.id, key, person, guest, stored))
         if bulk.pg:

@@ -9,14 +9,17 @@ from __future__ import annotations
 import csv
 import inspect
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from stammkunde.core.bulk import analyze_after_load
+from stammkunde.core.db import MMAP_SIZE
 from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.freshness import mark_stale
 from stammkunde.core.models import Shop
@@ -144,7 +147,7 @@ def import_file(
 ) -> ImportResult:
     """Import a file in one transaction: all rows or, with bad rows, nothing (unless skipping)."""
     result = ImportResult()
-    with factory() as session, session.begin():
+    with factory() as session, session.begin(), _unmapped(session):
         shop = get_shop(session, shop_name)
         platform = file_platform(plugins, shop.platform, fmt)
         adapter: PlatformAdapter = plugins.platform(platform)
@@ -171,6 +174,18 @@ def import_file(
     if result.rejected:
         result.rejected_file = write_rejected(path, result.rejected)
     return result
+
+
+@contextmanager
+def _unmapped(session: Session) -> Iterator[None]:
+    """SQLite: read without the memory map while importing, so a big file's import keeps its
+    resident memory to the page cache instead of mapping the whole database file."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        session.execute(text("PRAGMA mmap_size=0"))
+    yield
+    if sqlite:  # (after a rolled-back import the connection went back to the pool as it is)
+        session.execute(text(f"PRAGMA mmap_size={MMAP_SIZE}"))
 
 
 def write_rejected(path: Path, rejected: list) -> Path:

@@ -12,11 +12,13 @@ Order of work per delivery (each step answers on its own and stores nothing when
 5. inbox: insert keyed by (platform, shop domain, delivery id), with only the headers worth
    keeping (:func:`stored_headers`: never ``Authorization``, ``Cookie`` or the signature); a
    delivery id, topic or shop domain over 255 characters is 400; a known key → 200 ``duplicate``;
-6. commit → 200 ``stored``. In ``inline`` mode (default) the same worker processes the delivery
-   right after the answer is sent (``call_on_close``); in ``worker`` mode ``stammkunde inbox work``
-   does. A processing failure is recorded on the inbox row and never changes the answer; a
-   delivery whose processing was interrupted (crash, database gone) stays ``received`` and is
-   picked up by ``stammkunde inbox work`` or ``stammkunde inbox replay --pending``.
+6. commit → 200 ``stored``. In ``worker`` mode (default) nothing more happens here:
+   ``stammkunde worker`` works the inbox off in batches; in ``inline`` mode the same web worker
+   processes the delivery right after the answer is sent (``call_on_close``). A processing
+   failure is recorded on the inbox row and never changes the answer; a delivery whose
+   processing was interrupted (crash, database gone) stays ``received`` and is picked up by the
+   worker, by the sweeper of every server process once it is 30 s old, or by
+   ``stammkunde inbox replay --pending``.
 
 When the database cannot be reached the answer is 503 with ``Retry-After`` so the platform
 retries; the receiver recovers by itself when the database is back (PostgreSQL engines ping
@@ -112,7 +114,7 @@ class Receiver:
     env: Mapping[str, str]
     secret_key: str | None
     max_body_bytes: int = MAX_BODY_BYTES
-    processing: str = "inline"
+    processing: str = "worker"
     metrics: WebhookMetrics | None = None
     clock: Callable[[], float] = time.perf_counter
     shop_cache_seconds: float = 10.0

@@ -147,3 +147,44 @@ def test_count_is_exact_after_big_file(sessions, shop, tmp_path) -> None:
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Order)) == 2500
         assert s.scalar(select(func.sum(Order.total))) is not None
+
+
+def test_a_repeated_order_id_is_refused_across_batches_too(sessions, shop, tmp_path,
+                                                         monkeypatch) -> None:
+    from stammkunde.plugins.csvfile import adapter
+
+    monkeypatch.setattr(adapter, "BATCH", 2)  # the file streams in batches of two rows
+    path = write(tmp_path, "1,c1,,2024-03-01,EUR,1,,,,", "2,c1,,2024-03-01,EUR,2,,,,",
+                 "3,c1,,2024-03-01,EUR,3,,,,", "1,c2,,2024-03-02,EUR,4,,,,",
+                 "4,c1,,2024-03-01,EUR,5,,,,", "3,c3,,2024-03-03,EUR,6,,,,")
+    result = run(sessions, path, skip_invalid=True)
+    assert [(r.line, r.reason) for r in result.rejected] == [
+        (5, "order_id '1' already on line 2"), (7, "order_id '3' already on line 4")]
+    assert [(o.platform_id, o.total) for o in orders(sessions)] == [
+        ("1", Decimal("1")), ("2", Decimal("2")), ("3", Decimal("3")), ("4", Decimal("5"))]
+
+
+def test_seen_ids_find_what_was_added_in_any_run() -> None:
+    import numpy as np
+
+    from stammkunde.plugins.csvfile.adapter import SeenIds
+
+    seen = SeenIds()
+    for lo in range(0, 1000, 100):  # ten batches: runs merge like a binary counter
+        seen.add(np.arange(lo, lo + 100, dtype=np.int64) * 7, np.arange(lo, lo + 100) + 2)
+    assert len(seen.runs) < 10
+    found = seen.find(np.array([0, 7 * 999, 7 * 500, 3, 7 * 1000], dtype=np.int64))
+    assert found.tolist() == [2, 1001, 502, 0, 0]
+
+
+def test_progress_shows_rows_per_second() -> None:
+    from rich.progress import Progress
+
+    from stammkunde.app.cli.base import RateColumn
+
+    prog = Progress()
+    task = prog.add_task("x", total=10)
+    column = RateColumn()
+    assert column.render(prog.tasks[task]).plain == ""
+    prog.tasks[task].finished_speed = 25_000.4
+    assert column.render(prog.tasks[task]).plain == "25,000 rows/s"
