@@ -275,12 +275,9 @@ def render(rows: list[dict], notes: list[str]) -> str:
         "- Our speed comes from fitting on distinct (x, t_x, T) triples with the x-only terms "
         "summed per distinct x, an analytic gradient, and predictions evaluated once per "
         "distinct (x, T) pair; lifetimes is given per-customer rows, as its examples do.",
-        "- On this machine OpenBLAS threads made every L-BFGS-B/BFGS step on a 3-4-parameter "
-        "vector cost ~10 ms under load (our 10k-customer fit: 0.8 s with OpenBLAS' default "
-        "threads, 0.02 s with one), and a BLAS inner product of 300k numbers cost 100x numpy's "
-        "own; `core/clv/_mle.py` therefore limits BLAS to one thread around the optimiser and "
-        "uses einsum for inner products. Other code doing many small BLAS calls on this "
-        "machine is likely to see the same.",
+        "- `core/clv/_mle.py` limits BLAS to one thread around the optimiser and uses einsum "
+        "for inner products: the optimiser makes many BLAS calls on 3-4-parameter vectors, "
+        "where thread start-up costs more than the arithmetic (not measured by this script).",
         "- Ours is the best of 3 runs, lifetimes a single run (its 1M run takes minutes).",
         *[f"- {note}" for note in notes],
     ]
