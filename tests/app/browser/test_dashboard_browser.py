@@ -59,7 +59,7 @@ def test_login_link_to_every_page(page: Any, server: str) -> None:
     page.get_by_role("link", name="Settings", exact=True).click()
     page.fill("#f-margin", "2")
     page.get_by_role("button", name="Save settings").click()
-    assert page.locator(".field.invalid .error").inner_text() == "Must be between 0.01 and 1."
+    assert page.locator(".field.invalid .error").inner_text() == "Must be between 0 and 1."
     page.fill("#f-margin", "0.45")
     page.fill("#f-tiers", "member: 0, loyal: 100, gold: 400")
     page.get_by_role("button", name="Save settings").click()

@@ -176,7 +176,7 @@ def test_every_page_fits_a_laptop_is_accessible_and_in_one_language(
                     bad = english_left(errors, patterns)
                     if bad:
                         problems["settings errors english"] = bad
-                    assert errors[0] == "Muss zwischen 0,01 und 1 liegen."
+                    assert errors[0] == "Muss zwischen 0 und 1 liegen."
                 page.fill("#f-margin", "0,5" if lang == "de" else "0.5")
                 page.fill("#f-points_review", "25")
                 page.fill("#f-tiers", "member: 0, loyal: 100")
