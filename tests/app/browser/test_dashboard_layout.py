@@ -166,7 +166,7 @@ def test_every_page_fits_a_laptop_is_accessible_and_in_one_language(
                 assert page.locator(".field.invalid").count() == 3
                 errors = page.locator(".field .error").all_inner_texts()
                 described = page.locator("#f-margin").get_attribute("aria-describedby")
-                assert described == "f-margin-help f-margin-error"
+                assert described == "f-margin-help source-margin f-margin-error"
                 results = axe.run(page, options=AXE_OPTIONS)
                 serious = [v["id"] for v in results.response["violations"]
                            if v["impact"] in ("serious", "critical")]
