@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from stammkunde.core.campaigns import CAPPED, TREATMENT, get_campaign
 from stammkunde.core.campaigns.define import FIXED
 from stammkunde.core.campaigns.report import DEFAULT_WINDOW_DAYS, window_of
-from stammkunde.core.errors import UserError
+from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.models import Assignment, Campaign, ContactLog, Customer, Order
 from stammkunde.core.money import cents
 from stammkunde.core.offer_models import Delivery, SimulatedDiscount
@@ -188,7 +188,7 @@ def respond(factory: sessionmaker[Session], campaign_id: int | str, *,
     model = model or ResponseModel()
     now = (now or utcnow()).replace(microsecond=0)
     if window_days < 1:
-        raise UserError("--window-days must be at least 1")
+        raise FieldError("{window_days} must be at least 1")
     with factory() as session:
         campaign = get_campaign(session, campaign_id)
         cid = campaign.id

@@ -23,7 +23,7 @@ from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from stammkunde.core.campaigns import TREATMENT, get_campaign
-from stammkunde.core.errors import UserError
+from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.models import Assignment, Campaign, Customer
 from stammkunde.core.offer_models import Delivery, DeliveryStatus, MarketingOptOut
 from stammkunde.core.timeutil import now as utcnow
@@ -97,7 +97,7 @@ def send_campaign(
     """Deliver each treatment member's offer through a channel; safe to re-run after a crash."""
     now = (now or utcnow()).replace(microsecond=0)
     if limit is not None and limit < 0:
-        raise UserError("--limit must not be negative")
+        raise FieldError("{limit} must not be negative")
     channel: Channel = plugins.channel(channel_name)
     plugin_name = plugins.plugin_of_channel(channel_name)
     with factory() as session, session.begin():

@@ -46,8 +46,8 @@ class ShopChannel(Channel):
         """Refuse a platform that cannot take customer fields."""
         if Capability.CUSTOMER_FIELDS not in job.adapter.capabilities:
             raise UserError(f"platform {job.shop.platform!r} of shop {job.shop.name!r} cannot "
-                            "take customer fields, so the shop channel cannot serve it (try "
-                            "`--channel email` or `campaign codes`); nothing was sent")
+                            "take customer fields, so the shop channel cannot serve it (use the "
+                            "email channel or export the codes); nothing was sent")
 
     def send(self, job: SendJob, batches: Iterator[Sequence[OfferMessage]]) \
             -> Iterator[DeliveryResult]:

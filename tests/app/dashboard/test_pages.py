@@ -190,7 +190,8 @@ def test_settings_are_validated_and_stored(client: FlaskClient, sessions) -> Non
     assert bad.status_code == 400
     text = bad.get_data(as_text=True)
     assert '<div class="error" id="f-margin-error">Must be between 0 and 1.</div>' in text
-    assert 'aria-describedby="f-margin-help source-margin f-margin-error" aria-invalid="true"' in text
+    assert ('aria-describedby="f-margin-help source-margin f-margin-error" aria-invalid="true"'
+            in text)
     assert ("The tier “member” (0) must need more points than the tier before it." in text)
     with sessions() as s:
         assert "retention" not in (s.query(Shop).filter_by(name="till").one().settings or {})
