@@ -90,6 +90,9 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
         SESSION_COOKIE_NAME="stammkunde_session",
         # Flask pre-fills 31 days, so this is set, not defaulted (STAMMKUNDE_SESSION_LIFETIME).
         PERMANENT_SESSION_LIFETIME=parse_lifetime(os.environ.get("STAMMKUNDE_SESSION_LIFETIME")),
+        # The cookie is written only when the session changes: a background poll (jobs.json)
+        # answered after a sign-in in the same browser must not put the old session back.
+        SESSION_REFRESH_EACH_REQUEST=False,
         WEBHOOK_MAX_BYTES=webhook_max_bytes(),
         WEBHOOK_PROCESSING=os.environ.get("STAMMKUNDE_WEBHOOK_PROCESSING") or "worker",
         INBOX_SWEEP_AGE=float(os.environ.get("STAMMKUNDE_INBOX_SWEEP_AGE") or SWEEP_AGE),
