@@ -428,10 +428,13 @@ def redact_shop(
         counts[name] = result.rowcount or 0  # type: ignore[attr-defined]
     for table in (SyncState, PendingRefund, OrderTombstone):  # type: ignore[assignment]
         session.execute(delete(table).where(table.shop_id == shop_id))
-    inbox = delete(InboxDelivery).where(or_(
-        InboxDelivery.shop_id == shop_id,
-        (InboxDelivery.shop_id.is_(None)) & (InboxDelivery.platform == shop.platform)
-        & (InboxDelivery.shop_domain == (normalize_domain(shop.domain) or "\0"))))
+    mine = InboxDelivery.shop_id == shop_id
+    domain = normalize_domain(shop.domain)
+    if domain:  # deliveries that named the shop before it was known
+        mine = or_(mine, InboxDelivery.shop_id.is_(None)
+                   & (InboxDelivery.platform == shop.platform)
+                   & (InboxDelivery.shop_domain == domain))
+    inbox = delete(InboxDelivery).where(mine)
     if keep_inbox_id is not None:
         inbox = inbox.where(InboxDelivery.id != keep_inbox_id)
         session.execute(update(InboxDelivery).where(InboxDelivery.id == keep_inbox_id)
