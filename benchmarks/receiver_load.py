@@ -1,6 +1,6 @@
 """Webhook receiver under load and under faults, against a bare "return 200" baseline.
 
-Everything runs on loopback: gunicorn (gthread workers, the production ``stammkunde serve`` code)
+Everything runs on loopback: waitress processes (the production ``stammkunde serve`` code)
 serving either a bare Flask endpoint or the real receiver (signature check + durable inbox insert,
 processing deferred to the worker in "ack path" rows, or inline after the answer), on SQLite and
 on a fresh PostgreSQL database; the load generator is a threaded Python client with one requests
@@ -270,7 +270,7 @@ def main() -> None:
     bare = rows[0].rate
     lines = [
         f"Run: `python benchmarks/receiver_load.py{' --quick' if args.quick else ''}` on "
-        f"{os.cpu_count()} cores, gunicorn {WORKERS} workers × 8 threads (gthread, as "
+        f"{os.cpu_count()} cores, waitress {WORKERS} processes × 8 threads (as "
         f"`stammkunde serve`), {THREADS} client threads "
         f"(requests sessions) on 127.0.0.1; total {total:.0f} s; load average {load_before:.1f} "
         f"at start, {os.getloadavg()[0]:.1f} at end (the machine is shared). "
