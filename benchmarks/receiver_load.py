@@ -47,6 +47,7 @@ from receiver_harness import (  # noqa: E402
     send_all,
     set_pg_down,
     tally,
+    waiting,
 )
 
 from stammkunde.core.db import make_engine, session_factory  # noqa: E402
@@ -101,9 +102,9 @@ def load(name: str, db_url: str, home: Path, n: int, *, mode: str = "receiver",
         seconds = time.perf_counter() - t0
         if worker is not None:  # the worker must keep up: wait for the backlog to drain
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and backlog(db_url):
+            while time.monotonic() < deadline and waiting(db_url):
                 time.sleep(0.2)
-            left = backlog(db_url)
+            left = waiting(db_url)
             after = time.perf_counter() - t0 - seconds
             name += (f" (backlog drained {after:.0f} s after)" if not left
                      else f" ({left:,} still waiting {after:.0f} s after)")
@@ -117,18 +118,6 @@ def load(name: str, db_url: str, home: Path, n: int, *, mode: str = "receiver",
                    sum(c for s, c in sent.statuses.items() if not 200 <= s < 300))
 
 
-def backlog(db_url: str) -> int:
-    """Return how many deliveries wait to be processed."""
-    from sqlalchemy import func, select
-
-    from stammkunde.core.inbox_models import InboxDelivery
-
-    engine = make_engine(db_url)
-    with engine.connect() as conn:
-        count = conn.execute(select(func.count()).select_from(InboxDelivery).where(
-            InboxDelivery.status == "received")).scalar_one()
-    engine.dispose()
-    return count
 
 
 def storm(db_url: str, home: Path, n: int) -> tuple[Tally, int]:
