@@ -118,8 +118,6 @@ def load(name: str, db_url: str, home: Path, n: int, *, mode: str = "receiver",
                    sum(c for s, c in sent.statuses.items() if not 200 <= s < 300))
 
 
-
-
 def storm(db_url: str, home: Path, n: int) -> tuple[Tally, int]:
     """Every delivery three times, shuffled, concurrently; each order must be counted once."""
     home.mkdir(parents=True, exist_ok=True)

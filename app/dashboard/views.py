@@ -84,6 +84,7 @@ def _template_values() -> dict[str, Any]:
         values["freshness"] = freshness(g.db, g.shop.id)
     return values
 
+
 @bp.after_request
 def _headers(response: Any) -> Any:
     response.headers.setdefault("X-Frame-Options", "DENY")
