@@ -64,10 +64,16 @@ class Bulk:
         return statement.replace("?", "%s") if self.pg else statement
 
     def in_list(self, values: Sequence[str]) -> tuple[str, Any]:
-        """Return an SQL set expression for ``x IN <it>`` and its one parameter."""
+        """Return a table expression of the values (column ``k``) and its one parameter.
+
+        Queries join it to the table they read, so the database looks each value up in the
+        table's unique index or hashes the values, whichever it prefers: a filter
+        (``= ANY(array)`` or ``IN (subquery)``) was planned as a scan of the whole table per value
+        while PostgreSQL's statistics still described the empty table of a first load.
+        """
         if self.pg:
-            return "(SELECT unnest(%s::text[]))", list(values)
-        return "(SELECT value FROM json_each(?))", json.dumps(list(values))
+            return "unnest(%s::text[]) AS v(k)", list(values)
+        return "(SELECT value AS k FROM json_each(?)) AS v", json.dumps(list(values))
 
     def query(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         """Run one statement on the driver connection and return its rows."""
@@ -164,8 +170,9 @@ class _People:
             return
         expr, param = self.bulk.in_list(sorted(keys))
         for pid, cid, person, email in self.bulk.query(
-                f"SELECT platform_id, id, person_id, email FROM customers "
-                f"WHERE shop_id = ? AND platform_id IN {expr}", (self.shop.id, param)):
+                f"SELECT c.platform_id, c.id, c.person_id, c.email FROM {expr} "
+                "JOIN customers c ON c.shop_id = ? AND c.platform_id = v.k",
+                (param, self.shop.id)):
             self.known[pid] = (cid, person, normalize_email(email))
 
     def create(self, new: dict[str, tuple[str | None, str | None, bool]]) -> None:
@@ -184,8 +191,8 @@ class _People:
                 bulk.raw.executemany(
                     "INSERT INTO persons (email, created_at) VALUES (?, ?) "
                     "ON CONFLICT (email) DO NOTHING", [(e, stamp) for e in emails])
-            persons = dict(bulk.query(f"SELECT email, id FROM persons WHERE email IN {expr}",
-                                      (param,)))
+            persons = dict(bulk.query(
+                f"SELECT p.email, p.id FROM {expr} JOIN persons p ON p.email = v.k", (param,)))
         anonymous = sum(1 for e, _, _ in new.values() if not e)
         fresh: list[int] = []
         if anonymous:
@@ -226,12 +233,14 @@ def store_new_orders(session: Session, shop: Shop, records: Sequence[OrderRecord
     bulk.lock(shop)
     ids = [r.platform_id for r in records]
     expr, param = bulk.in_list(ids)
-    stored = dict(bulk.query(f"SELECT platform_id, fingerprint FROM orders WHERE shop_id = ? "
-                             f"AND platform_id IN {expr}", (shop.id, param)))
+    stored = dict(bulk.query(f"SELECT o.platform_id, o.fingerprint FROM {expr} "
+                             "JOIN orders o ON o.shop_id = ? AND o.platform_id = v.k",
+                             (param, shop.id)))
     waiting = {r[0] for r in bulk.query(
-        f"SELECT platform_id FROM order_tombstones WHERE shop_id = ? AND platform_id IN {expr} "
-        f"UNION SELECT order_platform_id FROM pending_refunds WHERE shop_id = ? "
-        f"AND order_platform_id IN {expr}", (shop.id, param, shop.id, param))}
+        f"SELECT t.platform_id FROM {expr} JOIN order_tombstones t "
+        "ON t.shop_id = ? AND t.platform_id = v.k UNION "
+        f"SELECT p.order_platform_id FROM {expr} JOIN pending_refunds p "
+        "ON p.shop_id = ? AND p.order_platform_id = v.k", (param, shop.id, param, shop.id))}
     unchanged = 0
     slow: list[int] = []
     fast: list[int] = []
@@ -275,23 +284,30 @@ def store_new_orders(session: Session, shop: Shop, records: Sequence[OrderRecord
             take.append(i)
     people.create(new)
     tz = zone(shop.timezone)
+    shop_id, when, known = shop.id, bulk.when, people.known
+    cancelled_status = OrderStatus.CANCELLED
     rows = []
     for i in take:
         rec = records[i]
-        cid, person, _ = people.known[_customer_key(rec, emails[i])]
+        cid, person, _ = known[_customer_key(rec, emails[i])]
+        created = rec.created_at
         cancelled = rec.cancelled_at
-        if rec.status == OrderStatus.CANCELLED and cancelled is None:
-            cancelled = rec.updated_at or rec.created_at
-        refund_ts = [int(r.created_at.timestamp()) for r in rec.refunds]
-        local = rec.created_at.astimezone(tz)
+        if cancelled is None and rec.status == cancelled_status:
+            cancelled = rec.updated_at or created
+        if rec.refunds:
+            refunded = sum(to_units(r.amount) for r in rec.refunds)
+            refund_ts: int | None = max(int(r.created_at.timestamp()) for r in rec.refunds)
+        else:
+            refunded, refund_ts = 0, None
+        local = created.astimezone(tz)
+        channel = rec.channel
         rows.append((
-            shop.id, rec.platform_id, cid, person, bulk.when(rec.created_at),
-            int(rec.created_at.timestamp()), local.year * 12 + local.month - 1,
-            bulk.when(rec.updated_at), STATUS[rec.status], rec.is_test,
-            int(cancelled.timestamp()) if cancelled else None, rec.currency.upper(),
-            to_units(rec.total), (rec.channel or "online").strip().lower() or "online",
-            fingerprints[i], sum(to_units(r.amount) for r in rec.refunds),
-            max(refund_ts, default=None),
+            shop_id, rec.platform_id, cid, person, when(created), int(created.timestamp()),
+            local.year * 12 + local.month - 1, when(rec.updated_at), STATUS[rec.status],
+            rec.is_test, int(cancelled.timestamp()) if cancelled else None,
+            rec.currency.upper(), to_units(rec.total),
+            (channel.strip().lower() or "online") if channel else "online",
+            fingerprints[i], refunded, refund_ts,
         ))
     order_ids = bulk.insert_orders(rows) if rows else {}
     refunds, codes, lines = [], [], []
@@ -303,12 +319,15 @@ def store_new_orders(session: Session, shop: Shop, records: Sequence[OrderRecord
             slow.append(i)
             continue
         inserted += 1
-        refunds.extend((oid, r.platform_id, to_units(r.amount), epoch_seconds(r.created_at))
-                       for r in rec.refunds)
-        codes.extend((oid, c.strip(), c.strip().casefold())
-                     for c in dict.fromkeys(rec.discount_codes) if c.strip())
-        lines.extend((oid, li.quantity, to_units(li.price), li.sku, li.product_id, li.title)
-                     for li in rec.line_items)
+        if rec.refunds:
+            refunds.extend((oid, r.platform_id, to_units(r.amount), epoch_seconds(r.created_at))
+                           for r in rec.refunds)
+        if rec.discount_codes:
+            codes.extend((oid, c.strip(), c.strip().casefold())
+                         for c in dict.fromkeys(rec.discount_codes) if c.strip())
+        if rec.line_items:
+            lines.extend((oid, li.quantity, to_units(li.price), li.sku, li.product_id, li.title)
+                         for li in rec.line_items)
     if refunds:
         bulk.load("refunds", ("order_id", "platform_id", "amount", "created_ts"), refunds)
     if codes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from stammkunde.core.errors import UserError
@@ -13,6 +14,8 @@ CENT = Decimal("0.01")
 MAX_DIGITS_BEFORE_POINT = 15
 #: More decimal places than this are refused (storage keeps four; "1e-999999999" is garbage).
 MAX_PLACES = 12
+#: Text that is certainly a valid amount (within both limits): converted without further checks.
+PLAIN = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,12})?")
 
 
 def parse_money(text: str | int | Decimal, *, field: str = "amount",
@@ -23,6 +26,8 @@ def parse_money(text: str | int | Decimal, *, field: str = "amount",
     it. The refusal is raised as ``error`` (a file reader collects ValueErrors per row, an
     adapter raises InvalidRecord) with a message naming ``field``.
     """
+    if type(text) is str and PLAIN.fullmatch(text):
+        return Decimal(text)
     if isinstance(text, float):
         raise TypeError(f"{field} must not be a float (parse JSON with parse_float=Decimal)")
     if isinstance(text, bool) or not isinstance(text, str | int | Decimal):

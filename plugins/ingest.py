@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import inspect
+import queue
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +25,7 @@ from stammkunde.core.db import MMAP_SIZE
 from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.freshness import mark_stale
 from stammkunde.core.models import Shop
-from stammkunde.core.records import Record
+from stammkunde.core.records import Batch, Record
 from stammkunde.core.shops import credentials
 from stammkunde.core.store import UpsertStats, get_shop, load_cursor, save_cursor, store_records
 from stammkunde.core.timeutil import now
@@ -74,6 +76,58 @@ def parse_delivery(adapter: PlatformAdapter, envelope: WebhookEnvelope,
                       "accept parse_webhook(envelope, shop)", DeprecationWarning, stacklevel=2)
         return adapter.parse_webhook(envelope)  # type: ignore[call-arg]
     return adapter.parse_webhook(envelope, shop)
+
+
+_END = object()
+
+
+def read_ahead(batches: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
+    """Yield an adapter's batches while the next ones are read in a background thread.
+
+    The adapter's parsing (or its network calls) for the next batches runs while the caller
+    stores the current one; the databases release the interpreter lock while they work, so the
+    two overlap. An adapter's exception is raised here, in the caller's thread, at the point in
+    the sequence where it happened; a caller that stops early stops the reader too.
+    """
+    handoff: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                if not put(batch):
+                    break
+        except BaseException as exc:  # handed over to the caller's thread
+            put(exc)
+            return
+        finally:
+            close = getattr(batches, "close", None)
+            if stop.is_set() and close is not None:
+                close()
+        put(_END)
+
+    thread = threading.Thread(target=read, name="stammkunde-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 @dataclass
@@ -153,7 +207,8 @@ def import_file(
         adapter: PlatformAdapter = plugins.platform(platform)
         conn = connection_for(shop, secret_key)
         storing = True
-        for batch in adapter.import_file(path, fmt, conn):  # guarded: a crash names the plugin
+        # guarded: a crash names the plugin; the next batches are parsed while one is stored
+        for batch in read_ahead(adapter.import_file(path, fmt, conn)):
             rejected = list(batch.meta.get("rejected", ()))
             result.rejected.extend(rejected)
             result.rows += len(batch.records) + len(rejected)

@@ -50,53 +50,78 @@ def _amount(text: str, column: str) -> Decimal:
     return value
 
 
+STATUS_BY_TEXT = {s.value: s for s in OrderStatus}
+
+
+class RowParser:
+    """Turns the value lists of one file's rows into OrderRecords (columns located once)."""
+
+    def __init__(self, fieldnames: list[str], shop: ShopConnection) -> None:
+        self.width = len(fieldnames)
+        # a column the file lacks reads the empty string appended at index ``width``
+        at = {name: i for i, name in enumerate(fieldnames)}
+        self.index = tuple(at.get(c, self.width) for c in COLUMNS)
+        self.timezone = shop.timezone
+        self.currency = shop.currency.strip().upper()
+
+    def parse(self, values: list[str]) -> OrderRecord:
+        """Return the row's order or raise ValueError naming the problem."""
+        if len(values) < self.width:
+            values = values + [""] * (self.width - len(values))
+        values = [*values[: self.width], ""]
+        (order_id, customer_id, email_raw, created_text, currency, total_text, refunded_text,
+         status_text, channel, codes_text) = (values[i].strip() for i in self.index)
+        if not order_id:
+            raise ValueError("order_id is empty")
+        if not created_text:
+            raise ValueError("created_at is empty")
+        if not total_text:
+            raise ValueError("total is empty")
+        if email_raw and normalize_email(email_raw) is None:
+            raise ValueError(f"email is not an e-mail address: {email_raw!r}")
+        if not customer_id and not email_raw:
+            raise ValueError("needs customer_id or email")
+        try:
+            created = parse_instant(created_text, self.timezone)
+        except UserError as exc:
+            raise ValueError(f"created_at {exc}") from exc
+        total = _amount(total_text, "total")
+        status_text = status_text.lower() if status_text else "paid"
+        status = STATUS_BY_TEXT.get(status_text)
+        if status is None:
+            raise ValueError(
+                f"status {status_text!r} is not one of paid, pending, refunded, cancelled")
+        refunded = _amount(refunded_text, "refunded") if refunded_text else None
+        if refunded is None and status is OrderStatus.REFUNDED:
+            refunded = total
+        if refunded is not None and refunded > total:
+            raise ValueError(f"refunded {refunded} is more than total {total}")
+        currency = currency.upper() if currency else self.currency
+        if len(currency) != 3 or not currency.isalpha():
+            raise ValueError(f"currency is not a 3-letter code: {currency!r}")
+        if currency != self.currency:
+            raise ValueError(f"order {order_id!r} is in {currency}, not in the shop's currency "
+                             f"{self.currency}")
+        return OrderRecord(
+            platform_id=order_id,
+            created_at=created,
+            total=total,
+            currency=currency,
+            status=status,
+            customer_id=customer_id or None,
+            email=email_raw or None,
+            refunds=(Refund(amount=refunded, created_at=created),) if refunded else (),
+            discount_codes=tuple(c for c in (c.strip() for c in codes_text.split(";")) if c)
+            if codes_text else (),
+            channel=channel or None,
+        )
+
+
 def parse_row(row: dict[str, str], shop: ShopConnection) -> OrderRecord:
-    """Turn one CSV row into an OrderRecord or raise ValueError naming the problem."""
-    get = {k: (v or "").strip() for k, v in row.items()}
-    for column in REQUIRED:
-        if not get.get(column):
-            raise ValueError(f"{column} is empty")
-    customer_id = get.get("customer_id") or None
-    email_raw = get.get("email") or None
-    if email_raw and normalize_email(email_raw) is None:
-        raise ValueError(f"email is not an e-mail address: {email_raw!r}")
-    if not customer_id and not email_raw:
-        raise ValueError("needs customer_id or email")
-    try:
-        created = parse_instant(get["created_at"], shop.timezone)
-    except UserError as exc:
-        raise ValueError(f"created_at {exc}") from exc
-    total = _amount(get["total"], "total")
-    status_text = (get.get("status") or "paid").lower()
-    try:
-        status = OrderStatus(status_text)
-    except ValueError as exc:
-        raise ValueError(
-            f"status {status_text!r} is not one of paid, pending, refunded, cancelled"
-        ) from exc
-    refunded = _amount(get["refunded"], "refunded") if get.get("refunded") else None
-    if refunded is None and status == OrderStatus.REFUNDED:
-        refunded = total
-    if refunded is not None and refunded > total:
-        raise ValueError(f"refunded {refunded} is more than total {total}")
-    currency = (get.get("currency") or shop.currency).upper()
-    if len(currency) != 3 or not currency.isalpha():
-        raise ValueError(f"currency is not a 3-letter code: {currency!r}")
-    codes = tuple(c.strip() for c in get.get("discount_codes", "").split(";") if c.strip())
-    rec = OrderRecord(
-        platform_id=get["order_id"],
-        created_at=created,
-        total=total,
-        currency=currency,
-        status=status,
-        customer_id=customer_id,
-        email=email_raw,
-        refunds=(Refund(amount=refunded, created_at=created),) if refunded else (),
-        discount_codes=codes,
-        channel=get.get("channel") or None,
-    )
-    refuse_currency(rec, shop.currency)
-    return rec
+    """Turn one CSV row (column -> value) into an OrderRecord or raise ValueError naming the
+    problem."""
+    names = list(row)
+    return RowParser(names, shop).parse([row[n] or "" for n in names])
 
 
 def refuse_currency(rec: OrderRecord, shop_currency: str) -> None:
@@ -193,17 +218,36 @@ class SeenIds:
             self.runs.append((keys[order], np.concatenate((w2, w1))[order]))
 
 
+def as_row(fieldnames: list[str], values: list[str]) -> dict:
+    """Return a row's values by column, as ``csv.DictReader`` would (extra values under None)."""
+    row: dict = dict(zip(fieldnames, values, strict=False))
+    if len(values) > len(fieldnames):
+        row[None] = values[len(fieldnames):]
+    return row
+
+
 def read_csv(path: Path, shop: ShopConnection) -> Iterator[Batch]:
     """Yield batches of orders; rejected rows travel in ``batch.meta['rejected']``."""
-    reader = csv.DictReader(lines(path), skipinitialspace=False)
-    _check_header(reader.fieldnames)
-    reader.fieldnames = [h.strip() for h in reader.fieldnames or []]
+    reader = csv.reader(lines(path))
+    header = next(reader, None)
+    while header == []:
+        header = next(reader, None)
+    _check_header(header)
+    fieldnames = [h.strip() for h in header or []]
+    width = len(fieldnames)
+    parser = RowParser(fieldnames, shop)
     total_rows = max(count_lines(path) - 1, 0)
     seen = SeenIds()
     batch_seen: dict[str, int] = {}
     records: list[OrderRecord] = []
     rejected: list[RejectedRow] = []
-    raw_rows: dict[int, dict[str, str]] = {}
+    raw_rows: dict[int, list[str]] = {}
+
+    def refuse(line: int, reason: str, values: list[str]) -> None:
+        row = {k: v or "" for k, v in as_row(fieldnames, values).items()}
+        for name in fieldnames[len(values):]:
+            row[name] = ""
+        rejected.append(RejectedRow(line, reason, row))
 
     def flush() -> Batch:
         """Refuse ids seen in earlier batches, remember this batch's, and build the batch."""
@@ -216,9 +260,8 @@ def read_csv(path: Path, shop: ShopConnection) -> Iterator[Batch]:
                 kept = []
                 for rec, line, first in zip(records, lines_of, earlier, strict=True):
                     if first:
-                        rejected.append(RejectedRow(
-                            int(line), f"order_id {rec.platform_id!r} already on line {first}",
-                            raw_rows[int(line)]))
+                        refuse(int(line), f"order_id {rec.platform_id!r} already on line {first}",
+                               raw_rows[int(line)])
                     else:
                         kept.append(rec)
                 records = kept
@@ -232,24 +275,25 @@ def read_csv(path: Path, shop: ShopConnection) -> Iterator[Batch]:
         raw_rows.clear()
         return batch
 
-    for row in reader:
+    for values in reader:
         line = reader.line_num
-        if None in row:
-            rejected.append(RejectedRow(line, "more fields than header columns", row))  # type: ignore[arg-type]
+        if not values:  # an empty line (csv.DictReader skips these too)
             continue
-        if not any((v or "").strip() for v in row.values()):
+        if len(values) > width:
+            refuse(line, "more fields than header columns", values)
+        elif not any(v.strip() for v in values):
             continue
-        try:
-            rec = parse_row(row, shop)
-            if rec.platform_id in batch_seen:
-                raise ValueError(
-                    f"order_id {rec.platform_id!r} already on line {batch_seen[rec.platform_id]}"
-                )
-            batch_seen[rec.platform_id] = line
-            raw_rows[line] = row
-            records.append(rec)
-        except ValueError as exc:
-            rejected.append(RejectedRow(line, str(exc), {k: v or "" for k, v in row.items()}))
+        else:
+            try:
+                rec = parser.parse(values)
+                if rec.platform_id in batch_seen:
+                    raise ValueError(f"order_id {rec.platform_id!r} already on line "
+                                     f"{batch_seen[rec.platform_id]}")
+                batch_seen[rec.platform_id] = line
+                raw_rows[line] = values
+                records.append(rec)
+            except ValueError as exc:
+                refuse(line, str(exc), values)
         if len(records) + len(rejected) >= BATCH:
             yield flush()
     if records or rejected:
