@@ -64,16 +64,17 @@ class Bulk:
         return statement.replace("?", "%s") if self.pg else statement
 
     def in_list(self, values: Sequence[str]) -> tuple[str, Any]:
-        """Return a table expression of the values (column ``k``) and its one parameter.
+        """Return ``<values> JOIN``: the values as a table (column ``v.k``) joined to the table
+        that follows, and the one parameter.
 
-        Queries join it to the table they read, so the database looks each value up in the
-        table's unique index or hashes the values, whichever it prefers: a filter
-        (``= ANY(array)`` or ``IN (subquery)``) was planned as a scan of the whole table per value
-        while PostgreSQL's statistics still described the empty table of a first load.
+        The database looks each value up in the joined table's index: PostgreSQL joins the
+        ``unnest`` (a filter ``= ANY``/``IN (subquery)`` was planned as a scan of the whole table
+        per value while its statistics still described the empty table of a first load); SQLite
+        is told by ``CROSS JOIN`` to loop over the values, not over the table.
         """
         if self.pg:
-            return "unnest(%s::text[]) AS v(k)", list(values)
-        return "(SELECT value AS k FROM json_each(?)) AS v", json.dumps(list(values))
+            return "unnest(%s::text[]) AS v(k) JOIN", list(values)
+        return "(SELECT value AS k FROM json_each(?)) AS v CROSS JOIN", json.dumps(list(values))
 
     def query(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         """Run one statement on the driver connection and return its rows."""
@@ -92,8 +93,8 @@ class Bulk:
             value = value.astimezone(UTC)
         if self.pg:
             return value.replace(tzinfo=None)
-        text = value.isoformat(" ")[:-6]  # drop "+00:00"; SQLAlchemy always writes microseconds
-        return text if value.microsecond else text + ".000000"
+        # drop "+00:00"; SQLAlchemy always writes the microseconds
+        return value.isoformat(" ", "microseconds")[:26]
 
     def load(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """Append rows to a table: ``COPY`` on PostgreSQL, ``executemany`` on SQLite."""
@@ -171,7 +172,7 @@ class _People:
         expr, param = self.bulk.in_list(sorted(keys))
         for pid, cid, person, email in self.bulk.query(
                 f"SELECT c.platform_id, c.id, c.person_id, c.email FROM {expr} "
-                "JOIN customers c ON c.shop_id = ? AND c.platform_id = v.k",
+                "customers c ON c.shop_id = ? AND c.platform_id = v.k",
                 (param, self.shop.id)):
             self.known[pid] = (cid, person, normalize_email(email))
 
@@ -192,7 +193,7 @@ class _People:
                     "INSERT INTO persons (email, created_at) VALUES (?, ?) "
                     "ON CONFLICT (email) DO NOTHING", [(e, stamp) for e in emails])
             persons = dict(bulk.query(
-                f"SELECT p.email, p.id FROM {expr} JOIN persons p ON p.email = v.k", (param,)))
+                f"SELECT p.email, p.id FROM {expr} persons p ON p.email = v.k", (param,)))
         anonymous = sum(1 for e, _, _ in new.values() if not e)
         fresh: list[int] = []
         if anonymous:
@@ -234,12 +235,12 @@ def store_new_orders(session: Session, shop: Shop, records: Sequence[OrderRecord
     ids = [r.platform_id for r in records]
     expr, param = bulk.in_list(ids)
     stored = dict(bulk.query(f"SELECT o.platform_id, o.fingerprint FROM {expr} "
-                             "JOIN orders o ON o.shop_id = ? AND o.platform_id = v.k",
+                             "orders o ON o.shop_id = ? AND o.platform_id = v.k",
                              (param, shop.id)))
     waiting = {r[0] for r in bulk.query(
-        f"SELECT t.platform_id FROM {expr} JOIN order_tombstones t "
+        f"SELECT t.platform_id FROM {expr} order_tombstones t "
         "ON t.shop_id = ? AND t.platform_id = v.k UNION "
-        f"SELECT p.order_platform_id FROM {expr} JOIN pending_refunds p "
+        f"SELECT p.order_platform_id FROM {expr} pending_refunds p "
         "ON p.shop_id = ? AND p.order_platform_id = v.k", (param, shop.id, param, shop.id))}
     unchanged = 0
     slow: list[int] = []

@@ -229,18 +229,23 @@ class _Resolver:
                 self.session.delete(orphan)
 
 
-def _when(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+def _instant(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
 
 
 def fingerprint(rec: OrderRecord) -> str:
-    """Return a digest of everything an order record says, to recognise an unchanged re-delivery."""
+    """Return a digest of everything an order record says, to recognise an unchanged re-delivery.
+
+    Instants enter as epoch seconds: two records that name the same instants in different time
+    zones say the same thing. (A test changes each field of OrderRecord and expects a new
+    digest, so a field added later cannot be forgotten here.)
+    """
     said = (
-        rec.platform_id, rec.created_at.isoformat(), str(rec.total), rec.currency, str(rec.status),
-        _when(rec.updated_at), rec.customer_id, rec.email,
-        tuple((str(r.amount), r.created_at.isoformat(), r.platform_id) for r in rec.refunds)
+        rec.platform_id, rec.created_at.timestamp(), str(rec.total), rec.currency,
+        str(rec.status), _instant(rec.updated_at), rec.customer_id, rec.email,
+        tuple((str(r.amount), r.created_at.timestamp(), r.platform_id) for r in rec.refunds)
         if rec.refunds else (),
-        rec.discount_codes, rec.channel, rec.is_test, _when(rec.cancelled_at),
+        rec.discount_codes, rec.channel, rec.is_test, _instant(rec.cancelled_at),
         tuple((li.quantity, str(li.price), li.sku, li.product_id, li.title)
               for li in rec.line_items) if rec.line_items else (),
         rec.customer_name,

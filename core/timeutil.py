@@ -25,6 +25,11 @@ def parse_instant(text: str, tz: str | None = None, *, end_of_day: bool = False)
     value = text.strip()
     if not value:
         raise UserError("empty date")
+    if value[-1:] == "Z" and len(value) > 10:  # the common case: an instant in UTC
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass  # the general path below names the problem
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)

@@ -66,11 +66,9 @@ class RowParser:
 
     def parse(self, values: list[str]) -> OrderRecord:
         """Return the row's order or raise ValueError naming the problem."""
-        if len(values) < self.width:
-            values = values + [""] * (self.width - len(values))
-        values = [*values[: self.width], ""]
+        values = [*map(str.strip, values[: self.width]), *[""] * (self.width + 1 - len(values))]
         (order_id, customer_id, email_raw, created_text, currency, total_text, refunded_text,
-         status_text, channel, codes_text) = (values[i].strip() for i in self.index)
+         status_text, channel, codes_text) = map(values.__getitem__, self.index)
         if not order_id:
             raise ValueError("order_id is empty")
         if not created_text:

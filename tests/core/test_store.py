@@ -163,3 +163,37 @@ def test_an_order_or_refund_in_another_currency_is_refused(sessions) -> None:  #
         stats = store_records(s, shop, [replace(chf, currency="eur"),
                                         replace(refund, currency="EUR")])
         assert (stats.inserted, stats.updated) == (1, 0)
+
+
+def test_the_fingerprint_covers_every_field_of_an_order() -> None:
+    """An order that differs in any one field is not "unchanged" (a field added to OrderRecord
+    later and forgotten in the fingerprint would make its changes invisible)."""
+    import dataclasses
+    from datetime import UTC, datetime, timedelta
+
+    from stammkunde.core.records import LineItem, OrderRecord, Refund
+    from stammkunde.core.store import fingerprint
+
+    when = datetime(2024, 5, 1, 10, tzinfo=UTC)
+    base = OrderRecord(platform_id="1", created_at=when, total=Decimal("10.00"), currency="EUR",
+                       updated_at=when, customer_id="c1", email="a@example.com",
+                       refunds=(Refund(Decimal("1"), when, "r1"),), discount_codes=("X",),
+                       channel="pos", cancelled_at=when,
+                       line_items=(LineItem(1, Decimal("10.00"), "s", "p", "t"),),
+                       customer_name="A B")
+    changed = {
+        "platform_id": "2", "created_at": when + timedelta(seconds=1),
+        "total": Decimal("10.01"), "currency": "CHF", "status": OrderStatus.CANCELLED,
+        "updated_at": None, "customer_id": None, "email": "b@example.com",
+        "refunds": (Refund(Decimal("2"), when, "r1"),), "discount_codes": ("Y",),
+        "channel": None, "is_test": True, "cancelled_at": None,
+        "line_items": (LineItem(2, Decimal("10.00"), "s", "p", "t"),), "customer_name": None,
+    }
+    assert set(changed) == {f.name for f in dataclasses.fields(OrderRecord)}
+    digests = {fingerprint(dataclasses.replace(base, **{name: value}))
+               for name, value in changed.items()}
+    assert len(digests | {fingerprint(base)}) == len(changed) + 1
+    # the same instants written in another zone say the same thing
+    berlin = dataclasses.replace(base, created_at=when.astimezone(
+        __import__("zoneinfo").ZoneInfo("Europe/Berlin")))
+    assert fingerprint(berlin) == fingerprint(base)
