@@ -285,6 +285,7 @@ def store_new_orders(session: Session, shop: Shop, records: Sequence[OrderRecord
             take.append(i)
     people.create(new)
     tz = zone(shop.timezone)
+    utc_shop = tz.key == "UTC"
     shop_id, when, known = shop.id, bulk.when, people.known
     cancelled_status = OrderStatus.CANCELLED
     rows = []
@@ -300,7 +301,7 @@ def store_new_orders(session: Session, shop: Shop, records: Sequence[OrderRecord
             refund_ts: int | None = max(int(r.created_at.timestamp()) for r in rec.refunds)
         else:
             refunded, refund_ts = 0, None
-        local = created.astimezone(tz)
+        local = created if utc_shop and created.tzinfo is UTC else created.astimezone(tz)
         channel = rec.channel
         rows.append((
             shop_id, rec.platform_id, cid, person, when(created), int(created.timestamp()),

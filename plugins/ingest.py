@@ -301,7 +301,8 @@ def sync_shop(
         stats = UpsertStats()
         done = 0
         high_water = started
-        for count, batch in enumerate(fetch(conn, effective_since, cursor)):  # guarded
+        # guarded; the next page is fetched while this one is stored
+        for count, batch in enumerate(read_ahead(fetch(conn, effective_since, cursor))):
             # An adapter whose cursor snapshots the sync window (so a resumed sync reads the
             # window of the first attempt) says up to when it has seen changes.
             reported = batch.meta.get("high_water")
