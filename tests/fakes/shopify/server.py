@@ -162,10 +162,12 @@ class FakeShopify:
     def _route(self, request: Request) -> Response:
         path = request.path
         if path.startswith("/bulk/") and request.method == "GET":
-            body = self.data.bulk_files.get(path.rsplit("/", 1)[-1])
-            if body is None:
+            export = self.data.bulk_files.get(path.rsplit("/", 1)[-1])
+            if export is None:
                 return Response("not found", status=404)
-            return Response(body, mimetype="application/jsonl")
+            # streamed: a million orders' file is written while it is read, never held whole
+            return Response(export.chunks(), mimetype="application/jsonl",
+                            direct_passthrough=True)
         if path != f"/admin/api/{self.api_version}/graphql.json" or request.method != "POST":
             return Response("not found", status=404)
         self.stats["requests"] += 1
