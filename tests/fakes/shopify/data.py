@@ -4,8 +4,8 @@ Nodes follow the documented shapes (https://shopify.dev/docs/api/admin-graphql/2
 .../objects/Customer); money is a decimal string, times ISO 8601 with ``Z``.
 
 Generated orders (:meth:`FakeData.generate`) are kept as compact :class:`OrderSpec` tuples and
-built into node dicts when read, so a shop of a million orders fits in a few hundred MiB; a bulk
-export is written line by line from them while it is downloaded (:class:`BulkExport`). Read such
+built into node dicts when read, so a shop of a million orders fits in about a GiB; a bulk
+export writes its file line by line from them, to disk (:class:`BulkExport`). Read such
 an order's node as often as needed, but replace it with ``orders.put(node)``: a node built from a
 spec is a fresh dict on every read, so changing it in place changes nothing.
 """
@@ -16,16 +16,20 @@ import bisect
 import functools
 import gc
 import json
+import os
 import random
+import tempfile
+import weakref
 import zlib
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring_ascii as _js  # type: ignore[attr-defined]
+from pathlib import Path
 from typing import Any, NamedTuple
 
 START = datetime(2023, 1, 1, tzinfo=UTC)
-CHUNK_ROOTS = 2000  # root objects per chunk of a streamed bulk file
+CHUNK_ROOTS = 2000  # root objects per write to a bulk export's file
 
 
 def iso(value: datetime) -> str:
@@ -227,55 +231,59 @@ class Keyed:
 
 
 class BulkExport:
-    """A completed bulk export: its JSONL written chunk by chunk when downloaded, never whole.
+    """A completed bulk export: its JSONL file, written to disk when the export completes.
 
-    It reads the nodes as they were when the export completed (the key order and the node
-    store are copied then; a spec never changes, a stored node only through ``put``).
+    The file is written line by line (a million orders' JSONL is never held in memory) and read
+    back in chunks when downloaded; it is removed when the export is dropped. ``grouped``
+    (``groupObjects: true``): each parent's child lines follow it. Ungrouped (the default since
+    2026-01) gives no order guarantee; the fake then writes every child line before the
+    parents, the worst case for a reader that expects grouping.
     """
 
     def __init__(self, keyed: Keyed, grouped: bool) -> None:
         self.grouped = grouped
-        self.keys = keyed.keys()
-        self.built = dict(keyed.nodes.built)
-        self.specs = dict(keyed.nodes.specs)
-        children = sum(len(s.lines) for s in self.specs.values())
-        children += sum(len((n.get("lineItems") or {}).get("edges") or [])
-                        for n in self.built.values())
-        self.object_count = len(self.keys) + children
+        keys = keyed.keys()
+        self.root_count = len(keys)
+        self.object_count = 0
+        fd, name = tempfile.mkstemp(prefix="fake-shopify-bulk-", suffix=".jsonl")
+        self.path = Path(name)
+        weakref.finalize(self, self.path.unlink, missing_ok=True)
+        with os.fdopen(fd, "wb") as fh:
+            passes = ("all",) if grouped else ("children", "roots")
+            for part in passes:
+                for lo in range(0, len(keys), CHUNK_ROOTS):
+                    out: list[str] = []
+                    for _, legacy in keys[lo:lo + CHUNK_ROOTS]:
+                        root, kids = _jsonl(keyed.nodes, str(legacy))
+                        if part != "children":
+                            out.append(root)
+                        if part != "roots":
+                            out += kids
+                    if out:
+                        self.object_count += len(out)
+                        fh.write(("\n".join(out) + "\n").encode())
 
-    def _lines(self, legacy: int) -> tuple[str, list[str]]:
-        spec = self.specs.get(str(legacy))
-        if spec is not None:
-            return order_jsonl(spec)
-        node = dict(self.built[str(legacy)])
-        lines = node.pop("lineItems", None)
-        kids = [json.dumps(dict(edge["node"], __parentId=node["id"]), separators=(",", ":"))
-                for edge in (lines or {}).get("edges", [])]
-        return json.dumps(node, separators=(",", ":")), kids
-
-    def chunks(self) -> Iterator[bytes]:
-        """The file, in chunks of whole lines.
-
-        ``grouped`` (``groupObjects: true``): each parent's child lines follow it. Ungrouped
-        (the default since 2026-01) gives no order guarantee; the fake then writes every child
-        line before the parents, the worst case for a reader that expects grouping.
-        """
-        passes = ("all",) if self.grouped else ("children", "roots")
-        for part in passes:
-            for lo in range(0, len(self.keys), CHUNK_ROOTS):
-                out: list[str] = []
-                for _, legacy in self.keys[lo:lo + CHUNK_ROOTS]:
-                    root, kids = self._lines(legacy)
-                    if part != "children":
-                        out.append(root)
-                    if part != "roots":
-                        out += kids
-                if out:
-                    yield ("\n".join(out) + "\n").encode()
+    def chunks(self, size: int = 1 << 20) -> Iterator[bytes]:
+        """The file in chunks of ``size`` bytes."""
+        with self.path.open("rb") as fh:
+            while block := fh.read(size):
+                yield block
 
     def body(self) -> bytes:
         """The whole file at once (small exports, tests)."""
-        return b"".join(self.chunks())
+        return self.path.read_bytes()
+
+
+def _jsonl(nodes: Nodes, key: str) -> tuple[str, list[str]]:
+    """A node's bulk export lines: its root line and its child lines (``__parentId``)."""
+    spec = nodes.specs.get(key)
+    if spec is not None:
+        return order_jsonl(spec)
+    node = dict(nodes.built[key])
+    lines = node.pop("lineItems", None)
+    kids = [json.dumps(dict(edge["node"], __parentId=node["id"]), separators=(",", ":"))
+            for edge in (lines or {}).get("edges", [])]
+    return json.dumps(node, separators=(",", ":")), kids
 
 
 @dataclass

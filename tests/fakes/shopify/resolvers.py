@@ -105,7 +105,7 @@ class Resolvers:
             self.data.bulk_files[name] = export
             op.update(status="COMPLETED",
                       url=f"{self.fake.base_url}/bulk/{name}" if export.object_count else None,
-                      objectCount=str(export.object_count), rootObjectCount=str(len(export.keys)))
+                      objectCount=str(export.object_count), rootObjectCount=str(export.root_count))
         elif op["status"] == "CREATED":
             op["status"] = "RUNNING"
         return {"__typename": "BulkOperation", "id": op["id"], "status": op["status"],

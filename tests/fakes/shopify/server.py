@@ -165,7 +165,7 @@ class FakeShopify:
             export = self.data.bulk_files.get(path.rsplit("/", 1)[-1])
             if export is None:
                 return Response("not found", status=404)
-            # streamed: a million orders' file is written while it is read, never held whole
+            # streamed from its file: a million orders' JSONL is never held in memory
             return Response(export.chunks(), mimetype="application/jsonl",
                             direct_passthrough=True)
         if path != f"/admin/api/{self.api_version}/graphql.json" or request.method != "POST":
