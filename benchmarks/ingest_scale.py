@@ -297,45 +297,83 @@ def main() -> None:
 
 def shopify_rows(work: Path, n: int, kinds: list[str],
                  cleanup: list[Callable[[], None]]) -> list[str]:
-    """Shopify bulk sync of n orders from the fake, through ``sync_shop``; return table lines."""
+    """Shopify bulk sync of n orders from the fake, through ``sync_shop``; return table lines.
+
+    First the adapter alone (``fetch_orders``: bulk operation, JSONL download, mapping; nothing
+    stored), then the whole sync on each database. The fake runs in this process and writes its
+    export file when the export completes (Shopify's side of the work); that time is shown on
+    its own and left out of the adapter's rate.
+    """
     import gc
+    import resource
+
+    from sqlalchemy import update
 
     from stammkunde.core.db import make_engine, session_factory
+    from stammkunde.core.models import Shop
     from stammkunde.plugins.ingest import sync_shop
     from stammkunde.plugins.manager import get_plugins
+    from stammkunde.plugins.shopify import ShopifyAdapter
     from tests.fakes.shopify import FakeShopify
+    from tests.fakes.shopify.schema import admin_schema
 
-    out = ["Shopify bulk sync (`sync_shop`: bulk operation on the fake Shopify in this process, "
-           "JSONL download, mapping, batches of 2,000 stored with their cursor), end to end:", "",
-           "| database | orders | customers | fake built s | sync s | orders/s |",
-           "|---|---:|---:|---:|---:|---:|"]
+    def peak_mib() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def export_seconds() -> float:
+        return sum(e.seconds for e in fake.data.bulk_files.values())
+
+    settings = {"bulk_threshold": 1, "poll_interval": 0}
+    out = ["Shopify bulk sync of the fake Shopify in this process (`sync_shop`: bulk operation, "
+           "JSONL download streamed in 1 MiB chunks, mapping, batches of 2,000 stored with their "
+           "cursor). \"export s\" is the fake writing its JSONL file (Shopify's side, not ours); "
+           "\"adapter only\" is `fetch_orders` without storing, its rate without the export; "
+           "peak RSS is this benchmark process's maximum so far:", "",
+           "| run | orders | customers | fake built s | export s | seconds | orders/s "
+           "(without export) | peak RSS MiB |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
     with FakeShopify(maximum=1e9, restore_rate=1e9) as fake:
         t0 = time.perf_counter()
         fake.data.generate(orders=n, customers=max(1, n // 5))
-        gc.freeze()  # the fake's orders live for the whole run
         built = time.perf_counter() - t0
+        admin_schema()  # loaded before the freeze: no collection scans it or the shop again
+        gc.freeze()  # the fake's orders and schema live for the whole run
+        print(f"shopify fake: {n:,} orders built in {built:.1f} s (peak {peak_mib():.0f} MiB)",
+              flush=True)
+        before = export_seconds()
+        t0 = time.perf_counter()
+        fetched = sum(len(b.records) for b in
+                      ShopifyAdapter().fetch_orders(fake.connection(**settings)))
+        seconds = time.perf_counter() - t0
+        export = export_seconds() - before
+        print(f"shopify adapter only: {fetched:,} orders in {seconds:.1f} s (export {export:.1f} s)"
+              f", {fetched / (seconds - export):,.0f}/s without the export", flush=True)
+        out.append(f"| adapter only (`fetch_orders`, nothing stored) | {fetched:,} | – | "
+                   f"{built:.0f} | {export:.1f} | {seconds:.1f} | "
+                   f"{fetched / seconds:,.0f} ({fetched / (seconds - export):,.0f}) | "
+                   f"{peak_mib():.0f} |")
         for kind in kinds:
             url = f"sqlite:///{work / f'shopify-{n}.db'}" if kind == "sqlite" else pg_database()
             if kind != "sqlite":
                 cleanup.append(lambda u=url: drop_pg(u))
             prepare(url, "shopify", fake.domain, {"access_token": fake.token})
             engine = make_engine(url)
-            from sqlalchemy import update
-
-            from stammkunde.core.models import Shop
-
             with session_factory(engine)() as s, s.begin():
-                s.execute(update(Shop).values(settings={
-                    "base_url": fake.base_url, "bulk_threshold": 1, "poll_interval": 0}))
+                s.execute(update(Shop).values(settings={"base_url": fake.base_url, **settings}))
+            before = export_seconds()
             t0 = time.perf_counter()
             result = sync_shop(session_factory(engine), get_plugins(), "bench",
                                secret_key=SECRET_KEY)
             seconds = time.perf_counter() - t0
+            export = export_seconds() - before
             engine.dispose()
             orders = result.stats["orders"].inserted
-            print(f"shopify {kind}: {orders:,} orders in {seconds:.1f} s", flush=True)
-            out.append(f"| {kind} | {orders:,} | {result.stats['customers'].inserted:,} | "
-                       f"{built:.0f} | {seconds:.1f} | {orders / seconds:,.0f} |")
+            print(f"shopify {kind}: {orders:,} orders in {seconds:.1f} s (export {export:.1f} s, "
+                  f"peak {peak_mib():.0f} MiB)", flush=True)
+            out.append(f"| sync_shop, {kind} | {orders:,} | "
+                       f"{result.stats['customers'].inserted:,} | {built:.0f} | {export:.1f} | "
+                       f"{seconds:.1f} | {orders / seconds:,.0f} "
+                       f"({orders / (seconds - export):,.0f}) | {peak_mib():.0f} |")
     return [*out, ""]
 
 

@@ -19,6 +19,7 @@ import json
 import os
 import random
 import tempfile
+import time
 import weakref
 import zlib
 from collections.abc import Callable, Iterator, MutableMapping
@@ -241,6 +242,7 @@ class BulkExport:
     """
 
     def __init__(self, keyed: Keyed, grouped: bool) -> None:
+        started = time.perf_counter()
         self.grouped = grouped
         keys = keyed.keys()
         self.root_count = len(keys)
@@ -262,6 +264,7 @@ class BulkExport:
                     if out:
                         self.object_count += len(out)
                         fh.write(("\n".join(out) + "\n").encode())
+        self.seconds = time.perf_counter() - started  # what Shopify's side of the export took
 
     def chunks(self, size: int = 1 << 20) -> Iterator[bytes]:
         """The file in chunks of ``size`` bytes."""
