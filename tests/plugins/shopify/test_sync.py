@@ -279,3 +279,38 @@ def test_bulk_lines_are_read_across_chunks_and_a_bad_line_is_named() -> None:
         list(_objects([b'{"a":1}\n{"b":2},{"c":3}\n']))
     with pytest.raises(ShopifyError, match="holds list, not an object"):
         list(_roots(_objects([b'{"a":1}\n[1]\n'])))
+
+
+def test_each_page_is_stored_in_one_transaction(sessions, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A paged (not bulk) sync stores a page per store call and transaction, not an order."""
+    from sqlalchemy import event
+
+    import stammkunde.plugins.ingest as ingest
+
+    stored: list[int] = []
+    commits: list[int] = []
+    real = ingest.store_records
+
+    def counting(session, shop, records):  # type: ignore[no-untyped-def]
+        stored.append(len(records))
+        return real(session, shop, records)
+
+    monkeypatch.setattr(ingest, "store_records", counting)
+    with FakeShopify(maximum=1e9, restore_rate=1e9) as fake:
+        fake.data.generate(orders=60, customers=25)
+        with sessions() as session, session.begin():
+            create_shop(session, "fake", "shopify", domain=fake.domain,
+                        credentials={"access_token": fake.token}, secret_key="k",
+                        settings={"base_url": fake.base_url, "page_size": 12,
+                                  "bulk_threshold": None, "poll_interval": 0})
+        engine = sessions.kw["bind"]
+        listener = lambda conn: commits.append(1)  # noqa: E731
+        event.listen(engine, "commit", listener)
+        try:
+            with plugins_for_test() as plugins:
+                sync_shop(sessions, plugins, "fake", secret_key="k", resources=("orders",))
+        finally:
+            event.remove(engine, "commit", listener)
+    assert stored == [12] * 5
+    # one commit per page, plus the sync's own bookkeeping at the end (cursor, statistics, stale)
+    assert len(stored) < len(commits) <= len(stored) + 3
