@@ -31,6 +31,7 @@ MAX_PAGE = 250
 MAX_QUERY_COST = 1000
 CONNECTION_COST = 2  # the connection itself; each requested node adds its own cost
 DOWNLOAD_CHUNK = 1 << 20  # bytes read from a bulk file at a time
+PARSE_LINES = 100  # bulk file lines parsed in one call
 
 class BulkGone(ShopifyError):
     """A bulk export to resume no longer exists or its file can no longer be downloaded."""
@@ -189,15 +190,18 @@ def _bulk(client: GraphQLClient, resource: str, op: str, done: int, poll_interva
 def _objects(chunks: Iterable[bytes]) -> Iterator[Any]:
     """The values of a JSONL stream, read in large chunks and parsed a chunk at a time.
 
-    The whole lines of a chunk are parsed as one JSON array (one call instead of one per line);
-    only the last, incomplete line is carried to the next chunk, so memory stays at a chunk.
+    Whole lines are parsed ``PARSE_LINES`` at a time as one JSON array (one call instead of one
+    per line; few enough that their objects are mapped and gone before the garbage collector
+    moves them to its older generations); only the last, incomplete line of a chunk is carried
+    to the next, so memory stays at a chunk.
     """
     tail = b""
     line = 0  # lines before the current chunk
     for chunk in chunks:
         lines = (tail + chunk).split(b"\n") if tail else chunk.split(b"\n")
         tail = lines.pop()
-        yield from _parse(lines, line)
+        for lo in range(0, len(lines), PARSE_LINES):
+            yield from _parse(lines[lo:lo + PARSE_LINES], line + lo)
         line += len(lines)
     if tail:
         yield from _parse([tail], line)
