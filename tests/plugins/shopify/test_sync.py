@@ -275,6 +275,9 @@ def test_bulk_lines_are_read_across_chunks_and_a_bad_line_is_named() -> None:
             ({"id": "gid://shopify/Order/2", "n": "ä"}, [])]
     with pytest.raises(ShopifyError, match="bulk file line 3 is not JSON"):
         list(_objects([b'{"a":1}\n{"b":2}\n{"c":\n{"d":4}\n']))
+    many = b'{"a":1}\n' * 249 + b'{"c":\n' + b'{"a":1}\n' * 10
+    with pytest.raises(ShopifyError, match="bulk file line 250 is not JSON"):
+        list(_objects([many[:1001], many[1001:]]))
     with pytest.raises(ShopifyError, match="bulk file line 2 is not JSON: Extra data"):
         list(_objects([b'{"a":1}\n{"b":2},{"c":3}\n']))
     with pytest.raises(ShopifyError, match="holds list, not an object"):
