@@ -187,7 +187,7 @@ class Resolvers:
                                                              field=["id"])]}
         tags = set(node["tags"])
         tags = tags | set(args["tags"]) if add else tags - set(args["tags"])
-        node["tags"] = sorted(tags)
+        self.data.customers.put(dict(node, tags=sorted(tags)))
         return {"node": {"id": node["id"]}, "userErrors": []}
 
     def tagsAdd(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -317,3 +317,23 @@ def test_each_page_is_stored_in_one_transaction(sessions, monkeypatch: pytest.Mo
     assert stored == [12] * 5
     # one commit per page, plus the sync's own bookkeeping at the end (cursor, statistics, stale)
     assert len(stored) < len(commits) <= len(stored) + 3
+
+
+def test_the_fake_reuses_an_export_until_its_shop_changes() -> None:
+    from tests.fakes.shopify.data import FakeData
+
+    data = FakeData()
+    data.generate(orders=20, customers=5)
+    first = data.bulk_export("orders")
+    assert data.bulk_export("orders") is first
+    assert data.bulk_export("orders", grouped=False) is not first
+    data.orders.put(dict(data.orders.nodes["500001"], email="new@example.com"))
+    again = data.bulk_export("orders")
+    assert again is not first and b'"new@example.com"' in again.body()
+    path = first.path
+    del first
+    data.exports.clear()
+    import gc
+
+    gc.collect()
+    assert not path.exists()                          # a dropped export's file is removed
