@@ -122,11 +122,15 @@ class FakeShopify:
         return self
 
     def stop(self) -> None:
-        """Stop the server."""
+        """Stop the server and remove the export files (a million orders' file is a GiB)."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        for export in [*self.data.bulk_files.values(), *(e for _, e in self.data.exports.values())]:
+            export.path.unlink(missing_ok=True)
+        self.data.bulk_files.clear()
+        self.data.exports.clear()
 
     def __enter__(self) -> FakeShopify:
         return self.start()
