@@ -63,16 +63,38 @@ def instant(text: str | None) -> datetime | None:
     """Parse Shopify's ISO 8601 timestamps ("2024-05-01T10:00:00-04:00", "...Z") to UTC."""
     if not text:
         return None
-    parsed = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    if parsed.tzinfo is None:  # Shopify always sends an offset; treat a bare one as UTC
-        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(text)  # Python 3.11+ reads "Z" itself
+    except (TypeError, ValueError):
+        parsed = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    zone = parsed.tzinfo
+    if zone is UTC:
+        return parsed
+    if zone is None:  # Shopify always sends an offset; treat a bare one as UTC
+        return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+ZERO = Decimal(0)
+#: Parsed amounts by their text: a sync meets the same prices and totals again and again, and a
+#: Decimal never changes, so each text goes through ``parse_money`` once (until the cache fills).
+_AMOUNTS: dict[str, Decimal] = {}
+AMOUNTS_CACHED = 1 << 16
 
 
 def money(value: Any, what: str = "amount") -> Decimal:
     """Parse a decimal amount as Shopify sends it (a string; absent means zero)."""
     if value is None or value == "":
-        return Decimal(0)
+        return ZERO
+    if type(value) is str:
+        known = _AMOUNTS.get(value)
+        if known is not None:
+            return known
+        parsed = parse_money(value, field=what, error=InvalidRecord)
+        if len(_AMOUNTS) >= AMOUNTS_CACHED:
+            _AMOUNTS.clear()
+        _AMOUNTS[value] = parsed
+        return parsed
     return parse_money(value, field=what, error=InvalidRecord)
 
 
@@ -98,6 +120,8 @@ def _status(financial: str | None, cancelled: datetime | None) -> OrderStatus:
 
 def _cap_refunds(refunds: list[Refund], total: Decimal) -> tuple[Refund, ...]:
     """Keep refunds within the order total (refunded shipping or duties can exceed it)."""
+    if not refunds:
+        return ()
     out, left = [], total
     for refund in sorted(refunds, key=lambda r: r.created_at):
         amount = min(refund.amount, left)

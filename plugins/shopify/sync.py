@@ -9,7 +9,7 @@ export, whose result file stays downloadable for a week, so a killed sync picks 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,8 @@ AUTO_START = 10
 MAX_PAGE = 250
 MAX_QUERY_COST = 1000
 CONNECTION_COST = 2  # the connection itself; each requested node adds its own cost
+DOWNLOAD_CHUNK = 1 << 20  # bytes read from a bulk file at a time
+PARSE_LINES = 100  # bulk file lines parsed in one call
 
 class BulkGone(ShopifyError):
     """A bulk export to resume no longer exists or its file can no longer be downloaded."""
@@ -172,7 +174,7 @@ def _bulk(client: GraphQLClient, resource: str, op: str, done: int, poll_interva
     except requests.HTTPError as exc:
         raise BulkGone(f"bulk file of {op} cannot be downloaded: {exc}") from exc
     with resp:
-        for root, children in _roots(resp.iter_lines()):
+        for root, children in _roots(_objects(resp.iter_content(DOWNLOAD_CHUNK))):
             position += 1
             if position <= done:
                 continue
@@ -185,14 +187,53 @@ def _bulk(client: GraphQLClient, resource: str, op: str, done: int, poll_interva
                 cursor=json.dumps({"mode": "bulk", "op": op, "done": position}))
 
 
-def _roots(lines: Iterator[bytes]) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+def _objects(chunks: Iterable[bytes]) -> Iterator[Any]:
+    """The values of a JSONL stream, read in large chunks and parsed a chunk at a time.
+
+    Whole lines are parsed ``PARSE_LINES`` at a time as one JSON array (one call instead of one
+    per line; few enough that their objects are mapped and gone before the garbage collector
+    moves them to its older generations); only the last, incomplete line of a chunk is carried
+    to the next, so memory stays at a chunk.
+    """
+    tail = b""
+    line = 0  # lines before the current chunk
+    for chunk in chunks:
+        lines = (tail + chunk).split(b"\n") if tail else chunk.split(b"\n")
+        tail = lines.pop()
+        for lo in range(0, len(lines), PARSE_LINES):
+            yield from _parse(lines[lo:lo + PARSE_LINES], line + lo)
+        line += len(lines)
+    if tail:
+        yield from _parse([tail], line)
+
+
+def _parse(lines: list[bytes], before: int) -> list[Any]:
+    """Parse whole JSONL lines (blank ones skipped); a bad line is named by its number."""
+    full = [raw for raw in lines if raw and not raw.isspace()]
+    if not full:
+        return []
+    try:
+        values = json.loads(b"[" + b",".join(full) + b"]")
+        if len(values) == len(full):
+            return values  # type: ignore[no-any-return]
+    except ValueError:
+        pass
+    for number, raw in enumerate(lines, before + 1):  # find the line that is not one value
+        if raw and not raw.isspace():
+            try:
+                json.loads(raw)
+            except ValueError as exc:
+                raise ShopifyError(f"bulk file line {number} is not JSON: {exc}") from None
+    raise ShopifyError(f"bulk file: a line after line {before} holds more than one value")
+
+
+def _roots(objects: Iterable[Any]) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """Group JSONL lines into (root object, its child lines); children follow their parent."""
     root: dict[str, Any] | None = None
     children: list[dict[str, Any]] = []
-    for raw in lines:
-        if not raw.strip():
-            continue
-        obj = json.loads(raw)
+    for obj in objects:
+        if not isinstance(obj, dict):
+            raise ShopifyError(f"bulk file: a line holds {type(obj).__name__}, not an object")
         parent = obj.pop("__parentId", None)
         if parent is None:
             if root is not None:

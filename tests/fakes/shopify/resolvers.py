@@ -100,13 +100,12 @@ class Resolvers:
             return None
         op["polls"] += 1
         if op["status"] in ("CREATED", "RUNNING") and op["polls"] >= self.fake.bulk_polls:
-            body = self.data.bulk_file(op["resource"], op["grouped"])
+            export = self.data.bulk_export(op["resource"], op["grouped"])
             name = op["id"].rsplit("/", 1)[-1] + ".jsonl"
-            self.data.bulk_files[name] = body
-            roots = self.data.orders.count() if op["resource"] == "orders" else \
-                self.data.customers.count()
-            op.update(status="COMPLETED", url=f"{self.fake.base_url}/bulk/{name}" if body else None,
-                      objectCount=str(body.count(b"\n")), rootObjectCount=str(roots))
+            self.data.bulk_files[name] = export
+            op.update(status="COMPLETED",
+                      url=f"{self.fake.base_url}/bulk/{name}" if export.object_count else None,
+                      objectCount=str(export.object_count), rootObjectCount=str(export.root_count))
         elif op["status"] == "CREATED":
             op["status"] = "RUNNING"
         return {"__typename": "BulkOperation", "id": op["id"], "status": op["status"],
@@ -188,7 +187,7 @@ class Resolvers:
                                                              field=["id"])]}
         tags = set(node["tags"])
         tags = tags | set(args["tags"]) if add else tags - set(args["tags"])
-        node["tags"] = sorted(tags)
+        self.data.customers.put(dict(node, tags=sorted(tags)))
         return {"node": {"id": node["id"]}, "userErrors": []}
 
     def tagsAdd(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -122,11 +122,15 @@ class FakeShopify:
         return self
 
     def stop(self) -> None:
-        """Stop the server."""
+        """Stop the server and remove the export files (a million orders' file is a GiB)."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        for export in [*self.data.bulk_files.values(), *(e for _, e in self.data.exports.values())]:
+            export.path.unlink(missing_ok=True)
+        self.data.bulk_files.clear()
+        self.data.exports.clear()
 
     def __enter__(self) -> FakeShopify:
         return self.start()
@@ -162,10 +166,12 @@ class FakeShopify:
     def _route(self, request: Request) -> Response:
         path = request.path
         if path.startswith("/bulk/") and request.method == "GET":
-            body = self.data.bulk_files.get(path.rsplit("/", 1)[-1])
-            if body is None:
+            export = self.data.bulk_files.get(path.rsplit("/", 1)[-1])
+            if export is None:
                 return Response("not found", status=404)
-            return Response(body, mimetype="application/jsonl")
+            # streamed from its file: a million orders' JSONL is never held in memory
+            return Response(export.chunks(), mimetype="application/jsonl",
+                            direct_passthrough=True)
         if path != f"/admin/api/{self.api_version}/graphql.json" or request.method != "POST":
             return Response("not found", status=404)
         self.stats["requests"] += 1

@@ -233,3 +233,107 @@ def test_killed_bulk_sync_resumes_inside_the_export(sessions) -> None:
         assert fake.stats["op_BulkRun"] == 1
         with sessions() as session:
             assert session.scalar(select(func.count()).select_from(Order)) == 60
+
+
+def test_the_fakes_generated_orders_read_as_the_nodes_add_order_builds() -> None:
+    """Generated orders are compact specs; their nodes and bulk lines are what add_order and
+    ``json.dumps`` give, so a big shop's export is the same file a small shop's would be."""
+    from tests.fakes.shopify.data import FakeData, OrderSpec
+
+    data = FakeData()
+    data.generate(orders=300, customers=40)
+    other = FakeData()
+    for key in data.orders.nodes:
+        spec = data.orders.nodes.specs[key]
+        assert isinstance(spec, OrderSpec)
+        other.add_order(spec.legacy, spec.created, list(spec.lines), customer=spec.customer,
+                        email=spec.email, status=spec.status, cancelled=spec.cancelled,
+                        test=spec.test, refunds=spec.refunds, codes=spec.codes,
+                        source=spec.source, currency=spec.currency)
+    assert not other.orders.nodes.specs and len(other.orders.nodes) == 300
+    assert dict(data.orders.nodes) == dict(other.orders.nodes)
+    assert data.orders.keys() == other.orders.keys()
+    for grouped in (True, False):
+        assert data.bulk_file("orders", grouped) == other.bulk_file("orders", grouped)
+    lines = data.bulk_file("orders").decode().splitlines()
+    first = data.orders.nodes[str(data.orders.keys()[0][1])]
+    assert json.loads(lines[0]) == {k: v for k, v in first.items() if k != "lineItems"}
+    # a node put over a spec replaces it, and odd text is escaped as json.dumps escapes it
+    data.orders.put(dict(first, email='zoë"@example.com'))
+    assert 'zo\\u00eb\\"@example.com' in data.bulk_file("orders").decode()
+
+
+def test_bulk_lines_are_read_across_chunks_and_a_bad_line_is_named() -> None:
+    from stammkunde.plugins.shopify.sync import _objects, _roots
+
+    text = (b'{"id":"gid://shopify/Order/1","n":1}\n{"quantity":2,"__parentId":'
+            b'"gid://shopify/Order/1"}\r\n\n  \n{"id":"gid://shopify/Order/2","n":"\xc3\xa4"}')
+    for size in (1, 7, 64, len(text)):
+        chunks = [text[i:i + size] for i in range(0, len(text), size)]
+        assert list(_roots(_objects(chunks))) == [
+            ({"id": "gid://shopify/Order/1", "n": 1}, [{"quantity": 2}]),
+            ({"id": "gid://shopify/Order/2", "n": "ä"}, [])]
+    with pytest.raises(ShopifyError, match="bulk file line 3 is not JSON"):
+        list(_objects([b'{"a":1}\n{"b":2}\n{"c":\n{"d":4}\n']))
+    many = b'{"a":1}\n' * 249 + b'{"c":\n' + b'{"a":1}\n' * 10
+    with pytest.raises(ShopifyError, match="bulk file line 250 is not JSON"):
+        list(_objects([many[:1001], many[1001:]]))
+    with pytest.raises(ShopifyError, match="bulk file line 2 is not JSON: Extra data"):
+        list(_objects([b'{"a":1}\n{"b":2},{"c":3}\n']))
+    with pytest.raises(ShopifyError, match="holds list, not an object"):
+        list(_roots(_objects([b'{"a":1}\n[1]\n'])))
+
+
+def test_each_page_is_stored_in_one_transaction(sessions, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A paged (not bulk) sync stores a page per store call and transaction, not an order."""
+    from sqlalchemy import event
+
+    import stammkunde.plugins.ingest as ingest
+
+    stored: list[int] = []
+    commits: list[int] = []
+    real = ingest.store_records
+
+    def counting(session, shop, records):  # type: ignore[no-untyped-def]
+        stored.append(len(records))
+        return real(session, shop, records)
+
+    monkeypatch.setattr(ingest, "store_records", counting)
+    with FakeShopify(maximum=1e9, restore_rate=1e9) as fake:
+        fake.data.generate(orders=60, customers=25)
+        with sessions() as session, session.begin():
+            create_shop(session, "fake", "shopify", domain=fake.domain,
+                        credentials={"access_token": fake.token}, secret_key="k",
+                        settings={"base_url": fake.base_url, "page_size": 12,
+                                  "bulk_threshold": None, "poll_interval": 0})
+        engine = sessions.kw["bind"]
+        listener = lambda conn: commits.append(1)  # noqa: E731
+        event.listen(engine, "commit", listener)
+        try:
+            with plugins_for_test() as plugins:
+                sync_shop(sessions, plugins, "fake", secret_key="k", resources=("orders",))
+        finally:
+            event.remove(engine, "commit", listener)
+    assert stored == [12] * 5
+    # one commit per page, plus the sync's own bookkeeping at the end (cursor, statistics, stale)
+    assert len(stored) < len(commits) <= len(stored) + 3
+
+
+def test_the_fake_reuses_an_export_until_its_shop_changes() -> None:
+    from tests.fakes.shopify.data import FakeData
+
+    data = FakeData()
+    data.generate(orders=20, customers=5)
+    first = data.bulk_export("orders")
+    assert data.bulk_export("orders") is first
+    assert data.bulk_export("orders", grouped=False) is not first
+    data.orders.put(dict(data.orders.nodes["500001"], email="new@example.com"))
+    again = data.bulk_export("orders")
+    assert again is not first and b'"new@example.com"' in again.body()
+    path = first.path
+    del first
+    data.exports.clear()
+    import gc
+
+    gc.collect()
+    assert not path.exists()                          # a dropped export's file is removed

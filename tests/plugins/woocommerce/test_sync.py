@@ -236,3 +236,34 @@ def test_customers_of_every_wordpress_role_are_synced(factory: sessionmaker[Sess
     with factory() as session:
         assert sorted(session.scalars(select(Customer.email))) == [
             "abonnent@example.org", "chefin@example.org", "kundin@example.org"]
+
+
+def test_each_page_is_stored_in_one_transaction(
+        fake: FakeWooCommerce, factory: sessionmaker[Session], plugins: Plugins, shop: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page of orders is one store call in one transaction, not one per order."""
+    import stammkunde.plugins.ingest as ingest
+
+    fill(fake, 250)
+    fake.data.advance(minutes=1)
+    stored: list[int] = []
+    commits: list[int] = []
+    real = ingest.store_records
+
+    def counting(session, shop, records):  # type: ignore[no-untyped-def]
+        stored.append(len(records))
+        return real(session, shop, records)
+
+    monkeypatch.setattr(ingest, "store_records", counting)
+    from sqlalchemy import event
+
+    engine = factory.kw["bind"]
+    listener = lambda conn: commits.append(1)  # noqa: E731
+    event.listen(engine, "commit", listener)
+    try:
+        sync(factory, plugins, resources=("orders",))
+    finally:
+        event.remove(engine, "commit", listener)
+    assert stored == [100, 100, 50]
+    # one commit per page, plus the sync's own bookkeeping at the end (cursor, statistics, stale)
+    assert len(stored) < len(commits) <= len(stored) + 3
