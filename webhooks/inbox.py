@@ -22,7 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import (
+    ARRAY,
     JSON,
+    BigInteger,
     Engine,
     LargeBinary,
     Select,
@@ -109,24 +111,37 @@ def _order_ids(records: Sequence[Record]) -> list[str]:
     return sorted(ids)
 
 
+def lock_keys(shop_id: int, order_ids: Iterable[str]) -> list[int]:
+    """Return the advisory lock keys of a shop's orders, sorted (the order they are taken in)."""
+    return sorted(int.from_bytes(hashlib.blake2b(f"{shop_id}:{pid}".encode(),
+                                                 digest_size=8).digest(), "big", signed=True)
+                  for pid in set(order_ids))
+
+
+_LOCK_KEYS = text(
+    "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k"
+).bindparams(bindparam("keys", type_=ARRAY(BigInteger)))
+
+
 def lock_for(session: Session, shop: Shop, records: Sequence[Record]) -> None:
     """Serialise the processing of deliveries that touch the same orders (PostgreSQL).
 
     Two versions of one order processed at once must not overtake each other, and a refund must
     not slip past its order being inserted; each transaction therefore takes a transaction-level
-    advisory lock per order id it touches (sorted, so no deadlock), and a share lock on the shop
-    row, which privacy requests take exclusively (they act on the whole shop). Deliveries of
-    different orders proceed in parallel. SQLite serialises writers by itself.
+    advisory lock per order id it touches, and before them a share lock on the shop row, which
+    privacy requests take exclusively (they act on the whole shop). The order locks are taken in
+    one statement, in ascending key order (``unnest`` walks the sorted array in order), so two
+    transactions never wait for each other crosswise. Deliveries of different orders proceed in
+    parallel. SQLite serialises writers by itself.
     """
     if session.get_bind().dialect.name != "postgresql":
         return
     exclusive = any(is_privacy_record(r) for r in records)
     query = select(Shop.id).where(Shop.id == shop.id)
     session.execute(query.with_for_update() if exclusive else query.with_for_update(read=True))
-    for pid in _order_ids(records):
-        digest = hashlib.blake2b(f"{shop.id}:{pid}".encode(), digest_size=8).digest()
-        session.execute(select(func.pg_advisory_xact_lock(
-            int.from_bytes(digest, "big", signed=True))))
+    keys = lock_keys(shop.id, _order_ids(records))
+    if keys:
+        session.execute(_LOCK_KEYS, {"keys": keys})
 
 
 @dataclass(frozen=True)
