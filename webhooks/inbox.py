@@ -48,7 +48,7 @@ from stammkunde.core.records import OrderDeleted, OrderRecord, Record, RefundRec
 from stammkunde.core.shops import normalize_domain
 from stammkunde.core.store import store_records
 from stammkunde.core.timeutil import now
-from stammkunde.plugins.adapter import PlatformAdapter, WebhookEnvelope
+from stammkunde.plugins.adapter import PlatformAdapter, ShopConnection, WebhookEnvelope
 from stammkunde.plugins.ingest import parse_delivery, webhook_connection
 from stammkunde.plugins.manager import PluginError, Plugins
 
@@ -58,6 +58,13 @@ EMAIL = re.compile(r"[^\s@'\"<>()]+@[^\s@'\"<>()]+")
 MAX_ERROR = 500
 UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
 BATCH = 200  # deliveries per transaction when working off the inbox
+#: A processor refreshes PostgreSQL's planner statistics after this many deliveries, then after
+#: every ``ANALYZE_EVERY`` more (see :meth:`Processor.refresh_statistics`).
+ANALYZE_FIRST = 1_000
+ANALYZE_EVERY = 20_000
+#: The tables a worked-off backlog grows: their statistics are refreshed.
+GROWN_TABLES = ("persons", "customers", "orders", "refunds", "order_discounts", "order_lines",
+                "webhook_inbox")
 SKIPPED = "skipped"  # process() found nothing to do: already processed, or no such delivery
 
 
@@ -222,6 +229,9 @@ class Processor:
         self.observe = observe
         self.sleep = sleep
         self.attempts = attempts
+        self._counting = threading.Lock()
+        self._since_analyze = 0
+        self._analyze_at = ANALYZE_FIRST
 
     def process(self, inbox_id: int) -> str:
         """Process one delivery; return its new status, or ``skipped`` if it needed nothing.
@@ -322,67 +332,134 @@ class Processor:
     def process_batch(self, ids: Sequence[int]) -> ReplayResult:
         """Process several deliveries in one transaction, in id order; return what happened.
 
-        Consecutive deliveries that carry only orders are stored with one bulk upsert (the newest
-        ``updated_at`` of an order still wins); other records are stored delivery by delivery, in
-        order. If any delivery of the batch cannot be processed (bad payload, privacy request,
-        conflict), the batch is rolled back and its deliveries are processed one by one, so the
-        failure is recorded on the one delivery it belongs to. A database outage propagates.
+        See :meth:`_batch` (the same, for deliveries named by id instead of claimed).
         """
         if len(ids) <= 1:
             return self._run(ids)
+        return self._batch(ids=sorted(ids))
+
+    def claim_batch(self, *, cutoff: datetime, partition: tuple[int, int] = (0, 1),
+                    batch: int = BATCH) -> ReplayResult:
+        """Claim up to ``batch`` waiting deliveries received by ``cutoff`` and process them.
+
+        The oldest waiting deliveries nobody else is processing are taken: on PostgreSQL with
+        ``FOR UPDATE SKIP LOCKED``, so concurrent workers (threads, processes, the servers'
+        sweepers) take different deliveries without waiting for each other; SQLite's one
+        writer claims them with its write lock. Nothing claimed: an empty result.
+        """
+        return self._batch(cutoff=cutoff, partition=partition, limit=batch)
+
+    def _batch(self, *, ids: Sequence[int] | None = None, cutoff: datetime | None = None,
+               partition: tuple[int, int] = (0, 1), limit: int = BATCH) -> ReplayResult:
+        """Claim deliveries (by id, or the oldest waiting) and process them in one transaction.
+
+        Consecutive deliveries that carry only orders are stored with one bulk upsert (the newest
+        ``updated_at`` of an order still wins); other records are stored delivery by delivery, in
+        order. A delivery that cannot be parsed (bad payload, unknown shop, no stored body) is
+        marked ``failed`` alone in the same transaction while the others are stored; a privacy
+        request is processed on its own right after the batch. If storing fails (a conflict, bad
+        data for the database), the batch is rolled back and its deliveries are processed one by
+        one, so the failure is recorded on the one delivery it belongs to. A database outage
+        propagates and leaves every delivery of the batch ``received``.
+        """
         started = time.perf_counter()
+        claimed: list[int] = []
         try:
-            done = self._batch_once(sorted(ids))
+            done, failed, alone = self._batch_once(ids, cutoff, partition, limit, claimed)
         except UNAVAILABLE:
             raise
         except Exception:
-            return self._run(ids)
+            return self._run(claimed if ids is None else ids)
         result = ReplayResult()
-        claimed = {inbox_id for inbox_id, _, _ in done}
-        result.skipped = [i for i in ids if i not in claimed]
-        each = (time.perf_counter() - started) / max(len(done), 1)
+        if ids is not None:
+            got = {row[0] for row in done} | {f[0] for f in failed} | set(alone)
+            result.skipped = [i for i in ids if i not in got]
+        each = (time.perf_counter() - started) / max(len(done) + len(failed), 1)
         for inbox_id, platform, topic in done:
             result.processed.append(inbox_id)
             if self.observe:
                 self.observe(platform, topic, InboxStatus.PROCESSED, each)
+        for inbox_id, platform, topic, delivery, error in failed:
+            result.failed.append(inbox_id)
+            log.warning("webhook processing failed", extra={
+                "inbox_id": inbox_id, "platform": platform, "topic": topic,
+                "delivery_id": delivery, "outcome": "failed", "error": error})
+            if self.observe:
+                self.observe(platform, topic, InboxStatus.FAILED, each)
+        if alone:
+            extra = self._run(alone)
+            result.processed += extra.processed
+            result.failed += extra.failed
+            result.skipped += extra.skipped
         return result
 
-    def _batch_once(self, ids: Sequence[int]) -> list[tuple[int, str, str]]:
+    def _batch_once(
+        self, ids: Sequence[int] | None, cutoff: datetime | None, partition: tuple[int, int],
+        limit: int, claimed: list[int],
+    ) -> tuple[list[tuple[int, str, str]], list[tuple[int, str, str, str, str]], list[int]]:
         inbox = InboxDelivery
         with self.sessions() as session, session.begin():
-            claimed = sorted(session.scalars(
-                update(inbox)
-                .where(inbox.id.in_(ids), inbox.status != InboxStatus.PROCESSED)
-                .values(attempts=inbox.attempts + 1)
-                .returning(inbox.id)))
-            rows = session.execute(
-                select(inbox.id, inbox.platform, inbox.topic, inbox.shop_domain,
-                       inbox.delivery_id, inbox.body, inbox.headers, inbox.triggered_at,
-                       inbox.shop_id)
-                .where(inbox.id.in_(claimed)).order_by(inbox.id)).all()
-            shops: dict[object, Shop] = {}
+            if ids is not None:
+                which = [inbox.id.in_(ids), inbox.status != InboxStatus.PROCESSED]
+            else:
+                part, parts = partition
+                pick = (select(inbox.id)
+                        .where(inbox.status == InboxStatus.RECEIVED, inbox.received_at <= cutoff)
+                        .order_by(inbox.id).limit(limit)
+                        .with_for_update(skip_locked=True))
+                if parts > 1:
+                    pick = pick.where(inbox.id % parts == part)
+                which = [inbox.id.in_(pick.scalar_subquery())]
+            # One statement claims and reads the batch: on PostgreSQL the rows stay locked until
+            # the commit; on SQLite the update takes the write lock up front.
+            rows = sorted(session.execute(
+                update(inbox).where(*which).values(attempts=inbox.attempts + 1)
+                .returning(inbox.id, inbox.platform, inbox.topic, inbox.shop_domain,
+                           inbox.delivery_id, inbox.body, inbox.headers, inbox.triggered_at,
+                           inbox.shop_id)
+                .execution_options(synchronize_session=False)).all(), key=lambda r: r.id)
+            claimed[:] = [row.id for row in rows]
+            shops: dict[object, Shop | None] = {}
+            views: dict[int, ShopConnection] = {}
             adapters: dict[str, PlatformAdapter] = {}
             parsed: list[tuple[int, Shop, list[Record]]] = []
+            failed: list[tuple[int, str, str, str, str]] = []
+            alone: list[int] = []
+            new_shop: dict[int, list[int]] = {}
             for row in rows:
-                if row.body is None:
-                    raise ProcessingError("payload is no longer stored; it cannot be replayed")
-                key = row.shop_id or (row.platform, normalize_domain(row.shop_domain))
-                if key not in shops:
-                    shop = session.get(Shop, row.shop_id) if row.shop_id else None
-                    shop = shop or find_shop(session, row.platform, row.shop_domain)
+                try:
+                    if row.body is None:
+                        raise ProcessingError(
+                            "payload is no longer stored; it cannot be replayed")
+                    key = row.shop_id or (row.platform, normalize_domain(row.shop_domain))
+                    if key not in shops:
+                        found = session.get(Shop, row.shop_id) if row.shop_id else None
+                        shops[key] = found or find_shop(session, row.platform, row.shop_domain)
+                    shop = shops[key]
                     if shop is None:
-                        raise ProcessingError("a delivery names no known shop")
-                    shops[key] = shop
-                shop = shops[key]
-                if row.platform not in adapters:
-                    adapters[row.platform] = self.plugins.platform(row.platform)
-                records = parse_delivery(adapters[row.platform], WebhookEnvelope(
-                    platform=row.platform, topic=row.topic, shop_domain=row.shop_domain or None,
-                    delivery_id=row.delivery_id, raw_body=row.body,
-                    headers=dict(row.headers or {}), triggered_at=row.triggered_at),
-                    webhook_connection(shop))
+                        raise ProcessingError(
+                            f"no {row.platform} shop with domain {row.shop_domain or '(none)'!r};"
+                            " add it (`stammkunde shops add`) and replay")
+                    if row.platform not in adapters:
+                        adapters[row.platform] = self.plugins.platform(row.platform)
+                    if shop.id not in views:
+                        views[shop.id] = webhook_connection(shop)
+                    records = parse_delivery(adapters[row.platform], WebhookEnvelope(
+                        platform=row.platform, topic=row.topic,
+                        shop_domain=row.shop_domain or None, delivery_id=row.delivery_id,
+                        raw_body=row.body, headers=dict(row.headers or {}),
+                        triggered_at=row.triggered_at), views[shop.id])
+                except UNAVAILABLE:
+                    raise
+                except Exception as exc:  # this delivery alone fails; the batch goes on
+                    failed.append((row.id, row.platform, row.topic, row.delivery_id,
+                                   safe_error(exc)))
+                    continue
                 if any(is_privacy_record(r) for r in records):
-                    raise ProcessingError("privacy requests are processed one by one")
+                    alone.append(row.id)  # one by one, after this batch (whole-shop locks)
+                    continue
+                if row.shop_id is None:
+                    new_shop.setdefault(shop.id, []).append(row.id)
                 parsed.append((row.id, shop, records))
             by_shop: dict[int, tuple[Shop, list[Record]]] = {}
             for _, shop, records in parsed:
@@ -393,16 +470,48 @@ class Processor:
                 store_records(session, shop, segment)
             for shop_id in sorted(by_shop):  # the debounced refresh picks them up
                 mark_stale(session, shop_id)
-            for row in rows:
-                if row.shop_id is None:
-                    shop = shops[(row.platform, normalize_domain(row.shop_domain))]
-                    session.execute(update(inbox).where(inbox.id == row.id)
-                                    .values(shop_id=shop.id))
-            session.execute(
-                update(inbox).where(inbox.id.in_(claimed))
-                .values(status=InboxStatus.PROCESSED, processed_at=now(), body=None, error=None)
-                .execution_options(synchronize_session=False))
-            return [(row.id, row.platform, row.topic) for row in rows]
+            for shop_id, members in new_shop.items():
+                session.execute(update(inbox).where(inbox.id.in_(members))
+                                .values(shop_id=shop_id)
+                                .execution_options(synchronize_session=False))
+            if parsed:
+                session.execute(
+                    update(inbox).where(inbox.id.in_([i for i, _, _ in parsed]))
+                    .values(status=InboxStatus.PROCESSED, processed_at=now(), body=None,
+                            error=None)
+                    .execution_options(synchronize_session=False))
+            if failed:
+                session.connection().execute(
+                    update(inbox).where(inbox.id == bindparam("inbox_id"))
+                    .values(status=InboxStatus.FAILED, error=bindparam("why")),
+                    [{"inbox_id": f[0], "why": f[4]} for f in failed])
+            if alone:  # not tried here: the attempt is counted when it is
+                session.execute(update(inbox).where(inbox.id.in_(alone))
+                                .values(attempts=inbox.attempts - 1)
+                                .execution_options(synchronize_session=False))
+            stored = {inbox_id for inbox_id, _, _ in parsed}
+            return ([(row.id, row.platform, row.topic) for row in rows if row.id in stored],
+                    failed, alone)
+
+    def refresh_statistics(self, processed: int) -> bool:
+        """Count processed deliveries; refresh the planner statistics when due (PostgreSQL).
+
+        A backlog worked off into young tables would otherwise be planned with the statistics of
+        the empty tables (autovacuum analyses late, or not at all where it is off): lookups of a
+        batch's orders and customers then scan the whole shop instead of using the index, and get
+        slower with every batch. Due after ``ANALYZE_FIRST`` deliveries of this processor, then
+        every ``ANALYZE_EVERY``; returns whether it ran.
+        """
+        with self._counting:
+            self._since_analyze += processed
+            if self._since_analyze < self._analyze_at:
+                return False
+            self._since_analyze, self._analyze_at = 0, ANALYZE_EVERY
+        with self.sessions() as session, session.begin():
+            if session.get_bind().dialect.name != "postgresql":
+                return False
+            session.execute(text("ANALYZE " + ", ".join(GROWN_TABLES)))
+        return True
 
     def _run(self, ids: Iterable[int]) -> ReplayResult:
         result = ReplayResult()
@@ -417,25 +526,24 @@ class Processor:
                         batch: int = BATCH) -> ReplayResult:
         """Process deliveries still ``received`` (e.g. left by a crash), oldest first.
 
-        ``partition=(k, n)`` takes only ids with ``id % n == k``, so n workers share the
-        backlog without stepping on each other; ``batch`` deliveries share a transaction.
+        Batches of ``batch`` deliveries are claimed (see :meth:`claim_batch`) until about
+        ``limit`` were taken or none waits. ``partition=(k, n)`` takes only ids with
+        ``id % n == k`` (not needed for concurrent workers: they skip each other's claims).
         """
         cutoff = (at or now()) - older_than
-        part, parts = partition
-        query = (select(InboxDelivery.id)
-                 .where(InboxDelivery.status == InboxStatus.RECEIVED,
-                        InboxDelivery.received_at <= cutoff)
-                 .order_by(InboxDelivery.id).limit(limit))
-        if parts > 1:
-            query = query.where(InboxDelivery.id % parts == part)
-        with self.sessions() as session:
-            ids = list(session.scalars(query))
         result = ReplayResult()
-        for i in range(0, len(ids), batch):
-            done = self.process_batch(ids[i : i + batch])
+        taken = 0
+        while taken < limit:
+            done = self.claim_batch(cutoff=cutoff, partition=partition,
+                                    batch=min(batch, limit - taken))
+            count = len(done.processed) + len(done.failed) + len(done.skipped)
+            if not count:
+                break
+            taken += count
             result.processed += done.processed
             result.failed += done.failed
             result.skipped += done.skipped
+            self.refresh_statistics(len(done.processed))
         return result
 
     def drain(self, stop: threading.Event, *, min_age: float = 0.0, interval: float = 1.0,
