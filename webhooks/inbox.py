@@ -339,18 +339,20 @@ class Processor:
         return self._batch(ids=sorted(ids))
 
     def claim_batch(self, *, cutoff: datetime, partition: tuple[int, int] = (0, 1),
-                    batch: int = BATCH) -> ReplayResult:
+                    batch: int = BATCH, after: int = 0) -> ReplayResult:
         """Claim up to ``batch`` waiting deliveries received by ``cutoff`` and process them.
 
-        The oldest waiting deliveries nobody else is processing are taken: on PostgreSQL with
-        ``FOR UPDATE SKIP LOCKED``, so concurrent workers (threads, processes, the servers'
-        sweepers) take different deliveries without waiting for each other; SQLite's one
-        writer claims them with its write lock. Nothing claimed: an empty result.
+        The oldest waiting deliveries (with an id above ``after``) nobody else is processing are
+        taken: on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so concurrent workers (threads,
+        processes, the servers' sweepers) take different deliveries without waiting for each
+        other; SQLite's one writer claims them with its write lock. Nothing claimed: an empty
+        result.
         """
-        return self._batch(cutoff=cutoff, partition=partition, limit=batch)
+        return self._batch(cutoff=cutoff, partition=partition, limit=batch, after=after)
 
     def _batch(self, *, ids: Sequence[int] | None = None, cutoff: datetime | None = None,
-               partition: tuple[int, int] = (0, 1), limit: int = BATCH) -> ReplayResult:
+               partition: tuple[int, int] = (0, 1), limit: int = BATCH,
+               after: int = 0) -> ReplayResult:
         """Claim deliveries (by id, or the oldest waiting) and process them in one transaction.
 
         Consecutive deliveries that carry only orders are stored with one bulk upsert (the newest
@@ -365,7 +367,8 @@ class Processor:
         started = time.perf_counter()
         claimed: list[int] = []
         try:
-            done, failed, alone = self._batch_once(ids, cutoff, partition, limit, claimed)
+            done, failed, alone = self._batch_once(ids, cutoff, partition, limit, after,
+                                                   claimed)
         except UNAVAILABLE:
             raise
         except Exception:
@@ -395,29 +398,42 @@ class Processor:
 
     def _batch_once(
         self, ids: Sequence[int] | None, cutoff: datetime | None, partition: tuple[int, int],
-        limit: int, claimed: list[int],
+        limit: int, after: int, claimed: list[int],
     ) -> tuple[list[tuple[int, str, str]], list[tuple[int, str, str, str, str]], list[int]]:
         inbox = InboxDelivery
         with self.sessions() as session, session.begin():
+            columns = (inbox.id, inbox.platform, inbox.topic, inbox.shop_domain,
+                       inbox.delivery_id, inbox.body, inbox.headers, inbox.triggered_at,
+                       inbox.shop_id)
             if ids is not None:
                 which = [inbox.id.in_(ids), inbox.status != InboxStatus.PROCESSED]
+                skip = False
             else:
                 part, parts = partition
-                pick = (select(inbox.id)
-                        .where(inbox.status == InboxStatus.RECEIVED, inbox.received_at <= cutoff)
-                        .order_by(inbox.id).limit(limit)
-                        .with_for_update(skip_locked=True))
+                which = [inbox.status == InboxStatus.RECEIVED, inbox.received_at <= cutoff,
+                         inbox.id > after]
                 if parts > 1:
-                    pick = pick.where(inbox.id % parts == part)
-                which = [inbox.id.in_(pick.scalar_subquery())]
-            # One statement claims and reads the batch: on PostgreSQL the rows stay locked until
-            # the commit; on SQLite the update takes the write lock up front.
-            rows = sorted(session.execute(
-                update(inbox).where(*which).values(attempts=inbox.attempts + 1)
-                .returning(inbox.id, inbox.platform, inbox.topic, inbox.shop_domain,
-                           inbox.delivery_id, inbox.body, inbox.headers, inbox.triggered_at,
-                           inbox.shop_id)
-                .execution_options(synchronize_session=False)).all(), key=lambda r: r.id)
+                    which.append(inbox.id % parts == part)
+                skip = True
+            # PostgreSQL: the claim is a row lock (FOR UPDATE; SKIP LOCKED for waiting
+            # deliveries) held until the commit, and the attempt is counted with the outcome.
+            # SQLite: an UPDATE ... RETURNING takes the one write lock up front.
+            counted = session.get_bind().dialect.name != "postgresql"
+            if counted:
+                pick = select(inbox.id).where(*which).order_by(inbox.id)
+                if ids is None:
+                    pick = pick.limit(limit)
+                rows = session.execute(
+                    update(inbox).where(inbox.id.in_(pick.scalar_subquery()))
+                    .values(attempts=inbox.attempts + 1).returning(*columns)
+                    .execution_options(synchronize_session=False)).all()
+                rows.sort(key=lambda r: r.id)
+            else:
+                query = select(*columns).where(*which).order_by(inbox.id)
+                if ids is None:
+                    query = query.limit(limit)
+                rows = session.execute(query.with_for_update(skip_locked=skip)).all()
+            tried = {} if counted else {"attempts": inbox.attempts + 1}
             claimed[:] = [row.id for row in rows]
             shops: dict[object, Shop | None] = {}
             views: dict[int, ShopConnection] = {}
@@ -478,14 +494,14 @@ class Processor:
                 session.execute(
                     update(inbox).where(inbox.id.in_([i for i, _, _ in parsed]))
                     .values(status=InboxStatus.PROCESSED, processed_at=now(), body=None,
-                            error=None)
+                            error=None, **tried)
                     .execution_options(synchronize_session=False))
             if failed:
                 session.connection().execute(
                     update(inbox).where(inbox.id == bindparam("inbox_id"))
-                    .values(status=InboxStatus.FAILED, error=bindparam("why")),
+                    .values(status=InboxStatus.FAILED, error=bindparam("why"), **tried),
                     [{"inbox_id": f[0], "why": f[4]} for f in failed])
-            if alone:  # not tried here: the attempt is counted when it is
+            if alone and counted:  # not tried here: the attempt is counted when it is
                 session.execute(update(inbox).where(inbox.id.in_(alone))
                                 .values(attempts=inbox.attempts - 1)
                                 .execution_options(synchronize_session=False))
@@ -527,19 +543,22 @@ class Processor:
         """Process deliveries still ``received`` (e.g. left by a crash), oldest first.
 
         Batches of ``batch`` deliveries are claimed (see :meth:`claim_batch`) until about
-        ``limit`` were taken or none waits. ``partition=(k, n)`` takes only ids with
-        ``id % n == k`` (not needed for concurrent workers: they skip each other's claims).
+        ``limit`` were taken or none waits; each claim starts after the last one's highest id,
+        so the scan does not walk the processed deliveries again and again. ``partition=(k, n)``
+        takes only ids with ``id % n == k`` (not needed for concurrent workers: they skip each
+        other's claims).
         """
         cutoff = (at or now()) - older_than
         result = ReplayResult()
-        taken = 0
+        taken = after = 0
         while taken < limit:
             done = self.claim_batch(cutoff=cutoff, partition=partition,
-                                    batch=min(batch, limit - taken))
-            count = len(done.processed) + len(done.failed) + len(done.skipped)
-            if not count:
+                                    batch=min(batch, limit - taken), after=after)
+            seen = [*done.processed, *done.failed, *done.skipped]
+            if not seen:
                 break
-            taken += count
+            taken += len(seen)
+            after = max(after, *seen)
             result.processed += done.processed
             result.failed += done.failed
             result.skipped += done.skipped

@@ -103,8 +103,7 @@ def work(ctx: AppContext, interval: float, min_age: float, concurrency: int,
     def loop(part: int) -> None:
         while not stopping.is_set():
             try:
-                result = proc.process_pending(older_than=timedelta(seconds=min_age),
-                                              partition=(part, concurrency))
+                result = proc.process_pending(older_than=timedelta(seconds=min_age))
             except (DBAPIError, PoolTimeout) as exc:  # database away: wait for it
                 click.echo(f"database unavailable ({type(exc).__name__}); retrying", err=True)
                 if once:
