@@ -16,10 +16,12 @@ import re
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     ARRAY,
@@ -179,7 +181,8 @@ def record_delivery(
     One statement in its own (auto-committed) transaction, prepared once:
     ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` (PostgreSQL and SQLite ≥ 3.35 share the
     syntax); no id back means the delivery was already stored. When this returns, the row is
-    committed: the caller may acknowledge.
+    committed: the caller may acknowledge. ``engine`` may be an :func:`ack_engine` (no ping
+    before each statement, already in autocommit).
     """
     values = {
         "platform": envelope.platform,
@@ -194,9 +197,19 @@ def record_delivery(
         "triggered_at": envelope.triggered_at,
     }
     if engine.dialect.name in ("postgresql", "sqlite"):
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            new_id = conn.execute(_INSERT, values).scalar()
-        return Stored(new_id, new_id is None)
+        for retry in (False, True):
+            try:
+                with engine.connect() as conn:
+                    if not autocommit(engine):
+                        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                    new_id = conn.execute(_INSERT, values).scalar()
+                return Stored(new_id, new_id is None)
+            except DBAPIError as exc:
+                # A pooled connection the server dropped (restart): the pool is invalidated
+                # and one fresh connection tried. Safe to repeat: a row the lost answer had
+                # committed makes it a duplicate, still stored once.
+                if retry or not exc.connection_invalidated:
+                    raise
     try:  # other databases: plain insert, duplicate detected by the unique constraint
         with engine.begin() as conn:
             new_id = conn.execute(
@@ -204,6 +217,36 @@ def record_delivery(
     except IntegrityError:
         return Stored(None, True)
     return Stored(new_id, False)
+
+
+#: Connections an acknowledging process keeps for its inserts (about one per request thread).
+ACK_POOL_SIZE = 10
+ACK_POOL_OVERFLOW = 6
+
+
+def ack_engine(url: str, **options: Any) -> Engine:
+    """Return an engine for :func:`record_delivery` alone on PostgreSQL: autocommit, no ping.
+
+    The app's engine pings every pooled connection before use (one round trip more per
+    delivery) and switches it to autocommit and back; this one keeps ``ACK_POOL_SIZE``
+    connections in autocommit and does neither (a connection the server dropped is replaced
+    by :func:`record_delivery` itself). Each insert still commits durably before the answer.
+    """
+    from stammkunde.core.db import make_engine
+
+    engine = make_engine(url, **{**options, "pool_pre_ping": False,
+                                 "isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None,
+                                 "pool_size": ACK_POOL_SIZE, "max_overflow": ACK_POOL_OVERFLOW})
+    _AUTOCOMMIT.add(engine)
+    return engine
+
+
+_AUTOCOMMIT: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def autocommit(engine: Engine) -> bool:
+    """Return whether the engine is an :func:`ack_engine` (connections in autocommit)."""
+    return engine in _AUTOCOMMIT
 
 
 @dataclass

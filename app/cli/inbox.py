@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from datetime import timedelta
@@ -17,6 +18,22 @@ from stammkunde.app.context import AppContext
 from stammkunde.core.errors import UserError
 from stammkunde.core.inbox_models import InboxStatus
 from stammkunde.webhooks.inbox import Processor, ReplayResult, list_deliveries
+
+#: Default niceness of the processes that work the inbox off (and run jobs): on a shared machine
+#: the web server's acknowledgements get the CPU first.
+NICE = 10
+
+
+def lower_priority(increment: int) -> None:
+    """Lower this process's CPU priority by ``increment`` (0: unchanged)."""
+    if increment > 0:
+        os.nice(increment)
+
+
+nice_option = click.option(
+    "--nice", default=NICE, show_default=True, type=click.IntRange(0, 19),
+    help="Run at this lower CPU priority (os.nice), so `stammkunde serve` on the same machine "
+         "acknowledges webhooks first; 0 keeps the normal priority.")
 
 
 def processor(ctx: AppContext) -> Processor:
@@ -84,13 +101,15 @@ def replay(ctx: AppContext, ids: tuple[int, ...], all_failed: bool, pending: boo
 @click.option("--min-age", default=0.0, show_default=True, type=float,
               help="Only take deliveries at least this many seconds old (use e.g. 30 next to "
                    "inline processing, to pick up only what a crash left).")
-@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 32),
-              help="Threads, each taking its share of the backlog.")
+@click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 32),
+              help="Threads taking batches from the inbox (PostgreSQL: side by side).")
 @click.option("--once", is_flag=True, help="Work off what waits (until nothing does), then stop.")
+@nice_option
 @pass_ctx
 def work(ctx: AppContext, interval: float, min_age: float, concurrency: int,
-         once: bool) -> None:
+         once: bool, nice: int) -> None:
     """Process received deliveries until stopped (the worker for --processing worker)."""
+    lower_priority(nice)
     proc = processor(ctx)
     stopping = threading.Event()
     total = ReplayResult()
