@@ -612,7 +612,9 @@ class Processor:
               limit: int = 2000, batch: int = BATCH) -> None:
         """Process waiting deliveries older than ``min_age`` seconds until ``stop`` is set.
 
-        Sleeps ``interval`` seconds whenever nothing waits, and while the database is away.
+        Sleeps ``interval`` seconds after each round that worked the inbox off (fewer than
+        ``limit`` deliveries waited), and while the database is away: deliveries that arrive
+        meanwhile are then taken together, in larger batches, instead of one transaction each.
         """
         while not stop.is_set():
             try:
@@ -627,7 +629,7 @@ class Processor:
                 log.exception("inbox drain round failed")
                 stop.wait(interval)
                 continue
-            if not (result.processed or result.failed):
+            if len(result.processed) + len(result.failed) + len(result.skipped) < limit:
                 stop.wait(interval)
 
     def replay(self, ids: Sequence[int] = (), *, all_failed: bool = False) -> ReplayResult:

@@ -19,6 +19,8 @@ from stammkunde.core.errors import UserError
 from stammkunde.core.inbox_models import InboxStatus
 from stammkunde.webhooks.inbox import Processor, ReplayResult, list_deliveries
 
+#: Deliveries one round of `inbox work` takes at most (in batches) before it looks again.
+ROUND = 2000
 #: Default niceness of the processes that work the inbox off (and run jobs): on a shared machine
 #: the web server's acknowledgements get the CPU first.
 NICE = 10
@@ -97,7 +99,8 @@ def replay(ctx: AppContext, ids: tuple[int, ...], all_failed: bool, pending: boo
 
 @inbox.command("work")
 @click.option("--interval", default=1.0, show_default=True, type=float,
-              help="Seconds to wait when nothing is waiting.")
+              help="Seconds to wait once nothing is waiting (what arrives meanwhile is then "
+                   "taken in one batch).")
 @click.option("--min-age", default=0.0, show_default=True, type=float,
               help="Only take deliveries at least this many seconds old (use e.g. 30 next to "
                    "inline processing, to pick up only what a crash left).")
@@ -122,7 +125,8 @@ def work(ctx: AppContext, interval: float, min_age: float, concurrency: int,
     def loop(part: int) -> None:
         while not stopping.is_set():
             try:
-                result = proc.process_pending(older_than=timedelta(seconds=min_age))
+                result = proc.process_pending(older_than=timedelta(seconds=min_age),
+                                              limit=ROUND)
             except (DBAPIError, PoolTimeout) as exc:  # database away: wait for it
                 click.echo(f"database unavailable ({type(exc).__name__}); retrying", err=True)
                 if once:
@@ -134,10 +138,10 @@ def work(ctx: AppContext, interval: float, min_age: float, concurrency: int,
                 total.processed += result.processed
                 total.failed += result.failed
                 total.skipped += result.skipped
-            idle = not (result.processed or result.failed or result.skipped)
-            if once and idle:
+            taken = len(result.processed) + len(result.failed) + len(result.skipped)
+            if once and not taken:
                 return
-            if idle:
+            if not once and taken < ROUND:  # worked off: what arrives meanwhile, in one batch
                 stopping.wait(interval)
 
     if threading.current_thread() is threading.main_thread():
