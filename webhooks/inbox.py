@@ -10,6 +10,7 @@ processed is marked ``failed`` with an error that names no person, and stays for
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -199,10 +200,12 @@ def record_delivery(
     if engine.dialect.name in ("postgresql", "sqlite"):
         for retry in (False, True):
             try:
-                with engine.connect() as conn:
-                    if not autocommit(engine):
+                if autocommit(engine):
+                    new_id = _insert_on_driver(engine, values)
+                else:
+                    with engine.connect() as conn:
                         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                    new_id = conn.execute(_INSERT, values).scalar()
+                        new_id = conn.execute(_INSERT, values).scalar()
                 return Stored(new_id, new_id is None)
             except DBAPIError as exc:
                 # A pooled connection the server dropped (restart): the pool is invalidated
@@ -217,6 +220,50 @@ def record_delivery(
     except IntegrityError:
         return Stored(None, True)
     return Stored(new_id, False)
+
+
+_DRIVER_INSERT = (
+    "INSERT INTO webhook_inbox (platform, shop_domain, delivery_id, topic, shop_id, status, "
+    "attempts, body, headers, received_at, triggered_at) VALUES (%s, %s, %s, %s, %s, %s, 0, %s, "
+    "%s, %s, %s) ON CONFLICT (platform, shop_domain, delivery_id) DO NOTHING RETURNING id")
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _insert_on_driver(engine: Engine, values: dict[str, Any]) -> int | None:
+    """Run the acknowledging insert on a pooled driver connection (PostgreSQL, autocommit).
+
+    What SQLAlchemy's statement layer would add per delivery (compiling from the cache, bind
+    processing, a result object) is done here directly: times as naive UTC (as ``UTCDateTime``
+    stores them), headers as JSON text. A driver error is raised as SQLAlchemy's, with a dropped
+    connection invalidated (``connection_invalidated``), as the statement layer does.
+    """
+    params = (values["platform"], values["shop_domain"], values["delivery_id"], values["topic"],
+              values["shop_id"], values["status"], values["body"], json.dumps(values["headers"]),
+              _naive_utc(values["received_at"]), _naive_utc(values["triggered_at"]))
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    try:
+        raw = engine.raw_connection()
+    except dbapi_error as exc:  # cannot connect: as engine.connect() reports it
+        raise DBAPIError.instance(None, None, exc, dbapi_error, dialect=engine.dialect) from exc
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(_DRIVER_INSERT, params)
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+    except dbapi_error as exc:
+        gone = engine.dialect.is_disconnect(exc, raw.dbapi_connection, None)
+        if gone:
+            raw.invalidate(exc)
+        raise DBAPIError.instance(_DRIVER_INSERT, None, exc, dbapi_error,  # no payload in logs
+                                  connection_invalidated=gone, dialect=engine.dialect) from exc
+    finally:
+        raw.close()
+    return None if row is None else int(row[0])
 
 
 #: Connections an acknowledging process keeps for its inserts (about one per request thread).
