@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,7 +36,7 @@ from stammkunde.core.crypto import all_keys
 from stammkunde.core.db import is_current, pg_timeouts
 from stammkunde.core.errors import UserError
 from stammkunde.core.shops import undecryptable_shops
-from stammkunde.webhooks.inbox import Processor, backlog, oldest_waiting
+from stammkunde.webhooks.inbox import Processor, ack_engine, backlog, oldest_waiting
 from stammkunde.webhooks.metrics import OLDEST, get_metrics
 from stammkunde.webhooks.receiver import MAX_BODY_BYTES, Receiver, Unavailable, init_receiver
 
@@ -121,8 +122,15 @@ def create_app(config: dict[str, Any] | None = None, settings: Settings | None =
         except UserError as exc:  # the first connection failed (unreachable, stuck, refused)
             raise Unavailable("database unavailable") from exc
 
+    @cache
+    def acks() -> Engine:
+        engine = sessions().kw["bind"]  # the schema is checked (and upgraded) once, there
+        if engine.dialect.name != "postgresql":
+            return engine
+        return ack_engine(settings.database_url, **web_engine_options(settings.database_url))
+
     init_receiver(app, Receiver(
-        sessions=sessions, plugins=lambda: ctx.plugins, processor=processor,
+        sessions=sessions, plugins=lambda: ctx.plugins, processor=processor, ack=acks,
         env=app.config["WEBHOOK_ENV"], secret_key=ctx.settings.secret_key,
         max_body_bytes=app.config["WEBHOOK_MAX_BYTES"],
         processing=app.config["WEBHOOK_PROCESSING"], metrics=metrics,

@@ -429,7 +429,7 @@ def inbox_rows(work: Path, n: int, kinds: list[str],
     from stammkunde.core.inbox_models import InboxDelivery
     from tests.testshop import order_body
 
-    out = ["Inbox backlog (`stammkunde inbox work --once`, default 4 threads, batches of 200 "
+    out = ["Inbox backlog (`stammkunde inbox work --once`, default 2 threads, batches of 200 "
            "deliveries per transaction; signed `testshop` order deliveries, 1 in 5 a second "
            "version of an earlier order):", "",
            "| database | deliveries | orders stored | seconds | deliveries/s |",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,6 +92,7 @@ def _guarded_method(name: str) -> Callable[..., Any]:
 
     method.__name__ = method.__qualname__ = name
     method.__doc__ = getattr(PlatformAdapter, name).__doc__
+    method.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]  # computed once
     return method
 
 
@@ -119,13 +122,25 @@ class Plugins:
         self._guarded: dict[str, GuardedAdapter] = {}
         self._target_kinds: TargetKinds | None = None
         self._loaded = False
+        self._loading = False
+        self._lock = threading.RLock()  # threads of one process load the plugins once
         self._load_entry_points = load_entry_points
         self._versions: dict[str, str] = {}
 
     def _load(self) -> None:
         if self._loaded:
             return
-        self._loaded = True
+        with self._lock:  # another thread waits until the registry is complete
+            if self._loaded or self._loading:  # done meanwhile, or a hook of ours re-enters
+                return
+            self._loading = True
+            try:
+                self._load_all()
+            finally:
+                self._loading = False
+                self._loaded = True
+
+    def _load_all(self) -> None:
         for module_name in DEFAULT_PLUGINS:
             module = __import__(module_name, fromlist=["_"])
             if not self.pm.is_registered(module):
@@ -165,44 +180,50 @@ class Plugins:
             self._collect_channels()
 
     def _collect_platforms(self) -> None:
-        self._platforms = {}
-        self._guarded = {}
+        # Built aside and swapped in: a thread reading the registry meanwhile sees the old one.
+        platforms: dict[str, tuple[PlatformAdapter, str]] = {}
+        guarded: dict[str, GuardedAdapter] = {}
         for impl in self.pm.hook.register_platforms.get_hookimpls():
             plugin_name = impl.plugin_name
 
             def register(adapter: Any, _plugin: str = plugin_name) -> None:
-                self._add_platform(adapter, _plugin)
+                self._add_platform(adapter, _plugin, platforms, guarded)
 
             self.call(plugin_name, "register_platforms", impl.function, register)
+        self._guarded, self._platforms = guarded, platforms
 
-    def _add_platform(self, adapter: Any, plugin_name: str) -> None:
+    @staticmethod
+    def _add_platform(adapter: Any, plugin_name: str,
+                      platforms: dict[str, tuple[PlatformAdapter, str]],
+                      guarded: dict[str, GuardedAdapter]) -> None:
         validate_adapter(adapter, plugin_name)
-        if adapter.name in self._platforms:
-            other = self._platforms[adapter.name][1]
+        if adapter.name in platforms:
+            other = platforms[adapter.name][1]
             raise PluginError(
                 f"plugin {plugin_name!r} (register_platforms) registered platform "
                 f"{adapter.name!r}, which plugin {other!r} already registered"
             )
-        self._platforms[adapter.name] = (adapter, plugin_name)
-        self._guarded[adapter.name] = GuardedAdapter(adapter, plugin_name)
+        platforms[adapter.name] = (adapter, plugin_name)
+        guarded[adapter.name] = GuardedAdapter(adapter, plugin_name)
 
     def _collect_channels(self) -> None:
         from stammkunde.plugins.channels import validate_channel
 
-        self._channels = {}
+        channels: dict[str, tuple[Any, str]] = {}
         for impl in self.pm.hook.register_channels.get_hookimpls():
             plugin_name = impl.plugin_name
 
             def register(channel: Any, _plugin: str = plugin_name) -> None:
                 validate_channel(channel, _plugin)
-                if channel.name in self._channels:
-                    other = self._channels[channel.name][1]
+                if channel.name in channels:
+                    other = channels[channel.name][1]
                     raise PluginError(
                         f"plugin {_plugin!r} (register_channels) registered channel "
                         f"{channel.name!r}, which plugin {other!r} already registered")
-                self._channels[channel.name] = (channel, _plugin)
+                channels[channel.name] = (channel, _plugin)
 
             self.call(plugin_name, "register_channels", impl.function, register)
+        self._channels = channels
 
     def channels(self) -> dict[str, Any]:
         """Return every registered delivery channel by name."""

@@ -10,19 +10,24 @@ processed is marked ``failed`` with an error that names no person, and stays for
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     JSON,
+    BigInteger,
     Engine,
     LargeBinary,
     Select,
@@ -46,7 +51,7 @@ from stammkunde.core.records import OrderDeleted, OrderRecord, Record, RefundRec
 from stammkunde.core.shops import normalize_domain
 from stammkunde.core.store import store_records
 from stammkunde.core.timeutil import now
-from stammkunde.plugins.adapter import PlatformAdapter, WebhookEnvelope
+from stammkunde.plugins.adapter import PlatformAdapter, ShopConnection, WebhookEnvelope
 from stammkunde.plugins.ingest import parse_delivery, webhook_connection
 from stammkunde.plugins.manager import PluginError, Plugins
 
@@ -56,6 +61,13 @@ EMAIL = re.compile(r"[^\s@'\"<>()]+@[^\s@'\"<>()]+")
 MAX_ERROR = 500
 UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
 BATCH = 200  # deliveries per transaction when working off the inbox
+#: A processor refreshes PostgreSQL's planner statistics after this many deliveries, then after
+#: every ``ANALYZE_EVERY`` more (see :meth:`Processor.refresh_statistics`).
+ANALYZE_FIRST = 1_000
+ANALYZE_EVERY = 20_000
+#: The tables a worked-off backlog grows: their statistics are refreshed.
+GROWN_TABLES = ("persons", "customers", "orders", "refunds", "order_discounts", "order_lines",
+                "webhook_inbox")
 SKIPPED = "skipped"  # process() found nothing to do: already processed, or no such delivery
 
 
@@ -109,24 +121,37 @@ def _order_ids(records: Sequence[Record]) -> list[str]:
     return sorted(ids)
 
 
+def lock_keys(shop_id: int, order_ids: Iterable[str]) -> list[int]:
+    """Return the advisory lock keys of a shop's orders, sorted (the order they are taken in)."""
+    return sorted(int.from_bytes(hashlib.blake2b(f"{shop_id}:{pid}".encode(),
+                                                 digest_size=8).digest(), "big", signed=True)
+                  for pid in set(order_ids))
+
+
+_LOCK_KEYS = text(
+    "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k"
+).bindparams(bindparam("keys", type_=ARRAY(BigInteger)))
+
+
 def lock_for(session: Session, shop: Shop, records: Sequence[Record]) -> None:
     """Serialise the processing of deliveries that touch the same orders (PostgreSQL).
 
     Two versions of one order processed at once must not overtake each other, and a refund must
     not slip past its order being inserted; each transaction therefore takes a transaction-level
-    advisory lock per order id it touches (sorted, so no deadlock), and a share lock on the shop
-    row, which privacy requests take exclusively (they act on the whole shop). Deliveries of
-    different orders proceed in parallel. SQLite serialises writers by itself.
+    advisory lock per order id it touches, and before them a share lock on the shop row, which
+    privacy requests take exclusively (they act on the whole shop). The order locks are taken in
+    one statement, in ascending key order (``unnest`` walks the sorted array in order), so two
+    transactions never wait for each other crosswise. Deliveries of different orders proceed in
+    parallel. SQLite serialises writers by itself.
     """
     if session.get_bind().dialect.name != "postgresql":
         return
     exclusive = any(is_privacy_record(r) for r in records)
     query = select(Shop.id).where(Shop.id == shop.id)
     session.execute(query.with_for_update() if exclusive else query.with_for_update(read=True))
-    for pid in _order_ids(records):
-        digest = hashlib.blake2b(f"{shop.id}:{pid}".encode(), digest_size=8).digest()
-        session.execute(select(func.pg_advisory_xact_lock(
-            int.from_bytes(digest, "big", signed=True))))
+    keys = lock_keys(shop.id, _order_ids(records))
+    if keys:
+        session.execute(_LOCK_KEYS, {"keys": keys})
 
 
 @dataclass(frozen=True)
@@ -157,7 +182,8 @@ def record_delivery(
     One statement in its own (auto-committed) transaction, prepared once:
     ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` (PostgreSQL and SQLite ≥ 3.35 share the
     syntax); no id back means the delivery was already stored. When this returns, the row is
-    committed: the caller may acknowledge.
+    committed: the caller may acknowledge. ``engine`` may be an :func:`ack_engine` (no ping
+    before each statement, already in autocommit).
     """
     values = {
         "platform": envelope.platform,
@@ -172,9 +198,21 @@ def record_delivery(
         "triggered_at": envelope.triggered_at,
     }
     if engine.dialect.name in ("postgresql", "sqlite"):
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            new_id = conn.execute(_INSERT, values).scalar()
-        return Stored(new_id, new_id is None)
+        for retry in (False, True):
+            try:
+                if autocommit(engine):
+                    new_id = _insert_on_driver(engine, values)
+                else:
+                    with engine.connect() as conn:
+                        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                        new_id = conn.execute(_INSERT, values).scalar()
+                return Stored(new_id, new_id is None)
+            except DBAPIError as exc:
+                # A pooled connection the server dropped (restart): the pool is invalidated
+                # and one fresh connection tried. Safe to repeat: a row the lost answer had
+                # committed makes it a duplicate, still stored once.
+                if retry or not exc.connection_invalidated:
+                    raise
     try:  # other databases: plain insert, duplicate detected by the unique constraint
         with engine.begin() as conn:
             new_id = conn.execute(
@@ -182,6 +220,80 @@ def record_delivery(
     except IntegrityError:
         return Stored(None, True)
     return Stored(new_id, False)
+
+
+_DRIVER_INSERT = (
+    "INSERT INTO webhook_inbox (platform, shop_domain, delivery_id, topic, shop_id, status, "
+    "attempts, body, headers, received_at, triggered_at) VALUES (%s, %s, %s, %s, %s, %s, 0, %s, "
+    "%s, %s, %s) ON CONFLICT (platform, shop_domain, delivery_id) DO NOTHING RETURNING id")
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _insert_on_driver(engine: Engine, values: dict[str, Any]) -> int | None:
+    """Run the acknowledging insert on a pooled driver connection (PostgreSQL, autocommit).
+
+    What SQLAlchemy's statement layer would add per delivery (compiling from the cache, bind
+    processing, a result object) is done here directly: times as naive UTC (as ``UTCDateTime``
+    stores them), headers as JSON text. A driver error is raised as SQLAlchemy's, with a dropped
+    connection invalidated (``connection_invalidated``), as the statement layer does.
+    """
+    params = (values["platform"], values["shop_domain"], values["delivery_id"], values["topic"],
+              values["shop_id"], values["status"], values["body"], json.dumps(values["headers"]),
+              _naive_utc(values["received_at"]), _naive_utc(values["triggered_at"]))
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    try:
+        raw = engine.raw_connection()
+    except dbapi_error as exc:  # cannot connect: as engine.connect() reports it
+        raise DBAPIError.instance(None, None, exc, dbapi_error, dialect=engine.dialect) from exc
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(_DRIVER_INSERT, params)
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+    except dbapi_error as exc:
+        gone = engine.dialect.is_disconnect(exc, raw.dbapi_connection, None)
+        if gone:
+            raw.invalidate(exc)
+        raise DBAPIError.instance(_DRIVER_INSERT, None, exc, dbapi_error,  # no payload in logs
+                                  connection_invalidated=gone, dialect=engine.dialect) from exc
+    finally:
+        raw.close()
+    return None if row is None else int(row[0])
+
+
+#: Connections an acknowledging process keeps for its inserts (about one per request thread).
+ACK_POOL_SIZE = 10
+ACK_POOL_OVERFLOW = 6
+
+
+def ack_engine(url: str, **options: Any) -> Engine:
+    """Return an engine for :func:`record_delivery` alone on PostgreSQL: autocommit, no ping.
+
+    The app's engine pings every pooled connection before use (one round trip more per
+    delivery) and switches it to autocommit and back; this one keeps ``ACK_POOL_SIZE``
+    connections in autocommit and does neither (a connection the server dropped is replaced
+    by :func:`record_delivery` itself). Each insert still commits durably before the answer.
+    """
+    from stammkunde.core.db import make_engine
+
+    engine = make_engine(url, **{**options, "pool_pre_ping": False,
+                                 "isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None,
+                                 "pool_size": ACK_POOL_SIZE, "max_overflow": ACK_POOL_OVERFLOW})
+    _AUTOCOMMIT.add(engine)
+    return engine
+
+
+_AUTOCOMMIT: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def autocommit(engine: Engine) -> bool:
+    """Return whether the engine is an :func:`ack_engine` (connections in autocommit)."""
+    return engine in _AUTOCOMMIT
 
 
 @dataclass
@@ -207,6 +319,9 @@ class Processor:
         self.observe = observe
         self.sleep = sleep
         self.attempts = attempts
+        self._counting = threading.Lock()
+        self._since_analyze = 0
+        self._analyze_at = ANALYZE_FIRST
 
     def process(self, inbox_id: int) -> str:
         """Process one delivery; return its new status, or ``skipped`` if it needed nothing.
@@ -307,67 +422,150 @@ class Processor:
     def process_batch(self, ids: Sequence[int]) -> ReplayResult:
         """Process several deliveries in one transaction, in id order; return what happened.
 
-        Consecutive deliveries that carry only orders are stored with one bulk upsert (the newest
-        ``updated_at`` of an order still wins); other records are stored delivery by delivery, in
-        order. If any delivery of the batch cannot be processed (bad payload, privacy request,
-        conflict), the batch is rolled back and its deliveries are processed one by one, so the
-        failure is recorded on the one delivery it belongs to. A database outage propagates.
+        See :meth:`_batch` (the same, for deliveries named by id instead of claimed).
         """
         if len(ids) <= 1:
             return self._run(ids)
+        return self._batch(ids=sorted(ids))
+
+    def claim_batch(self, *, cutoff: datetime, partition: tuple[int, int] = (0, 1),
+                    batch: int = BATCH, after: int = 0) -> ReplayResult:
+        """Claim up to ``batch`` waiting deliveries received by ``cutoff`` and process them.
+
+        The oldest waiting deliveries (with an id above ``after``) nobody else is processing are
+        taken: on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so concurrent workers (threads,
+        processes, the servers' sweepers) take different deliveries without waiting for each
+        other; SQLite's one writer claims them with its write lock. Nothing claimed: an empty
+        result.
+        """
+        return self._batch(cutoff=cutoff, partition=partition, limit=batch, after=after)
+
+    def _batch(self, *, ids: Sequence[int] | None = None, cutoff: datetime | None = None,
+               partition: tuple[int, int] = (0, 1), limit: int = BATCH,
+               after: int = 0) -> ReplayResult:
+        """Claim deliveries (by id, or the oldest waiting) and process them in one transaction.
+
+        Consecutive deliveries that carry only orders are stored with one bulk upsert (the newest
+        ``updated_at`` of an order still wins); other records are stored delivery by delivery, in
+        order. A delivery that cannot be parsed (bad payload, unknown shop, no stored body) is
+        marked ``failed`` alone in the same transaction while the others are stored; a privacy
+        request is processed on its own right after the batch. If storing fails (a conflict, bad
+        data for the database), the batch is rolled back and its deliveries are processed one by
+        one, so the failure is recorded on the one delivery it belongs to. A database outage
+        propagates and leaves every delivery of the batch ``received``.
+        """
         started = time.perf_counter()
+        claimed: list[int] = []
         try:
-            done = self._batch_once(sorted(ids))
+            done, failed, alone = self._batch_once(ids, cutoff, partition, limit, after,
+                                                   claimed)
         except UNAVAILABLE:
             raise
         except Exception:
-            return self._run(ids)
+            return self._run(claimed if ids is None else ids)
         result = ReplayResult()
-        claimed = {inbox_id for inbox_id, _, _ in done}
-        result.skipped = [i for i in ids if i not in claimed]
-        each = (time.perf_counter() - started) / max(len(done), 1)
+        if ids is not None:
+            got = {row[0] for row in done} | {f[0] for f in failed} | set(alone)
+            result.skipped = [i for i in ids if i not in got]
+        each = (time.perf_counter() - started) / max(len(done) + len(failed), 1)
         for inbox_id, platform, topic in done:
             result.processed.append(inbox_id)
             if self.observe:
                 self.observe(platform, topic, InboxStatus.PROCESSED, each)
+        for inbox_id, platform, topic, delivery, error in failed:
+            result.failed.append(inbox_id)
+            log.warning("webhook processing failed", extra={
+                "inbox_id": inbox_id, "platform": platform, "topic": topic,
+                "delivery_id": delivery, "outcome": "failed", "error": error})
+            if self.observe:
+                self.observe(platform, topic, InboxStatus.FAILED, each)
+        if alone:
+            extra = self._run(alone)
+            result.processed += extra.processed
+            result.failed += extra.failed
+            result.skipped += extra.skipped
         return result
 
-    def _batch_once(self, ids: Sequence[int]) -> list[tuple[int, str, str]]:
+    def _batch_once(
+        self, ids: Sequence[int] | None, cutoff: datetime | None, partition: tuple[int, int],
+        limit: int, after: int, claimed: list[int],
+    ) -> tuple[list[tuple[int, str, str]], list[tuple[int, str, str, str, str]], list[int]]:
         inbox = InboxDelivery
         with self.sessions() as session, session.begin():
-            claimed = sorted(session.scalars(
-                update(inbox)
-                .where(inbox.id.in_(ids), inbox.status != InboxStatus.PROCESSED)
-                .values(attempts=inbox.attempts + 1)
-                .returning(inbox.id)))
-            rows = session.execute(
-                select(inbox.id, inbox.platform, inbox.topic, inbox.shop_domain,
+            columns = (inbox.id, inbox.platform, inbox.topic, inbox.shop_domain,
                        inbox.delivery_id, inbox.body, inbox.headers, inbox.triggered_at,
                        inbox.shop_id)
-                .where(inbox.id.in_(claimed)).order_by(inbox.id)).all()
-            shops: dict[object, Shop] = {}
+            if ids is not None:
+                which = [inbox.id.in_(ids), inbox.status != InboxStatus.PROCESSED]
+                skip = False
+            else:
+                part, parts = partition
+                which = [inbox.status == InboxStatus.RECEIVED, inbox.received_at <= cutoff,
+                         inbox.id > after]
+                if parts > 1:
+                    which.append(inbox.id % parts == part)
+                skip = True
+            # PostgreSQL: the claim is a row lock (FOR UPDATE; SKIP LOCKED for waiting
+            # deliveries) held until the commit, and the attempt is counted with the outcome.
+            # SQLite: an UPDATE ... RETURNING takes the one write lock up front.
+            counted = session.get_bind().dialect.name != "postgresql"
+            if counted:
+                pick = select(inbox.id).where(*which).order_by(inbox.id)
+                if ids is None:
+                    pick = pick.limit(limit)
+                rows = session.execute(
+                    update(inbox).where(inbox.id.in_(pick.scalar_subquery()))
+                    .values(attempts=inbox.attempts + 1).returning(*columns)
+                    .execution_options(synchronize_session=False)).all()
+                rows.sort(key=lambda r: r.id)
+            else:
+                query = select(*columns).where(*which).order_by(inbox.id)
+                if ids is None:
+                    query = query.limit(limit)
+                rows = session.execute(query.with_for_update(skip_locked=skip)).all()
+            tried = {} if counted else {"attempts": inbox.attempts + 1}
+            claimed[:] = [row.id for row in rows]
+            shops: dict[object, Shop | None] = {}
+            views: dict[int, ShopConnection] = {}
             adapters: dict[str, PlatformAdapter] = {}
             parsed: list[tuple[int, Shop, list[Record]]] = []
+            failed: list[tuple[int, str, str, str, str]] = []
+            alone: list[int] = []
+            new_shop: dict[int, list[int]] = {}
             for row in rows:
-                if row.body is None:
-                    raise ProcessingError("payload is no longer stored; it cannot be replayed")
-                key = row.shop_id or (row.platform, normalize_domain(row.shop_domain))
-                if key not in shops:
-                    shop = session.get(Shop, row.shop_id) if row.shop_id else None
-                    shop = shop or find_shop(session, row.platform, row.shop_domain)
+                try:
+                    if row.body is None:
+                        raise ProcessingError(
+                            "payload is no longer stored; it cannot be replayed")
+                    key = row.shop_id or (row.platform, normalize_domain(row.shop_domain))
+                    if key not in shops:
+                        found = session.get(Shop, row.shop_id) if row.shop_id else None
+                        shops[key] = found or find_shop(session, row.platform, row.shop_domain)
+                    shop = shops[key]
                     if shop is None:
-                        raise ProcessingError("a delivery names no known shop")
-                    shops[key] = shop
-                shop = shops[key]
-                if row.platform not in adapters:
-                    adapters[row.platform] = self.plugins.platform(row.platform)
-                records = parse_delivery(adapters[row.platform], WebhookEnvelope(
-                    platform=row.platform, topic=row.topic, shop_domain=row.shop_domain or None,
-                    delivery_id=row.delivery_id, raw_body=row.body,
-                    headers=dict(row.headers or {}), triggered_at=row.triggered_at),
-                    webhook_connection(shop))
+                        raise ProcessingError(
+                            f"no {row.platform} shop with domain {row.shop_domain or '(none)'!r};"
+                            " add it (`stammkunde shops add`) and replay")
+                    if row.platform not in adapters:
+                        adapters[row.platform] = self.plugins.platform(row.platform)
+                    if shop.id not in views:
+                        views[shop.id] = webhook_connection(shop)
+                    records = parse_delivery(adapters[row.platform], WebhookEnvelope(
+                        platform=row.platform, topic=row.topic,
+                        shop_domain=row.shop_domain or None, delivery_id=row.delivery_id,
+                        raw_body=row.body, headers=dict(row.headers or {}),
+                        triggered_at=row.triggered_at), views[shop.id])
+                except UNAVAILABLE:
+                    raise
+                except Exception as exc:  # this delivery alone fails; the batch goes on
+                    failed.append((row.id, row.platform, row.topic, row.delivery_id,
+                                   safe_error(exc)))
+                    continue
                 if any(is_privacy_record(r) for r in records):
-                    raise ProcessingError("privacy requests are processed one by one")
+                    alone.append(row.id)  # one by one, after this batch (whole-shop locks)
+                    continue
+                if row.shop_id is None:
+                    new_shop.setdefault(shop.id, []).append(row.id)
                 parsed.append((row.id, shop, records))
             by_shop: dict[int, tuple[Shop, list[Record]]] = {}
             for _, shop, records in parsed:
@@ -378,16 +576,48 @@ class Processor:
                 store_records(session, shop, segment)
             for shop_id in sorted(by_shop):  # the debounced refresh picks them up
                 mark_stale(session, shop_id)
-            for row in rows:
-                if row.shop_id is None:
-                    shop = shops[(row.platform, normalize_domain(row.shop_domain))]
-                    session.execute(update(inbox).where(inbox.id == row.id)
-                                    .values(shop_id=shop.id))
-            session.execute(
-                update(inbox).where(inbox.id.in_(claimed))
-                .values(status=InboxStatus.PROCESSED, processed_at=now(), body=None, error=None)
-                .execution_options(synchronize_session=False))
-            return [(row.id, row.platform, row.topic) for row in rows]
+            for shop_id, members in new_shop.items():
+                session.execute(update(inbox).where(inbox.id.in_(members))
+                                .values(shop_id=shop_id)
+                                .execution_options(synchronize_session=False))
+            if parsed:
+                session.execute(
+                    update(inbox).where(inbox.id.in_([i for i, _, _ in parsed]))
+                    .values(status=InboxStatus.PROCESSED, processed_at=now(), body=None,
+                            error=None, **tried)
+                    .execution_options(synchronize_session=False))
+            if failed:
+                session.connection().execute(
+                    update(inbox).where(inbox.id == bindparam("inbox_id"))
+                    .values(status=InboxStatus.FAILED, error=bindparam("why"), **tried),
+                    [{"inbox_id": f[0], "why": f[4]} for f in failed])
+            if alone and counted:  # not tried here: the attempt is counted when it is
+                session.execute(update(inbox).where(inbox.id.in_(alone))
+                                .values(attempts=inbox.attempts - 1)
+                                .execution_options(synchronize_session=False))
+            stored = {inbox_id for inbox_id, _, _ in parsed}
+            return ([(row.id, row.platform, row.topic) for row in rows if row.id in stored],
+                    failed, alone)
+
+    def refresh_statistics(self, processed: int) -> bool:
+        """Count processed deliveries; refresh the planner statistics when due (PostgreSQL).
+
+        A backlog worked off into young tables would otherwise be planned with the statistics of
+        the empty tables (autovacuum analyses late, or not at all where it is off): lookups of a
+        batch's orders and customers then scan the whole shop instead of using the index, and get
+        slower with every batch. Due after ``ANALYZE_FIRST`` deliveries of this processor, then
+        every ``ANALYZE_EVERY``; returns whether it ran.
+        """
+        with self._counting:
+            self._since_analyze += processed
+            if self._since_analyze < self._analyze_at:
+                return False
+            self._since_analyze, self._analyze_at = 0, ANALYZE_EVERY
+        with self.sessions() as session, session.begin():
+            if session.get_bind().dialect.name != "postgresql":
+                return False
+            session.execute(text("ANALYZE " + ", ".join(GROWN_TABLES)))
+        return True
 
     def _run(self, ids: Iterable[int]) -> ReplayResult:
         result = ReplayResult()
@@ -402,32 +632,36 @@ class Processor:
                         batch: int = BATCH) -> ReplayResult:
         """Process deliveries still ``received`` (e.g. left by a crash), oldest first.
 
-        ``partition=(k, n)`` takes only ids with ``id % n == k``, so n workers share the
-        backlog without stepping on each other; ``batch`` deliveries share a transaction.
+        Batches of ``batch`` deliveries are claimed (see :meth:`claim_batch`) until about
+        ``limit`` were taken or none waits; each claim starts after the last one's highest id,
+        so the scan does not walk the processed deliveries again and again. ``partition=(k, n)``
+        takes only ids with ``id % n == k`` (not needed for concurrent workers: they skip each
+        other's claims).
         """
         cutoff = (at or now()) - older_than
-        part, parts = partition
-        query = (select(InboxDelivery.id)
-                 .where(InboxDelivery.status == InboxStatus.RECEIVED,
-                        InboxDelivery.received_at <= cutoff)
-                 .order_by(InboxDelivery.id).limit(limit))
-        if parts > 1:
-            query = query.where(InboxDelivery.id % parts == part)
-        with self.sessions() as session:
-            ids = list(session.scalars(query))
         result = ReplayResult()
-        for i in range(0, len(ids), batch):
-            done = self.process_batch(ids[i : i + batch])
+        taken = after = 0
+        while taken < limit:
+            done = self.claim_batch(cutoff=cutoff, partition=partition,
+                                    batch=min(batch, limit - taken), after=after)
+            seen = [*done.processed, *done.failed, *done.skipped]
+            if not seen:
+                break
+            taken += len(seen)
+            after = max(after, *seen)
             result.processed += done.processed
             result.failed += done.failed
             result.skipped += done.skipped
+            self.refresh_statistics(len(done.processed))
         return result
 
     def drain(self, stop: threading.Event, *, min_age: float = 0.0, interval: float = 1.0,
               limit: int = 2000, batch: int = BATCH) -> None:
         """Process waiting deliveries older than ``min_age`` seconds until ``stop`` is set.
 
-        Sleeps ``interval`` seconds whenever nothing waits, and while the database is away.
+        Sleeps ``interval`` seconds after each round that worked the inbox off (fewer than
+        ``limit`` deliveries waited), and while the database is away: deliveries that arrive
+        meanwhile are then taken together, in larger batches, instead of one transaction each.
         """
         while not stop.is_set():
             try:
@@ -442,7 +676,7 @@ class Processor:
                 log.exception("inbox drain round failed")
                 stop.wait(interval)
                 continue
-            if not (result.processed or result.failed):
+            if len(result.processed) + len(result.failed) + len(result.skipped) < limit:
                 stop.wait(interval)
 
     def replay(self, ids: Sequence[int] = (), *, all_failed: bool = False) -> ReplayResult:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, Request, Response, current_app, jsonify, request
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -118,6 +119,9 @@ class Receiver:
     metrics: WebhookMetrics | None = None
     clock: Callable[[], float] = time.perf_counter
     shop_cache_seconds: float = 10.0
+    #: The engine acknowledgements are inserted with (see :func:`ack_engine`); None: the
+    #: sessions' own engine.
+    ack: Callable[[], Engine] | None = None
     _shops: dict[tuple[str, str], tuple[float, int | None, ShopConnection | None]] = field(
         default_factory=dict, repr=False)
 
@@ -243,7 +247,8 @@ class Receiver:
         if normalize_domain(envelope.shop_domain) != normalize_domain(claimed):
             shop_id, _ = self._shop(platform, envelope.shop_domain)
         envelope = dataclasses.replace(envelope, headers=stored_headers(envelope.headers))
-        stored = record_delivery(self.sessions().kw["bind"], envelope, shop_id)
+        engine = self.ack() if self.ack is not None else self.sessions().kw["bind"]
+        stored = record_delivery(engine, envelope, shop_id)
         if stored.duplicate:
             return self.answer(platform, topic, "duplicate", 200, started,
                                delivery_id=envelope.delivery_id)

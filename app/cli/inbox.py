@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from datetime import timedelta
@@ -17,6 +18,24 @@ from stammkunde.app.context import AppContext
 from stammkunde.core.errors import UserError
 from stammkunde.core.inbox_models import InboxStatus
 from stammkunde.webhooks.inbox import Processor, ReplayResult, list_deliveries
+
+#: Deliveries one round of `inbox work` takes at most (in batches) before it looks again.
+ROUND = 2000
+#: Default niceness of the processes that work the inbox off (and run jobs): on a shared machine
+#: the web server's acknowledgements get the CPU first.
+NICE = 10
+
+
+def lower_priority(increment: int) -> None:
+    """Lower this process's CPU priority by ``increment`` (0: unchanged)."""
+    if increment > 0:
+        os.nice(increment)
+
+
+nice_option = click.option(
+    "--nice", default=NICE, show_default=True, type=click.IntRange(0, 19),
+    help="Run at this lower CPU priority (os.nice), so `stammkunde serve` on the same machine "
+         "acknowledges webhooks first; 0 keeps the normal priority.")
 
 
 def processor(ctx: AppContext) -> Processor:
@@ -80,17 +99,20 @@ def replay(ctx: AppContext, ids: tuple[int, ...], all_failed: bool, pending: boo
 
 @inbox.command("work")
 @click.option("--interval", default=1.0, show_default=True, type=float,
-              help="Seconds to wait when nothing is waiting.")
+              help="Seconds to wait once nothing is waiting (what arrives meanwhile is then "
+                   "taken in one batch).")
 @click.option("--min-age", default=0.0, show_default=True, type=float,
               help="Only take deliveries at least this many seconds old (use e.g. 30 next to "
                    "inline processing, to pick up only what a crash left).")
-@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 32),
-              help="Threads, each taking its share of the backlog.")
+@click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 32),
+              help="Threads taking batches from the inbox (PostgreSQL: side by side).")
 @click.option("--once", is_flag=True, help="Work off what waits (until nothing does), then stop.")
+@nice_option
 @pass_ctx
 def work(ctx: AppContext, interval: float, min_age: float, concurrency: int,
-         once: bool) -> None:
+         once: bool, nice: int) -> None:
     """Process received deliveries until stopped (the worker for --processing worker)."""
+    lower_priority(nice)
     proc = processor(ctx)
     stopping = threading.Event()
     total = ReplayResult()
@@ -104,7 +126,7 @@ def work(ctx: AppContext, interval: float, min_age: float, concurrency: int,
         while not stopping.is_set():
             try:
                 result = proc.process_pending(older_than=timedelta(seconds=min_age),
-                                              partition=(part, concurrency))
+                                              limit=ROUND)
             except (DBAPIError, PoolTimeout) as exc:  # database away: wait for it
                 click.echo(f"database unavailable ({type(exc).__name__}); retrying", err=True)
                 if once:
@@ -116,10 +138,10 @@ def work(ctx: AppContext, interval: float, min_age: float, concurrency: int,
                 total.processed += result.processed
                 total.failed += result.failed
                 total.skipped += result.skipped
-            idle = not (result.processed or result.failed or result.skipped)
-            if once and idle:
+            taken = len(result.processed) + len(result.failed) + len(result.skipped)
+            if once and not taken:
                 return
-            if idle:
+            if not once and taken < ROUND:  # worked off: what arrives meanwhile, in one batch
                 stopping.wait(interval)
 
     if threading.current_thread() is threading.main_thread():

@@ -14,6 +14,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from stammkunde.app.cli.base import console, echo_json, pass_ctx, require_secret_key
+from stammkunde.app.cli.inbox import lower_priority, nice_option
 from stammkunde.app.context import AppContext
 from stammkunde.core.job_models import JobState
 from stammkunde.core.store import get_shop
@@ -29,12 +30,14 @@ STATE_STYLE = {JobState.QUEUED: "yellow", JobState.RUNNING: "cyan", JobState.DON
               "refresh and the refresh of stale shops (when several worker processes share one "
               "queue, let one of them run it).")
 @click.option("--no-inbox", is_flag=True, help="Do not process stored webhook deliveries here.")
+@nice_option
 @pass_ctx
-def worker(ctx: AppContext, workers: int, no_periodic: bool, no_inbox: bool) -> None:
+def worker(ctx: AppContext, workers: int, no_periodic: bool, no_inbox: bool, nice: int) -> None:
     """Run background jobs (sync, refresh) and process webhook deliveries until stopped."""
     from stammkunde.app import jobs
 
     require_secret_key(ctx.settings)
+    lower_priority(nice)
     ctx.engine  # noqa: B018 - upgrade the schema before the first job
     huey = jobs.configure(ctx)
     where = (ctx.settings.redis_url and "Redis") or str(ctx.settings.home / "jobs.db")

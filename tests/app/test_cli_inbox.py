@@ -73,3 +73,15 @@ def test_replay_needs_exactly_one_selection(ctx):
     result = CliRunner().invoke(cli, ["inbox", "replay", "99"], obj=ctx)
     assert result.exit_code == 2
     assert "no inbox deliveries with id(s) 99" in result.output
+
+
+def test_work_runs_at_a_lower_cpu_priority_unless_told_not_to(ctx, monkeypatch):
+    calls: list[int] = []
+    monkeypatch.setattr("os.nice", lambda n: calls.append(n) or n)
+    with ctx.sessions() as s, s.begin():
+        create_shop(s, "one", "testshop", domain="one.example")
+    assert run(ctx, "inbox", "work", "--once").stdout == "1 processed, 0 failed, 0 skipped\n"
+    assert calls == [10]
+    assert run(ctx, "inbox", "work", "--once", "--nice", "0").stdout == (
+        "0 processed, 0 failed, 0 skipped\n")
+    assert calls == [10]

@@ -109,3 +109,25 @@ def test_the_guarded_adapter_reads_attributes_through_and_passes_contract_errors
         adapter.push_discounts(None, None, [])  # type: ignore[arg-type]
     with pytest.raises(PluginError, match=r"^plugin 'crashy-plugin' failed in import_file"):
         adapter.import_file(None, None, None)  # type: ignore[arg-type]
+
+
+def test_a_thread_asking_while_another_loads_waits_for_the_whole_registry(monkeypatch) -> None:
+    import threading
+
+    plugins = Plugins(load_entry_points=False)
+    collect = plugins._collect_platforms
+    loading = threading.Event()
+
+    def slow_collect() -> None:
+        loading.set()
+        threading.Event().wait(0.3)  # the first thread is still filling the registry
+        collect()
+
+    monkeypatch.setattr(plugins, "_collect_platforms", slow_collect)
+    seen: dict[str, list[str]] = {}
+    first = threading.Thread(target=lambda: seen.update(first=sorted(plugins.platforms())))
+    first.start()
+    assert loading.wait(5)
+    second = sorted(plugins.platforms())  # must not see a half-loaded (empty) registry
+    first.join(5)
+    assert second == seen["first"] and "shopify" in second
