@@ -61,19 +61,37 @@ def webhook_connection(shop: Shop) -> ShopConnection:
     )
 
 
+_ONE_ARGUMENT: dict[object, bool] = {}
+
+
+def _old_contract(adapter: PlatformAdapter) -> bool:
+    """Return whether the adapter's ``parse_webhook`` takes the envelope alone (the old contract).
+
+    A guarded adapter is looked through to the plugin's own method (the guard itself accepts
+    anything); the answer is kept per function, so a delivery costs no signature inspection.
+    """
+    method = getattr(adapter, "_adapter", adapter).parse_webhook
+    key = getattr(method, "__func__", method)
+    if key not in _ONE_ARGUMENT:
+        try:
+            params = inspect.signature(method).parameters
+        except (TypeError, ValueError):  # pragma: no cover - builtins and C callables
+            params = {}  # type: ignore[assignment]
+        positional = [p for p in params.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+        _ONE_ARGUMENT[key] = (len(positional) == 1
+                              and positional[0].kind != positional[0].VAR_POSITIONAL)
+    return _ONE_ARGUMENT[key]
+
+
 def parse_delivery(adapter: PlatformAdapter, envelope: WebhookEnvelope,
                    shop: ShopConnection) -> list[Record]:
     """Call ``adapter.parse_webhook(envelope, shop)``; an adapter of the older one-argument
     contract still works, with a DeprecationWarning."""
-    try:
-        params = inspect.signature(adapter.parse_webhook).parameters
-    except (TypeError, ValueError):  # pragma: no cover - builtins and C callables
-        params = {}  # type: ignore[assignment]
-    positional = [p for p in params.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
-    if len(positional) == 1 and positional[0].kind != positional[0].VAR_POSITIONAL:
-        warnings.warn(f"{type(adapter).__name__}.parse_webhook(envelope) is the old contract: "
-                      "accept parse_webhook(envelope, shop)", DeprecationWarning, stacklevel=2)
+    if _old_contract(adapter):
+        warnings.warn(f"{type(getattr(adapter, '_adapter', adapter)).__name__}.parse_webhook"
+                      "(envelope) is the old contract: accept parse_webhook(envelope, shop)",
+                      DeprecationWarning, stacklevel=2)
         return adapter.parse_webhook(envelope)  # type: ignore[call-arg]
     return adapter.parse_webhook(envelope, shop)
 

@@ -39,3 +39,35 @@ def test_a_caller_that_stops_early_stops_the_reader() -> None:
     reader.close()  # e.g. a sync told to stop after one batch
     assert not [t for t in threading.enumerate() if t.name == "stammkunde-read-ahead"]
     assert len(log) <= 4  # the one taken, two waiting, one being put: not the whole source
+
+
+def test_an_adapter_of_the_one_argument_contract_still_parses_through_the_guard() -> None:
+    """``parse_webhook(envelope)`` (the older contract) works, guarded, with a warning; the
+    answer is found once per function, not per delivery."""
+    from stammkunde.plugins import ingest
+    from stammkunde.plugins.adapter import PlatformAdapter, ShopConnection, WebhookEnvelope
+    from stammkunde.plugins.manager import GuardedAdapter
+
+    class Old(PlatformAdapter):
+        name = "old"
+
+        def parse_webhook(self, envelope):  # type: ignore[no-untyped-def, override]
+            return [envelope.topic]
+
+    class New(PlatformAdapter):
+        name = "new"
+
+        def parse_webhook(self, envelope, shop):  # type: ignore[no-untyped-def, override]
+            return [envelope.topic, shop.name]
+
+    envelope = WebhookEnvelope(platform="old", topic="orders/create", shop_domain=None,
+                               delivery_id="1", raw_body=b"{}", headers={})
+    shop = ShopConnection(name="s", platform="old", domain=None, currency="EUR",
+                          timezone="UTC")
+    with pytest.warns(DeprecationWarning, match="Old.parse_webhook"):
+        assert ingest.parse_delivery(GuardedAdapter(Old(), "old"), envelope, shop) == [
+            "orders/create"]
+    assert ingest.parse_delivery(GuardedAdapter(New(), "new"), envelope, shop) == [
+        "orders/create", "s"]
+    assert ingest._ONE_ARGUMENT[Old.parse_webhook] is True
+    assert ingest._ONE_ARGUMENT[New.parse_webhook] is False
