@@ -460,7 +460,7 @@ def inbox_rows(work: Path, n: int, kinds: list[str],
         print(f"inbox {kind}: {n:,} in {run.seconds:.1f} s: {run.output}", flush=True)
         out.append(f"| {kind} | {n:,} | {stored:,} | {run.seconds:.1f} | "
                    f"{n / run.seconds:,.0f} |")
-    return [*out, "", "The seconds include the command's start (imports, migrations check)."]
+    return [*out, "", "The seconds include the command's start (imports, migrations check).", ""]
 
 
 if __name__ == "__main__":
