@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
-from stammkunde.core.bulk import analyze_after_load
+from stammkunde.core.bulk import ANALYZE_AFTER, analyze_after_load
 from stammkunde.core.db import MMAP_SIZE
 from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.freshness import mark_stale
@@ -319,6 +319,7 @@ def sync_shop(
         stats = UpsertStats()
         done = 0
         high_water = started
+        refresh_at = ANALYZE_AFTER  # PostgreSQL statistics refreshed at 10k, 20k, 40k, ... new rows
         # guarded; the next page is fetched while this one is stored
         for count, batch in enumerate(read_ahead(fetch(conn, effective_since, cursor))):
             # An adapter whose cursor snapshots the sync window (so a resumed sync reads the
@@ -332,6 +333,13 @@ def sync_shop(
                 save_cursor(session, shop, resource, batch.cursor,  # type: ignore[arg-type]
                             done=len(batch.records))
             done += len(batch.records)
+            if stats.inserted >= refresh_at:
+                # A long sync's lookups must not be planned for the tables it started with (an
+                # index on shop_id plus a filter scanned every customer per page, ever slower);
+                # autovacuum's analyse may be late or off, and costs nothing to pre-empt.
+                with factory() as session, session.begin():
+                    analyze_after_load(session, stats.inserted)
+                refresh_at = 2 * stats.inserted
             if progress:
                 progress(resource, done, batch.total)
             if max_batches is not None and count + 1 >= max_batches:

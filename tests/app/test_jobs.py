@@ -407,3 +407,15 @@ def test_settings_read_the_refresh_debounce() -> None:
         with pytest.raises(UserError) as info:
             Settings.from_env({**env, "STAMMKUNDE_REFRESH_DEBOUNCE_SECONDS": bad})
         assert str(info.value) == f"STAMMKUNDE_REFRESH_DEBOUNCE_SECONDS {message}"
+
+
+def test_a_long_sync_refreshes_the_statistics_as_its_tables_grow(ctx, shop, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """After each doubling of the rows a sync stored (from ``ANALYZE_AFTER``), and at its end."""
+    from stammkunde.plugins import ingest
+
+    monkeypatch.setattr(ingest, "ANALYZE_AFTER", 1)
+    calls: list[int] = []
+    monkeypatch.setattr(ingest, "analyze_after_load", lambda session, n: calls.append(n))
+    ingest.sync_shop(ctx.sessions, ctx.plugins, shop)
+    # customers: 2 in one page (refresh at 2, next at 4), end; orders: pages of 2 and 1
+    assert calls == [2, 2, 2, 3]
