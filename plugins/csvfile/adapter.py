@@ -116,8 +116,7 @@ class RowParser:
 
 
 def parse_row(row: dict[str, str], shop: ShopConnection) -> OrderRecord:
-    """Turn one CSV row (column -> value) into an OrderRecord or raise ValueError naming the
-    problem."""
+    """Turn one CSV row (column -> value) into an OrderRecord or raise ValueError naming why."""
     names = list(row)
     return RowParser(names, shop).parse([row[n] or "" for n in names])
 
