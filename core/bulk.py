@@ -347,7 +347,13 @@ def analyze_after_load(session: Session, inserted: int) -> bool:
     Autovacuum analyses a grown table only after a delay, and until then the first report plans
     with the statistics of the empty table; SQLite plans without them, so this is PostgreSQL only.
     """
-    if inserted < ANALYZE_AFTER or session.get_bind().dialect.name != "postgresql":
+    return inserted >= ANALYZE_AFTER and refresh_statistics(session)
+
+
+def refresh_statistics(session: Session, tables: Sequence[str] = LOADED_TABLES) -> bool:
+    """Run ANALYZE on the tables (PostgreSQL; SQLite plans without statistics); return whether
+    it ran."""
+    if session.get_bind().dialect.name != "postgresql":
         return False
-    session.execute(text("ANALYZE " + ", ".join(LOADED_TABLES)))
+    session.execute(text("ANALYZE " + ", ".join(tables)))
     return True

@@ -42,6 +42,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from stammkunde.core.bulk import LOADED_TABLES, refresh_statistics
 from stammkunde.core.errors import UserError
 from stammkunde.core.freshness import mark_stale
 from stammkunde.core.inbox_models import InboxDelivery, InboxStatus
@@ -66,8 +67,7 @@ BATCH = 200  # deliveries per transaction when working off the inbox
 ANALYZE_FIRST = 1_000
 ANALYZE_EVERY = 20_000
 #: The tables a worked-off backlog grows: their statistics are refreshed.
-GROWN_TABLES = ("persons", "customers", "orders", "refunds", "order_discounts", "order_lines",
-                "webhook_inbox")
+GROWN_TABLES = (*LOADED_TABLES, "webhook_inbox")
 SKIPPED = "skipped"  # process() found nothing to do: already processed, or no such delivery
 
 
@@ -614,10 +614,7 @@ class Processor:
                 return False
             self._since_analyze, self._analyze_at = 0, ANALYZE_EVERY
         with self.sessions() as session, session.begin():
-            if session.get_bind().dialect.name != "postgresql":
-                return False
-            session.execute(text("ANALYZE " + ", ".join(GROWN_TABLES)))
-        return True
+            return refresh_statistics(session, GROWN_TABLES)
 
     def _run(self, ids: Iterable[int]) -> ReplayResult:
         result = ReplayResult()

@@ -97,10 +97,7 @@ class RowParser:
         currency = currency.upper() if currency else self.currency
         if len(currency) != 3 or not currency.isalpha():
             raise ValueError(f"currency is not a 3-letter code: {currency!r}")
-        if currency != self.currency:
-            raise ValueError(f"order {order_id!r} is in {currency}, not in the shop's currency "
-                             f"{self.currency}")
-        return OrderRecord(
+        rec = OrderRecord(
             platform_id=order_id,
             created_at=created,
             total=total,
@@ -113,6 +110,8 @@ class RowParser:
             if codes_text else (),
             channel=channel or None,
         )
+        refuse_currency(rec, self.currency)
+        return rec
 
 
 def parse_row(row: dict[str, str], shop: ShopConnection) -> OrderRecord:
