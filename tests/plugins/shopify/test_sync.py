@@ -17,6 +17,7 @@ from stammkunde.plugins.shopify import ShopifyAdapter
 from stammkunde.plugins.shopify.client import ShopifyError, ThrottleState
 from stammkunde.plugins.shopify.mapping import instant
 from tests.fakes.shopify import FakeClock, FakeShopify
+from tests.storecount import stores_and_commits
 
 
 def all_records(batches) -> list:
@@ -286,19 +287,6 @@ def test_bulk_lines_are_read_across_chunks_and_a_bad_line_is_named() -> None:
 
 def test_each_page_is_stored_in_one_transaction(sessions, monkeypatch: pytest.MonkeyPatch) -> None:
     """A paged (not bulk) sync stores a page per store call and transaction, not an order."""
-    from sqlalchemy import event
-
-    import stammkunde.plugins.ingest as ingest
-
-    stored: list[int] = []
-    commits: list[int] = []
-    real = ingest.store_records
-
-    def counting(session, shop, records):  # type: ignore[no-untyped-def]
-        stored.append(len(records))
-        return real(session, shop, records)
-
-    monkeypatch.setattr(ingest, "store_records", counting)
     with FakeShopify(maximum=1e9, restore_rate=1e9) as fake:
         fake.data.generate(orders=60, customers=25)
         with sessions() as session, session.begin():
@@ -306,14 +294,9 @@ def test_each_page_is_stored_in_one_transaction(sessions, monkeypatch: pytest.Mo
                         credentials={"access_token": fake.token}, secret_key="k",
                         settings={"base_url": fake.base_url, "page_size": 12,
                                   "bulk_threshold": None, "poll_interval": 0})
-        engine = sessions.kw["bind"]
-        listener = lambda conn: commits.append(1)  # noqa: E731
-        event.listen(engine, "commit", listener)
-        try:
-            with plugins_for_test() as plugins:
-                sync_shop(sessions, plugins, "fake", secret_key="k", resources=("orders",))
-        finally:
-            event.remove(engine, "commit", listener)
+        with stores_and_commits(monkeypatch, sessions.kw["bind"]) as (stored, commits), \
+                plugins_for_test() as plugins:
+            sync_shop(sessions, plugins, "fake", secret_key="k", resources=("orders",))
     assert stored == [12] * 5
     # one commit per page, plus the sync's own bookkeeping at the end (cursor, statistics, stale)
     assert len(stored) < len(commits) <= len(stored) + 3

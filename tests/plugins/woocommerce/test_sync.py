@@ -18,6 +18,7 @@ from stammkunde.plugins.manager import Plugins
 from stammkunde.plugins.woocommerce import WooCommerceAdapter
 from stammkunde.plugins.woocommerce.mapping import order_record
 from tests.fakes.woocommerce import FakeWooCommerce
+from tests.storecount import stores_and_commits
 
 from .conftest import SECRET_KEY, plugins_with
 
@@ -242,28 +243,10 @@ def test_each_page_is_stored_in_one_transaction(
         fake: FakeWooCommerce, factory: sessionmaker[Session], plugins: Plugins, shop: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A page of orders is one store call in one transaction, not one per order."""
-    import stammkunde.plugins.ingest as ingest
-
     fill(fake, 250)
     fake.data.advance(minutes=1)
-    stored: list[int] = []
-    commits: list[int] = []
-    real = ingest.store_records
-
-    def counting(session, shop, records):  # type: ignore[no-untyped-def]
-        stored.append(len(records))
-        return real(session, shop, records)
-
-    monkeypatch.setattr(ingest, "store_records", counting)
-    from sqlalchemy import event
-
-    engine = factory.kw["bind"]
-    listener = lambda conn: commits.append(1)  # noqa: E731
-    event.listen(engine, "commit", listener)
-    try:
+    with stores_and_commits(monkeypatch, factory.kw["bind"]) as (stored, commits):
         sync(factory, plugins, resources=("orders",))
-    finally:
-        event.remove(engine, "commit", listener)
     assert stored == [100, 100, 50]
     # one commit per page, plus the sync's own bookkeeping at the end (cursor, statistics, stale)
     assert len(stored) < len(commits) <= len(stored) + 3
