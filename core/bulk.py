@@ -25,11 +25,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Index, select, text
 from sqlalchemy.orm import Session
 
 from stammkunde.core.identity import normalize_email
-from stammkunde.core.models import Shop
+from stammkunde.core.models import Order, Shop
 from stammkunde.core.money import to_units
 from stammkunde.core.records import OrderRecord, OrderStatus
 from stammkunde.core.timeutil import epoch_seconds, now, zone
@@ -47,6 +47,9 @@ STATUS = {s: s.value for s in OrderStatus} | {s.value: s.value for s in OrderSta
 #: A PostgreSQL load at least this large is followed by ANALYZE of the tables it filled.
 ANALYZE_AFTER = 10_000
 LOADED_TABLES = ("persons", "customers", "orders", "refunds", "order_discounts", "order_lines")
+#: A file import of at least this many rows into an empty orders table builds the table's
+#: secondary indexes after the load instead of updating them row by row.
+DEFER_INDEXES_FROM = 50_000
 
 
 class Bulk:
@@ -357,3 +360,29 @@ def refresh_statistics(session: Session, tables: Sequence[str] = LOADED_TABLES) 
         return False
     session.execute(text("ANALYZE " + ", ".join(tables)))
     return True
+
+
+def defer_order_indexes(session: Session, shop: Shop) -> list[Index]:
+    """Drop the orders table's secondary indexes if the table holds no order at all; return the
+    dropped ones, for :func:`rebuild_indexes` at the end of the same transaction.
+
+    A first load sorts each index once instead of inserting every row into five B-trees (1M
+    orders: the indexes are most of the database's work). The drop is part of the load's
+    transaction, so a rolled-back load leaves them in place; on PostgreSQL it holds the orders
+    table locked until the load commits, which an empty table (no other shop's orders yet) allows.
+    """
+    Bulk(session).lock(shop)  # SQLite: the DDL runs inside the load's transaction, not before it
+    if session.scalar(select(Order.id).limit(1)) is not None:
+        return []
+    connection = session.connection()
+    indexes = sorted(Order.__table__.indexes, key=lambda ix: str(ix.name))
+    for index in indexes:
+        index.drop(connection)
+    return indexes
+
+
+def rebuild_indexes(session: Session, indexes: Sequence[Index]) -> None:
+    """Create indexes dropped by :func:`defer_order_indexes` again, from the loaded rows."""
+    connection = session.connection()
+    for index in indexes:
+        index.create(connection)

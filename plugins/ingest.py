@@ -20,7 +20,13 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
-from stammkunde.core.bulk import ANALYZE_AFTER, analyze_after_load
+from stammkunde.core.bulk import (
+    ANALYZE_AFTER,
+    DEFER_INDEXES_FROM,
+    analyze_after_load,
+    defer_order_indexes,
+    rebuild_indexes,
+)
 from stammkunde.core.db import MMAP_SIZE
 from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.freshness import mark_stale
@@ -225,8 +231,12 @@ def import_file(
         adapter: PlatformAdapter = plugins.platform(platform)
         conn = connection_for(shop, secret_key)
         storing = True
+        deferred: list = []
         # guarded: a crash names the plugin; the next batches are parsed while one is stored
-        for batch in read_ahead(adapter.import_file(path, fmt, conn)):
+        for number, batch in enumerate(read_ahead(adapter.import_file(path, fmt, conn))):
+            expected = batch.meta.get("rows")
+            if number == 0 and isinstance(expected, int) and expected >= DEFER_INDEXES_FROM:
+                deferred = defer_order_indexes(session, shop)  # a first load into no orders
             rejected = list(batch.meta.get("rejected", ()))
             result.rejected.extend(rejected)
             result.rows += len(batch.records) + len(rejected)
@@ -241,6 +251,7 @@ def import_file(
             raise ImportRejected(path, result.rejected)
         if result.rows == 0:
             raise UserError(f"{path.name} has a header but no rows")
+        rebuild_indexes(session, deferred)
         mark_stale(session, shop.id)
     with factory() as session, session.begin():
         analyze_after_load(session, result.stats.inserted)
