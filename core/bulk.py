@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,14 +91,9 @@ class Bulk:
 
     def when(self, value: datetime | None) -> Any:
         """Return an aware instant as the driver stores it (naive UTC; SQLite: text)."""
-        if value is None:
-            return None
-        if value.tzinfo is not UTC:
-            value = value.astimezone(UTC)
-        if self.pg:
-            return value.replace(tzinfo=None)
-        # drop "+00:00"; SQLAlchemy always writes the microseconds
-        return value.isoformat(" ", "microseconds")[:26]
+        if value is None or not self.pg:
+            return when_text(value)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def load(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """Append rows to a table: ``COPY`` on PostgreSQL, ``executemany`` on SQLite."""
@@ -155,8 +151,84 @@ class Bulk:
         return {pid: oid for oid, pid in moved}
 
 
-def _customer_key(rec: OrderRecord, email: str | None) -> str:
-    return rec.customer_id or f"guest:{email}"
+def when_text(value: datetime | None) -> str | None:
+    """Return an aware instant as stored: naive UTC text in SQLAlchemy's format, which both
+    databases read (PostgreSQL parses it into the timestamp column)."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]  # drop "+00:00"
+
+
+@dataclass
+class PreparedOrders:
+    """Order records checked and turned into the store's row values, without a database.
+
+    Built by :func:`stammkunde.core.store.prepare_orders` and stored by
+    :func:`stammkunde.core.store.store_prepared`. It holds plain lists of strings and numbers, so a
+    worker process can build it and hand it over cheaply. Order ``i`` is ``records[index[i]]``
+    of the records it was prepared from (attributable, the latest version of its id).
+    """
+
+    currency: str
+    timezone: str
+    unattributed: int = 0
+    index: list[int] = field(default_factory=list)
+    pids: list[str] = field(default_factory=list)
+    fingerprints: list[str] = field(default_factory=list)
+    #: (customer key, normalised e-mail, e-mail as given without spaces, is a guest)
+    people: list[tuple[str, str | None, str | None, bool]] = field(default_factory=list)
+    #: the order row from ``created_at`` on (ORDER_COLUMNS after shop, platform, customer, person)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    #: order i -> (refunds, discount codes, lines), rows without the order id
+    extras: dict[int, tuple[list[tuple[Any, ...]], ...]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.pids)
+
+
+def prepare_rows(prepared: PreparedOrders, records: Sequence[OrderRecord]) -> None:
+    """Append the rows of validated, attributable records (one per id) with their fingerprints
+    already in ``prepared.fingerprints``."""
+    tz = zone(prepared.timezone)
+    utc_shop = tz.key == "UTC"
+    cancelled_status = OrderStatus.CANCELLED
+    fingerprints = prepared.fingerprints
+    rows, people, pids, extras = prepared.rows, prepared.people, prepared.pids, prepared.extras
+    for rec in records:
+        i = len(pids)
+        pids.append(rec.platform_id)
+        email = normalize_email(rec.email) if rec.email else None
+        people.append((rec.customer_id or f"guest:{email}", email,
+                       rec.email.strip() if rec.email else None, rec.customer_id is None))
+        created = rec.created_at
+        cancelled = rec.cancelled_at
+        if cancelled is None and rec.status == cancelled_status:
+            cancelled = rec.updated_at or created
+        if rec.refunds:
+            refunded = sum(to_units(r.amount) for r in rec.refunds)
+            refund_ts: int | None = max(int(r.created_at.timestamp()) for r in rec.refunds)
+        else:
+            refunded, refund_ts = 0, None
+        local = created if utc_shop and created.tzinfo is UTC else created.astimezone(tz)
+        channel = rec.channel
+        rows.append((
+            when_text(created), int(created.timestamp()), local.year * 12 + local.month - 1,
+            when_text(rec.updated_at), STATUS[rec.status], rec.is_test,
+            int(cancelled.timestamp()) if cancelled else None, rec.currency.upper(),
+            to_units(rec.total), (channel.strip().lower() or "online") if channel else "online",
+            fingerprints[i], refunded, refund_ts,
+        ))
+        if rec.refunds or rec.discount_codes or rec.line_items:
+            extras[i] = (
+                [(r.platform_id, to_units(r.amount), epoch_seconds(r.created_at))
+                 for r in rec.refunds],
+                [(c.strip(), c.strip().casefold())
+                 for c in dict.fromkeys(rec.discount_codes) if c.strip()],
+                [(li.quantity, to_units(li.price), li.sku, li.product_id, li.title)
+                 for li in rec.line_items],
+            )
 
 
 class _People:
@@ -224,19 +296,20 @@ class _People:
         self.find(set(new))
 
 
-def store_new_orders(session: Session, shop: Shop, records: Sequence[OrderRecord],
-                     fingerprints: Sequence[str]) -> tuple[int, int, list[int]]:
-    """Store the chunk's new orders in bulk; return (inserted, unchanged, indexes left over).
+def store_new_orders(session: Session, shop: Shop, prepared: PreparedOrders, start: int,
+                     stop: int) -> tuple[int, int, list[int]]:
+    """Store the new orders among prepared orders ``start:stop`` in bulk; return (inserted,
+    unchanged, positions left over).
 
-    ``records`` are validated, attributable and one per platform id; ``fingerprints`` are theirs.
-    The returned indexes are the records the caller must store one by one (see module docstring).
+    The returned positions (into ``prepared``) are the orders the caller must store one by one
+    (see module docstring).
     """
-    if not records:
+    if start >= stop:
         return 0, 0, []
     bulk = Bulk(session)
     bulk.lock(shop)
-    ids = [r.platform_id for r in records]
-    expr, param = bulk.in_list(ids)
+    pids, fingerprints, people_of = prepared.pids, prepared.fingerprints, prepared.people
+    expr, param = bulk.in_list(pids[start:stop])
     stored = dict(bulk.query(f"SELECT o.platform_id, o.fingerprint FROM {expr} "
                              "orders o ON o.shop_id = ? AND o.platform_id = v.k",
                              (param, shop.id)))
@@ -248,37 +321,39 @@ def store_new_orders(session: Session, shop: Shop, records: Sequence[OrderRecord
     unchanged = 0
     slow: list[int] = []
     fast: list[int] = []
-    for i, rec in enumerate(records):
-        pid = rec.platform_id
-        if pid in stored:
-            if stored[pid] == fingerprints[i]:
-                unchanged += 1
-            else:
+    if stored or waiting:
+        for i in range(start, stop):
+            pid = pids[i]
+            if pid in stored:
+                if stored[pid] == fingerprints[i]:
+                    unchanged += 1
+                else:
+                    slow.append(i)
+            elif pid in waiting:
                 slow.append(i)
-        elif pid in waiting:
-            slow.append(i)
-        else:
-            fast.append(i)
+            else:
+                fast.append(i)
+    else:
+        fast = list(range(start, stop))
     if not fast:
         return 0, unchanged, slow
     people = _People(bulk, shop)
-    emails = {i: normalize_email(records[i].email) for i in fast}
-    people.find({_customer_key(records[i], emails[i]) for i in fast})
+    people.find({people_of[i][0] for i in fast})
+    known = people.known
     new: dict[str, tuple[str | None, str | None, bool]] = {}
     moving: set[str] = set()
     take: list[int] = []
     for i in fast:
-        rec, email = records[i], emails[i]
-        key = _customer_key(rec, email)
+        key, email, given, guest = people_of[i]
         if key in moving:
             slow.append(i)
             continue
-        if key in people.known:
-            stored_email = people.known[key][2]
+        if key in known:
+            stored_email = known[key][2]
         elif key in new:
             stored_email = new[key][0]
         else:
-            new[key] = (email, rec.email.strip() if rec.email else None, rec.customer_id is None)
+            new[key] = (email, given, guest)
             take.append(i)
             continue
         if email and stored_email != email:  # an e-mail change re-homes the customer: slow path
@@ -287,52 +362,26 @@ def store_new_orders(session: Session, shop: Shop, records: Sequence[OrderRecord
         else:
             take.append(i)
     people.create(new)
-    tz = zone(shop.timezone)
-    utc_shop = tz.key == "UTC"
-    shop_id, when, known = shop.id, bulk.when, people.known
-    cancelled_status = OrderStatus.CANCELLED
+    shop_id, rows_of = shop.id, prepared.rows
     rows = []
     for i in take:
-        rec = records[i]
-        cid, person, _ = known[_customer_key(rec, emails[i])]
-        created = rec.created_at
-        cancelled = rec.cancelled_at
-        if cancelled is None and rec.status == cancelled_status:
-            cancelled = rec.updated_at or created
-        if rec.refunds:
-            refunded = sum(to_units(r.amount) for r in rec.refunds)
-            refund_ts: int | None = max(int(r.created_at.timestamp()) for r in rec.refunds)
-        else:
-            refunded, refund_ts = 0, None
-        local = created if utc_shop and created.tzinfo is UTC else created.astimezone(tz)
-        channel = rec.channel
-        rows.append((
-            shop_id, rec.platform_id, cid, person, when(created), int(created.timestamp()),
-            local.year * 12 + local.month - 1, when(rec.updated_at), STATUS[rec.status],
-            rec.is_test, int(cancelled.timestamp()) if cancelled else None,
-            rec.currency.upper(), to_units(rec.total),
-            (channel.strip().lower() or "online") if channel else "online",
-            fingerprints[i], refunded, refund_ts,
-        ))
+        cid, person, _ = known[people_of[i][0]]
+        rows.append((shop_id, pids[i], cid, person, *rows_of[i]))
     order_ids = bulk.insert_orders(rows) if rows else {}
     refunds, codes, lines = [], [], []
     inserted = 0
+    extras = prepared.extras
     for i in take:
-        rec = records[i]
-        oid = order_ids.get(rec.platform_id)
+        oid = order_ids.get(pids[i])
         if oid is None:  # inserted meanwhile by a concurrent writer: compare versions
             slow.append(i)
             continue
         inserted += 1
-        if rec.refunds:
-            refunds.extend((oid, r.platform_id, to_units(r.amount), epoch_seconds(r.created_at))
-                           for r in rec.refunds)
-        if rec.discount_codes:
-            codes.extend((oid, c.strip(), c.strip().casefold())
-                         for c in dict.fromkeys(rec.discount_codes) if c.strip())
-        if rec.line_items:
-            lines.extend((oid, li.quantity, to_units(li.price), li.sku, li.product_id, li.title)
-                         for li in rec.line_items)
+        if i in extras:
+            its_refunds, its_codes, its_lines = extras[i]
+            refunds.extend((oid, *r) for r in its_refunds)
+            codes.extend((oid, *c) for c in its_codes)
+            lines.extend((oid, *li) for li in its_lines)
     if refunds:
         bulk.load("refunds", ("order_id", "platform_id", "amount", "created_ts"), refunds)
     if codes:

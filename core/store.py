@@ -27,7 +27,7 @@ from decimal import Decimal
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from stammkunde.core.bulk import store_new_orders
+from stammkunde.core.bulk import PreparedOrders, prepare_rows, store_new_orders
 from stammkunde.core.errors import InvalidRecord, NotFound
 from stammkunde.core.identity import normalize_email
 from stammkunde.core.models import (
@@ -291,31 +291,56 @@ def _apply_order(order: Order, rec: OrderRecord, shop: Shop, cust: Customer) -> 
     ]
 
 
+def prepare_orders(records: Sequence[OrderRecord], currency: str, timezone: str) -> PreparedOrders:
+    """Check order records for a shop of this currency and time zone and turn them into the
+    store's row values (no database needed: a worker process may do it).
+
+    Raises InvalidRecord for a record that breaks the canonical model's rules
+    (:func:`validate_order`). An order without buyer is only counted (``unattributed``); of two
+    versions of one order in the records the newer one is kept.
+    """
+    for rec in records:
+        validate_order(rec, currency)
+    prepared = PreparedOrders(currency=currency, timezone=timezone)
+    latest: dict[str, int] = {}
+    for j, rec in enumerate(records):
+        if not attributable(rec):
+            prepared.unattributed += 1
+            continue
+        seen = latest.get(rec.platform_id)  # a batch may itself hold two versions of one order
+        if seen is None or _is_newer(rec.updated_at, records[seen].updated_at):
+            latest[rec.platform_id] = j
+    prepared.index = list(latest.values())
+    chosen = [records[j] for j in prepared.index]
+    prepared.fingerprints = [fingerprint(r) for r in chosen]
+    prepare_rows(prepared, chosen)
+    return prepared
+
+
 def upsert_orders(session: Session, shop: Shop, records: Sequence[OrderRecord]) -> UpsertStats:
-    """Store orders idempotently; the newest platform ``updated_at`` wins.
+    """Store orders idempotently; the newest platform ``updated_at`` wins."""
+    return store_prepared(session, shop, prepare_orders(records, shop.currency, shop.timezone),
+                          records)
+
+
+def store_prepared(session: Session, shop: Shop, prepared: PreparedOrders,
+                   records: Sequence[OrderRecord]) -> UpsertStats:
+    """Store orders prepared by :func:`prepare_orders` from ``records`` for this shop.
 
     New orders are stored in bulk (:mod:`stammkunde.core.bulk`), chunk by chunk; an order that
     exists already, whose customer changed e-mail or that something waits for is compared and
-    stored one by one.
+    stored one by one (from its record). Orders prepared for another currency or time zone than
+    the shop's are prepared again.
     """
-    stats = UpsertStats()
-    for rec in records:
-        validate_order(rec, shop.currency)
-    attributed = [r for r in records if attributable(r)]
-    stats.unattributed = len(records) - len(attributed)
-    latest: dict[str, OrderRecord] = {}
-    for rec in attributed:  # a batch may itself hold two versions of one order
-        seen = latest.get(rec.platform_id)
-        if seen is None or _is_newer(rec.updated_at, seen.updated_at):
-            latest[rec.platform_id] = rec
-    ordered = list(latest.values())
-    for i in range(0, len(ordered), BULK_CHUNK):
-        chunk = ordered[i : i + BULK_CHUNK]
-        inserted, unchanged, rest = store_new_orders(session, shop, chunk,
-                                                     [fingerprint(r) for r in chunk])
+    if (prepared.currency, prepared.timezone) != (shop.currency, shop.timezone):
+        prepared = prepare_orders(records, shop.currency, shop.timezone)
+    stats = UpsertStats(unattributed=prepared.unattributed)
+    for start in range(0, len(prepared), BULK_CHUNK):
+        stop = min(start + BULK_CHUNK, len(prepared))
+        inserted, unchanged, rest = store_new_orders(session, shop, prepared, start, stop)
         stats.inserted += inserted
         stats.unchanged += unchanged
-        _upsert_one_by_one(session, shop, [chunk[j] for j in rest], stats)
+        _upsert_one_by_one(session, shop, [records[prepared.index[i]] for i in rest], stats)
     return stats
 
 

@@ -50,7 +50,7 @@ def test_bulk_rows_equal_what_the_orm_path_writes(sessions, monkeypatch, chunk) 
         bulk_shop = create_shop(s, "bulk", "csv", timezone="Europe/Berlin")
         # the one-by-one path alone, as before the bulk path existed
         monkeypatch.setattr(store, "store_new_orders",
-                            lambda _s, _shop, recs, _f: (0, 0, list(range(len(recs)))))
+                            lambda _s, _shop, _p, start, stop: (0, 0, list(range(start, stop))))
         store_records(s, orm_shop, RECORDS)
         monkeypatch.undo()
         monkeypatch.setattr(store, "BULK_CHUNK", chunk)
