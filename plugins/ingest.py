@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, object_session, sessionmaker
 from stammkunde.core.bulk import (
     ANALYZE_AFTER,
     DEFER_INDEXES_FROM,
+    PreparedOrders,
     analyze_after_load,
     defer_order_indexes,
     rebuild_indexes,
@@ -33,7 +34,14 @@ from stammkunde.core.freshness import mark_stale
 from stammkunde.core.models import Shop
 from stammkunde.core.records import Batch, Record
 from stammkunde.core.shops import credentials
-from stammkunde.core.store import UpsertStats, get_shop, load_cursor, save_cursor, store_records
+from stammkunde.core.store import (
+    UpsertStats,
+    get_shop,
+    load_cursor,
+    save_cursor,
+    store_prepared,
+    store_records,
+)
 from stammkunde.core.timeutil import now
 from stammkunde.plugins.adapter import (
     Capability,
@@ -242,7 +250,10 @@ def import_file(
             result.rows += len(batch.records) + len(rejected)
             if rejected and not skip_invalid:
                 storing = False
-            if storing:
+            prepared = batch.meta.get("prepared")
+            if storing and isinstance(prepared, PreparedOrders):  # orders only, prepared already
+                result.stats += store_prepared(session, shop, prepared, batch.records)  # type: ignore[arg-type]
+            elif storing:
                 result.stats += store_records(session, shop, batch.records)
             if progress:
                 progress(result.rows, batch.meta.get("rows"))  # type: ignore[arg-type]

@@ -12,19 +12,26 @@ time zone, a datetime without offset is in the shop's time zone), ``total``, and
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+import functools
+import itertools
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, overload
 
 import numpy as np
 
+from stammkunde.core.bulk import PreparedOrders
 from stammkunde.core.errors import InvalidRecord, UserError
 from stammkunde.core.identity import normalize_email
 from stammkunde.core.money import parse_money
 from stammkunde.core.records import Batch, OrderRecord, OrderStatus, Refund
-from stammkunde.core.store import check_currency
+from stammkunde.core.store import check_currency, prepare_orders
 from stammkunde.core.timeutil import parse_instant
 from stammkunde.plugins.adapter import Capability, PlatformAdapter, ShopConnection
 
@@ -171,6 +178,60 @@ def lines(path: Path) -> Iterator[str]:
                 raise UserError(f"{path.name} is not UTF-8 (bad byte at line {number})") from exc
 
 
+BLOCK = 1 << 19  # bytes of whole lines a worker process parses at a time
+
+
+def blocks(path: Path, skip: int) -> Iterator[tuple[int, str]]:
+    """Yield (number of its first line, text) of a UTF-8 file in blocks of whole lines, after
+    the first ``skip`` lines; a bad byte is the same one-line error as in :func:`lines`."""
+    number = 1  # the line the next block starts with
+    rest = b""
+    with path.open("rb") as fh:
+        while True:
+            data = fh.read(BLOCK)
+            block, rest = rest + data, b""
+            if data:  # keep a last unfinished line for the next block
+                end = block.rfind(b"\n") + 1
+                block, rest = block[:end], block[end:]
+                if not block:
+                    continue
+            elif not block:
+                return
+            if number == 1 and block.startswith(b"\xef\xbb\xbf"):
+                block = block[3:]
+            try:
+                text = block.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad = number + block.count(b"\n", 0, exc.start)
+                raise UserError(f"{path.name} is not UTF-8 (bad byte at line {bad})") from exc
+            cut = 0
+            while skip and (line_end := text.find("\n", cut)) >= 0:
+                cut, skip, number = line_end + 1, skip - 1, number + 1
+            text = text[cut:]
+            if text:
+                yield number, text
+                number += text.count("\n")
+            if not data:
+                return
+
+
+def split_lines(text: str) -> list[str]:
+    """Return a block's lines with their line ends, split as a file is read (at "\\n" only)."""
+    pieces = text.split("\n")
+    last = pieces.pop()
+    lines_of = [piece + "\n" for piece in pieces]
+    if last:
+        lines_of.append(last)
+    return lines_of
+
+
+def text_rows(first_line: int, text: str) -> Rows:
+    """Return the CSV rows of a block of whole lines as (line, values), empty lines skipped."""
+    reader = csv.reader(split_lines(text))
+    start = first_line - 1
+    return [(start + reader.line_num, values) for values in reader if values]
+
+
 def count_lines(path: Path) -> int:
     """Return the number of line breaks in a file (read in blocks, for progress totals)."""
     count = 0
@@ -222,78 +283,253 @@ def as_row(fieldnames: list[str], values: list[str]) -> dict:
     return row
 
 
+def rejected_row(fieldnames: list[str], line: int, reason: str, values: list[str]) -> RejectedRow:
+    """Return a refused row with its values by column (missing columns empty)."""
+    row = {k: v or "" for k, v in as_row(fieldnames, values).items()}
+    for name in fieldnames[len(values):]:
+        row[name] = ""
+    return RejectedRow(line, reason, row)
+
+
+Rows = list[tuple[int, list[str]]]
+
+
+@dataclass
+class Chunk:
+    """What a run of a file's rows became: orders with their lines and positions, and refusals."""
+
+    records: list[OrderRecord]
+    lines: list[int]
+    positions: list[int]
+    rejected: list[RejectedRow]
+
+
+def parse_rows(parser: RowParser, fieldnames: list[str], rows: Rows) -> Chunk:
+    """Parse (line, values) rows into orders; a bad row or a repeated order id is refused."""
+    width = len(fieldnames)
+    chunk = Chunk([], [], [], [])
+    first_line: dict[str, int] = {}
+    for position, (line, values) in enumerate(rows):
+        if len(values) > width:
+            chunk.rejected.append(rejected_row(fieldnames, line, "more fields than header columns",
+                                               values))
+            continue
+        if not any(v.strip() for v in values):  # a row of empty fields
+            continue
+        try:
+            rec = parser.parse(values)
+            if rec.platform_id in first_line:
+                raise ValueError(f"order_id {rec.platform_id!r} already on line "
+                                 f"{first_line[rec.platform_id]}")
+        except ValueError as exc:
+            chunk.rejected.append(rejected_row(fieldnames, line, str(exc), values))
+            continue
+        first_line[rec.platform_id] = line
+        chunk.records.append(rec)
+        chunk.lines.append(line)
+        chunk.positions.append(position)
+    return chunk
+
+
+def file_rows(reader: Iterator[list[str]], line_num: Callable[[], int]) -> Iterator[Rows]:
+    """Yield the rows of a CSV reader as (line, values) in runs of BATCH (empty lines skipped)."""
+    rows: Rows = []
+    for values in reader:
+        if values:  # an empty line (csv.DictReader skips these too)
+            rows.append((line_num(), values))
+            if len(rows) >= BATCH:
+                yield rows
+                rows = []
+    if rows:
+        yield rows
+
+
+class LazyRecords(Sequence[OrderRecord]):
+    """A batch's orders parsed again from their values only when asked for: a worker process
+    already checked them and sent their prepared rows, and the store asks only for the few it
+    stores one by one."""
+
+    def __init__(self, parser: RowParser, count: int,
+                 values: Callable[[], list[list[str]]]) -> None:
+        self.parser = parser
+        self.count = count
+        self._values = values
+
+    @functools.cached_property
+    def values(self) -> list[list[str]]:
+        """The orders' rows as value lists, read again from the file's text when first needed."""
+        return self._values()
+
+    def __len__(self) -> int:
+        return self.count
+
+    @overload
+    def __getitem__(self, i: int) -> OrderRecord: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[OrderRecord]: ...
+
+    def __getitem__(self, i: int | slice) -> OrderRecord | list[OrderRecord]:
+        if isinstance(i, slice):
+            return [self.parser.parse(v) for v in self.values[i]]
+        return self.parser.parse(self.values[i])
+
+
+#: A file with at least this many rows is parsed by worker processes (on a machine of 2+ cores).
+PARALLEL_FROM = 20_000
+MAX_WORKERS = 4
+
+
+def import_workers(rows: int, env: Mapping[str, str] | None = None) -> int:
+    """Return how many worker processes parse a file of this many rows (0: this process alone).
+
+    ``STAMMKUNDE_IMPORT_WORKERS`` sets the number for every file (``0`` turns them off);
+    otherwise a file of PARALLEL_FROM rows or more gets one per core, up to MAX_WORKERS.
+    """
+    text = (os.environ if env is None else env).get("STAMMKUNDE_IMPORT_WORKERS", "").strip()
+    if text:
+        if not text.isdigit():
+            raise UserError(f"STAMMKUNDE_IMPORT_WORKERS must be a number of processes, "
+                            f"not {text!r}")
+        return int(text)
+    cores = os.cpu_count() or 1
+    return min(cores, MAX_WORKERS) if rows >= PARALLEL_FROM and cores > 1 else 0
+
+
+class _Worker:
+    """A worker process's parser (set up once per process by :func:`_start_worker`)."""
+
+    parser: RowParser
+    fieldnames: list[str]
+    currency: str
+    timezone: str
+
+
+def _start_worker(fieldnames: list[str], currency: str, timezone: str) -> None:
+    _Worker.parser = RowParser(fieldnames, ShopConnection(name="", platform="csv",
+                                                          currency=currency, timezone=timezone))
+    _Worker.fieldnames, _Worker.currency, _Worker.timezone = fieldnames, currency, timezone
+
+
+def _parse_text(first_line: int, text: str) -> tuple[Chunk, PreparedOrders | None, list[str]]:
+    """In a worker: :func:`_parse_prepared` for a block of whole lines without quotes."""
+    return _parse_prepared(text_rows(first_line, text))
+
+
+def _parse_prepared(rows: Rows) -> tuple[Chunk, PreparedOrders | None, list[str]]:
+    """In a worker: parse rows and prepare their orders for the store (records not sent back)."""
+    chunk = parse_rows(_Worker.parser, _Worker.fieldnames, rows)
+    try:
+        prepared = prepare_orders(chunk.records, _Worker.currency, _Worker.timezone)
+    except InvalidRecord:  # the importing process parses the rows again and fails as it would
+        prepared = None
+    pids = [r.platform_id for r in chunk.records]
+    chunk.records = []
+    return chunk, prepared, pids
+
+
 def read_csv(path: Path, shop: ShopConnection) -> Iterator[Batch]:
-    """Yield batches of orders; rejected rows travel in ``batch.meta['rejected']``."""
-    reader = csv.reader(lines(path))
+    """Yield batches of orders; rejected rows travel in ``batch.meta['rejected']``.
+
+    A large file is parsed by worker processes (:func:`import_workers`), batch by batch in file
+    order, and its batches carry the orders prepared for the store (``meta['prepared']``).
+    """
+    source = lines(path)
+    reader = csv.reader(source)
     header = next(reader, None)
     while header == []:
         header = next(reader, None)
     _check_header(header)
     fieldnames = [h.strip() for h in header or []]
-    width = len(fieldnames)
     parser = RowParser(fieldnames, shop)
     total_rows = max(count_lines(path) - 1, 0)
     seen = SeenIds()
-    batch_seen: dict[str, int] = {}
-    records: list[OrderRecord] = []
-    rejected: list[RejectedRow] = []
-    raw_rows: dict[int, list[str]] = {}
 
-    def refuse(line: int, reason: str, values: list[str]) -> None:
-        row = {k: v or "" for k, v in as_row(fieldnames, values).items()}
-        for name in fieldnames[len(values):]:
-            row[name] = ""
-        rejected.append(RejectedRow(line, reason, row))
-
-    def flush() -> Batch:
+    def batch(rows_of: Callable[[], Rows], chunk: Chunk, pids: list[str],
+              prepared: PreparedOrders | None, records: Sequence[OrderRecord]) -> Batch:
         """Refuse ids seen in earlier batches, remember this batch's, and build the batch."""
-        nonlocal records, rejected
-        if records:
-            hashes = np.fromiter((hash(r.platform_id) for r in records), np.int64, len(records))
-            lines_of = np.fromiter(batch_seen.values(), np.int64, len(records))
+        rejected = chunk.rejected
+        if pids:
+            hashes = np.fromiter(map(hash, pids), np.int64, len(pids))
+            lines_of = np.array(chunk.lines, dtype=np.int64)
             earlier = seen.find(hashes)
             if earlier.any():
                 kept = []
-                for rec, line, first in zip(records, lines_of, earlier, strict=True):
+                for rec, line, first, position in zip(records, chunk.lines, earlier,
+                                                      chunk.positions, strict=True):
                     if first:
-                        refuse(int(line), f"order_id {rec.platform_id!r} already on line {first}",
-                               raw_rows[int(line)])
+                        rejected.append(rejected_row(
+                            fieldnames, line, f"order_id {rec.platform_id!r} already on line "
+                            f"{first}", rows_of()[position][1]))
                     else:
                         kept.append(rec)
-                records = kept
+                records, prepared = kept, None
                 rejected.sort(key=lambda r: r.line)
                 fresh = earlier == 0
                 hashes, lines_of = hashes[fresh], lines_of[fresh]
             seen.add(hashes, lines_of)
-        batch = Batch(tuple(records), meta={"rejected": rejected, "rows": total_rows})
-        records, rejected = [], []
-        batch_seen.clear()
-        raw_rows.clear()
-        return batch
+        meta: dict[str, object] = {"rejected": rejected, "rows": total_rows}
+        if prepared is not None:
+            meta["prepared"] = prepared
+        return Batch(records if isinstance(records, LazyRecords) else tuple(records), meta=meta)
 
-    for values in reader:
-        line = reader.line_num
-        if not values:  # an empty line (csv.DictReader skips these too)
-            continue
-        if len(values) > width:
-            refuse(line, "more fields than header columns", values)
-        elif not any(v.strip() for v in values):
-            continue
-        else:
-            try:
-                rec = parser.parse(values)
-                if rec.platform_id in batch_seen:
-                    raise ValueError(f"order_id {rec.platform_id!r} already on line "
-                                     f"{batch_seen[rec.platform_id]}")
-                batch_seen[rec.platform_id] = line
-                raw_rows[line] = values
-                records.append(rec)
-            except ValueError as exc:
-                refuse(line, str(exc), values)
-        if len(records) + len(rejected) >= BATCH:
-            yield flush()
-    if records or rejected:
-        yield flush()
+    def here(rows: Rows) -> Batch:
+        chunk = parse_rows(parser, fieldnames, rows)
+        return batch(lambda: rows, chunk, [r.platform_id for r in chunk.records], None,
+                     chunk.records)
+
+    workers = import_workers(total_rows)
+    if not workers:
+        for rows in file_rows(reader, lambda: reader.line_num):
+            yield here(rows)
+        return
+    header_lines = reader.line_num
+    source.close()
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker,
+                               initargs=(fieldnames, shop.currency, shop.timezone))
+    try:
+        pending: deque[tuple[Callable[[], Rows], Future]] = deque()
+        for task in _tasks(blocks(path, header_lines)):
+            if isinstance(task, list):
+                pending.append((lambda rows=task: rows, pool.submit(_parse_prepared, task)))
+            else:
+                pending.append((functools.cache(functools.partial(text_rows, *task)),
+                                pool.submit(_parse_text, *task)))
+            while len(pending) > workers:
+                yield _collect(*pending.popleft(), parser, batch, here)
+        while pending:
+            yield _collect(*pending.popleft(), parser, batch, here)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _tasks(source: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str] | Rows]:
+    """Yield a file's blocks of whole lines as they are, up to the first with a quote; from
+    there, rows read here: a quoted field may hold line ends, so only the CSV reader itself
+    knows where the next row starts."""
+    for first_line, text in source:
+        if '"' in text:
+            break
+        yield first_line, text
+    else:
+        return
+    rest = itertools.chain(split_lines(text),
+                           itertools.chain.from_iterable(split_lines(t) for _, t in source))
+    reader = csv.reader(rest)
+    start = first_line - 1
+    yield from file_rows(reader, lambda: start + reader.line_num)
+
+
+def _collect(rows_of: Callable[[], Rows], future: Future, parser: RowParser,
+             batch: Callable[..., Batch], here: Callable[[Rows], Batch]) -> Batch:
+    """Turn a worker's answer into the batch (rows it could not prepare: parsed here)."""
+    chunk, prepared, pids = future.result()
+    if prepared is None:
+        return here(rows_of())
+    positions = chunk.positions
+    records = LazyRecords(parser, len(positions),
+                          lambda: [rows_of()[p][1] for p in positions])
+    return batch(rows_of, chunk, pids, prepared, records)
 
 
 class CsvAdapter(PlatformAdapter):

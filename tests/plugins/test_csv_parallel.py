@@ -1,0 +1,187 @@
+"""A large CSV file is parsed by worker processes: the same batches, rows and refusals as when
+one process reads it, and a first load builds the orders' indexes after the rows."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, inspect, select
+
+from stammkunde.core import bulk
+from stammkunde.core.errors import UserError
+from stammkunde.core.models import Customer, Order, Person, Refund, Shop
+from stammkunde.core.shops import create_shop
+from stammkunde.core.store import prepare_orders
+from stammkunde.plugins import get_plugins, ingest
+from stammkunde.plugins.adapter import ShopConnection
+from stammkunde.plugins.csvfile import adapter
+from stammkunde.plugins.ingest import ImportRejected, import_file
+from tests.plugins.test_csvfile import HEADER
+
+SHOP = ShopConnection(name="till", platform="csv", currency="EUR", timezone="Europe/Berlin")
+
+
+def messy_file(path: Path, n: int = 1200, *, quotes_from: int | None = 900) -> Path:
+    """Orders with every kind of row the reader meets: bad values, repeated ids (near and far),
+    blank lines, CRLF line ends, too many fields, and (from a row on) quoted fields with commas
+    and line breaks."""
+    rnd = random.Random(7)
+    out = ["\ufeff" + HEADER]
+    for i in range(1, n + 1):
+        pid = str(i if rnd.random() > 0.01 else rnd.randrange(1, i + 1))  # repeats, near or far
+        customer = f"c{rnd.randrange(n // 3)}" if rnd.random() < 0.7 else ""
+        email = f"p{rnd.randrange(n // 3)}@example.com" if not customer or rnd.random() < .5 \
+            else ""
+        total = f"{rnd.randrange(100, 9000) / 100:.2f}"
+        refunded = f"{float(total) / 2:.2f}" if rnd.random() < 0.1 else ""
+        status = rnd.choice(["paid", "paid", "pending", "cancelled", "refunded"])
+        code = "SPRING" if rnd.random() < 0.1 else ""
+        created = f"2024-{rnd.randrange(1, 13):02d}-{rnd.randrange(1, 29):02d}T10:00:00"
+        roll = rnd.random()
+        if roll < 0.01:
+            total = "abc"
+        elif roll < 0.02:
+            email = "not-an-address"
+        row = f"{pid},{customer},{email},{created},EUR,{total},{refunded},{status},pos,{code}"
+        if quotes_from is not None and i >= quotes_from and rnd.random() < 0.2:
+            row = (f'{pid},{customer},{email or "q@example.com"},{created},EUR,{total},,paid,'
+                   f'"web, mobile",\"A\nB;C\"')
+        if roll > 0.995:
+            row += ",extra"
+        out.append(row + ("\r" if rnd.random() < 0.05 else ""))
+        if rnd.random() < 0.02:
+            out.append("")
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return path
+
+
+def batches(path: Path, workers: int, monkeypatch) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """Every batch as plain data: records, refusals, and whether it came prepared."""
+    monkeypatch.setenv("STAMMKUNDE_IMPORT_WORKERS", str(workers))
+    got = []
+    for batch in adapter.read_csv(path, SHOP):
+        records = list(batch.records)
+        prepared = batch.meta.get("prepared")
+        if prepared is not None:  # what the worker sent is what this process would prepare
+            assert prepared == prepare_orders(records, SHOP.currency, SHOP.timezone)
+        got.append((records, batch.meta["rejected"], batch.meta["rows"], prepared is not None))
+    return got
+
+
+@pytest.mark.parametrize("quotes_from", [900, 1, None])
+def test_workers_read_exactly_what_one_process_reads(tmp_path, monkeypatch, quotes_from) -> None:
+    path = messy_file(tmp_path / "orders.csv", quotes_from=quotes_from)
+    monkeypatch.setattr(adapter, "BLOCK", 4096)  # blocks of ~50 lines: many batches
+    monkeypatch.setattr(adapter, "BATCH", 50)
+    alone = batches(path, 0, monkeypatch)
+    parallel = batches(path, 2, monkeypatch)
+    flat = [[(r, rej) for r, rej, _, _ in run] for run in (alone, parallel)]
+    records = [[r for recs, _ in run for r in recs] for run in flat]
+    rejected = [[r for _, rej in run for r in rej] for run in flat]
+    assert records[0] == records[1]
+    assert rejected[0] == rejected[1]
+    assert len(records[0]) > 1000 and len(rejected[0]) > 20
+    reasons = {r.reason.split(" ")[0] for r in rejected[0]}
+    assert {"order_id", "more", "total", "email"} <= reasons
+    # a batch with an id seen in an earlier batch is read again here, without prepared rows
+    assert any(prepared for *_, prepared in parallel)
+    assert not any(prepared for *_, prepared in alone)
+
+
+def test_a_bad_byte_names_its_line_when_workers_read(tmp_path, monkeypatch) -> None:
+    path = messy_file(tmp_path / "orders.csv", quotes_from=None)
+    lines = path.read_bytes().split(b"\n")
+    lines[700] = lines[700].replace(b"EUR", b"E\xffR")
+    path.write_bytes(b"\n".join(lines))
+    monkeypatch.setattr(adapter, "BLOCK", 4096)
+    for workers in (0, 2):
+        monkeypatch.setenv("STAMMKUNDE_IMPORT_WORKERS", str(workers))
+        with pytest.raises(UserError, match=r"not UTF-8 \(bad byte at line 701\)"):
+            list(adapter.read_csv(path, SHOP))
+
+
+def test_worker_count_comes_from_the_environment_or_the_file_size() -> None:
+    assert adapter.import_workers(10**6, {"STAMMKUNDE_IMPORT_WORKERS": "0"}) == 0
+    assert adapter.import_workers(5, {"STAMMKUNDE_IMPORT_WORKERS": "3"}) == 3
+    assert adapter.import_workers(adapter.PARALLEL_FROM - 1, {}) == 0
+    with pytest.raises(UserError, match="STAMMKUNDE_IMPORT_WORKERS must be a number"):
+        adapter.import_workers(5, {"STAMMKUNDE_IMPORT_WORKERS": "two"})
+
+
+def stored(sessions, shop: str) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """Every stored order of a shop with its customer, person, refunds and codes."""
+    with sessions() as s:
+        shop_id = s.scalar(select(Shop.id).where(Shop.name == shop))
+        orders = s.scalars(select(Order).where(Order.shop_id == shop_id)).all()
+        customers = {c.id: c for c in s.scalars(select(Customer))}
+        persons = {p.id: p.email for p in s.scalars(select(Person))}
+        return sorted(
+            (o.platform_id, o.created_at, o.total, o.status, o.channel, o.refunded,
+             o.refund_ts, o.cancelled_ts, o.created_month, o.fingerprint,
+             customers[o.customer_id].platform_id, customers[o.customer_id].email,
+             customers[o.customer_id].is_guest, persons[o.person_id],
+             sorted((r.amount, r.created_ts) for r in o.refunds),
+             sorted(d.code for d in o.discounts))
+            for o in orders)
+
+
+def indexes(sessions) -> set[str]:  # type: ignore[no-untyped-def]
+    with sessions() as s:
+        return {ix["name"] for ix in inspect(s.connection()).get_indexes("orders")}
+
+
+def test_a_parallel_first_load_stores_what_one_process_stores(sessions, tmp_path,
+                                                              monkeypatch) -> None:
+    path = messy_file(tmp_path / "orders.csv")
+    monkeypatch.setattr(adapter, "BLOCK", 4096)
+    monkeypatch.setattr(ingest, "DEFER_INDEXES_FROM", 100)
+    with sessions.begin() as s:
+        for name in ("parallel", "alone"):
+            create_shop(s, name, "csv", timezone="Europe/Berlin")
+    all_indexes = indexes(sessions)
+    assert {"ix_orders_history", "ix_orders_shop_ts"} <= all_indexes
+    dropped: list[str] = []
+    original = bulk.defer_order_indexes
+
+    def watched(session, shop):  # type: ignore[no-untyped-def]
+        found = original(session, shop)
+        dropped.extend(str(ix.name) for ix in found)
+        return found
+
+    monkeypatch.setattr(ingest, "defer_order_indexes", watched)
+    results = {}
+    for name, workers in (("parallel", 2), ("alone", 0)):  # the first load finds no orders
+        monkeypatch.setenv("STAMMKUNDE_IMPORT_WORKERS", str(workers))
+        results[name] = import_file(sessions, get_plugins(), name, path, skip_invalid=True)
+        assert indexes(sessions) == all_indexes
+    # the first load rebuilt the four secondary indexes; the second found orders and kept them
+    assert sorted(dropped) == ["ix_orders_customer_id", "ix_orders_history",
+                               "ix_orders_shop_channel", "ix_orders_shop_ts"]
+    a, b = results["parallel"], results["alone"]
+    assert (a.rows, a.stats.inserted, len(a.rejected)) == (b.rows, b.stats.inserted,
+                                                           len(b.rejected))
+    assert a.rejected == b.rejected
+    assert stored(sessions, "parallel") == stored(sessions, "alone")
+    assert len(stored(sessions, "alone")) == b.stats.inserted > 1000
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Refund)) > 0
+    monkeypatch.setenv("STAMMKUNDE_IMPORT_WORKERS", "2")  # again: nothing changes
+    again = import_file(sessions, get_plugins(), "parallel", path, skip_invalid=True)
+    assert (again.stats.inserted, again.stats.updated, again.stats.unchanged) == (
+        0, 0, b.stats.inserted)
+
+
+def test_a_refused_first_load_keeps_the_indexes(sessions, tmp_path, monkeypatch) -> None:
+    path = messy_file(tmp_path / "orders.csv")
+    monkeypatch.setattr(ingest, "DEFER_INDEXES_FROM", 100)
+    monkeypatch.setenv("STAMMKUNDE_IMPORT_WORKERS", "2")
+    with sessions.begin() as s:
+        create_shop(s, "till", "csv")
+    before = indexes(sessions)
+    with pytest.raises(ImportRejected):
+        import_file(sessions, get_plugins(), "till", path)
+    assert indexes(sessions) == before
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Order)) == 0
