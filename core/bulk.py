@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Index, select, text
+from sqlalchemy import ForeignKeyConstraint, Index, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from stammkunde.core.identity import normalize_email
 from stammkunde.core.models import Order, Shop
@@ -72,12 +73,12 @@ class Bulk:
         that follows, and the one parameter.
 
         The database looks each value up in the joined table's index: PostgreSQL joins the
-        ``unnest`` (a filter ``= ANY``/``IN (subquery)`` was planned as a scan of the whole table
+        values (a filter ``= ANY``/``IN (subquery)`` was planned as a scan of the whole table
         per value while its statistics still described the empty table of a first load); SQLite
         is told by ``CROSS JOIN`` to loop over the values, not over the table.
         """
-        if self.pg:
-            return "unnest(%s::text[]) AS v(k) JOIN", list(values)
+        if self.pg:  # (JSON: the driver writes it in C, a text[] it escapes value by value)
+            return "json_array_elements_text(%s::json) AS v(k) JOIN", json.dumps(list(values))
         return "(SELECT value AS k FROM json_each(?)) AS v CROSS JOIN", json.dumps(list(values))
 
     def query(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -261,8 +262,9 @@ class _People:
         if emails:
             expr, param = bulk.in_list(emails)
             if bulk.pg:
-                bulk.query("INSERT INTO persons (email, created_at) SELECT unnest(%s::text[]), %s "
-                           "ON CONFLICT (email) DO NOTHING", (emails, stamp))
+                bulk.query(f"INSERT INTO persons (email, created_at) SELECT v.k, %s FROM "
+                           f"{expr.removesuffix(' JOIN')} ON CONFLICT (email) DO NOTHING",
+                           (stamp, param))
             else:
                 bulk.raw.executemany(
                     "INSERT INTO persons (email, created_at) VALUES (?, ?) "
@@ -285,10 +287,10 @@ class _People:
         if bulk.pg:
             bulk.query(
                 "INSERT INTO customers (shop_id, platform_id, person_id, is_guest, email) "
-                "SELECT %s, * FROM unnest(%s::text[], %s::int[], %s::bool[], %s::text[]) "
+                "SELECT %s, x->>0, (x->>1)::int, (x->>2)::bool, x->>3 "
+                "FROM json_array_elements(%s::json) AS x "
                 "ON CONFLICT (shop_id, platform_id) DO NOTHING",
-                (self.shop.id, [r[1] for r in rows], [r[2] for r in rows],
-                 [r[3] for r in rows], [r[4] for r in rows]))
+                (self.shop.id, json.dumps([row[1:] for row in rows])))
         else:
             bulk.raw.executemany(
                 "INSERT INTO customers (shop_id, platform_id, person_id, is_guest, email) "
@@ -411,9 +413,10 @@ def refresh_statistics(session: Session, tables: Sequence[str] = LOADED_TABLES) 
     return True
 
 
-def defer_order_indexes(session: Session, shop: Shop) -> list[Index]:
-    """Drop the orders table's secondary indexes if the table holds no order at all; return the
-    dropped ones, for :func:`rebuild_indexes` at the end of the same transaction.
+def defer_order_indexes(session: Session, shop: Shop) -> list[Index | ForeignKeyConstraint]:
+    """Drop the orders table's secondary indexes (PostgreSQL: and foreign keys) if the table holds
+    no order at all; return what was dropped, for :func:`rebuild_indexes` at the end of the same
+    transaction.
 
     A first load sorts each index once instead of inserting every row into five B-trees (1M
     orders: the indexes are most of the database's work). The drop is part of the load's
@@ -424,14 +427,26 @@ def defer_order_indexes(session: Session, shop: Shop) -> list[Index]:
     if session.scalar(select(Order.id).limit(1)) is not None:
         return []
     connection = session.connection()
-    indexes = sorted(Order.__table__.indexes, key=lambda ix: str(ix.name))
-    for index in indexes:
-        index.drop(connection)
-    return indexes
+    deferred: list[Index | ForeignKeyConstraint] = sorted(Order.__table__.indexes,
+                                                          key=lambda ix: str(ix.name))
+    for index in deferred:
+        index.drop(connection)  # type: ignore[union-attr]
+    if connection.dialect.name == "postgresql":
+        # PostgreSQL checks a foreign key per row with a query and a row lock on the parent;
+        # added back, the constraint checks all rows in one join (what pg_restore does)
+        keys = sorted(Order.__table__.foreign_key_constraints, key=lambda fk: str(fk.name))
+        for key in keys:
+            connection.execute(DropConstraint(key))
+        deferred += keys
+    return deferred
 
 
-def rebuild_indexes(session: Session, indexes: Sequence[Index]) -> None:
-    """Create indexes dropped by :func:`defer_order_indexes` again, from the loaded rows."""
+def rebuild_indexes(session: Session, deferred: Sequence[Index | ForeignKeyConstraint]) -> None:
+    """Create what :func:`defer_order_indexes` dropped again, from the loaded rows (a foreign key
+    that a row breaks fails here, and the load with it)."""
     connection = session.connection()
-    for index in indexes:
-        index.create(connection)
+    for item in deferred:
+        if isinstance(item, Index):
+            item.create(connection)
+        else:
+            connection.execute(AddConstraint(item))
