@@ -404,6 +404,23 @@ def analyze_after_load(session: Session, inserted: int) -> bool:
     return inserted >= ANALYZE_AFTER and refresh_statistics(session)
 
 
+class Growth:
+    """When a long load refreshes PostgreSQL's statistics: at ANALYZE_AFTER new rows, then at each
+    doubling (the lookups of the next batches must not be planned for the tables it started
+    with: an index on shop_id plus a filter, or a hash join over the whole table, got slower with
+    every batch; autovacuum's analyse may be late or off)."""
+
+    def __init__(self) -> None:
+        self.due = ANALYZE_AFTER
+
+    def check(self, session: Session, inserted: int) -> bool:
+        """Refresh the statistics if ``inserted`` reached the next mark; return whether it ran."""
+        if inserted < self.due:
+            return False
+        self.due = 2 * inserted
+        return refresh_statistics(session)
+
+
 def refresh_statistics(session: Session, tables: Sequence[str] = LOADED_TABLES) -> bool:
     """Run ANALYZE on the tables (PostgreSQL; SQLite plans without statistics); return whether
     it ran."""

@@ -21,8 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from stammkunde.core.bulk import (
-    ANALYZE_AFTER,
     DEFER_INDEXES_FROM,
+    Growth,
     PreparedOrders,
     analyze_after_load,
     defer_order_indexes,
@@ -240,6 +240,7 @@ def import_file(
         conn = connection_for(shop, secret_key)
         storing = True
         deferred: list = []
+        growth = Growth()
         # guarded: a crash names the plugin; the next batches are parsed while one is stored
         for number, batch in enumerate(read_ahead(adapter.import_file(path, fmt, conn))):
             expected = batch.meta.get("rows")
@@ -255,6 +256,7 @@ def import_file(
                 result.stats += store_prepared(session, shop, prepared, batch.records)  # type: ignore[arg-type]
             elif storing:
                 result.stats += store_records(session, shop, batch.records)
+            growth.check(session, result.stats.inserted)  # in the load's transaction
             if progress:
                 progress(result.rows, batch.meta.get("rows"))  # type: ignore[arg-type]
         if result.rejected and not skip_invalid:
@@ -341,7 +343,7 @@ def sync_shop(
         stats = UpsertStats()
         done = 0
         high_water = started
-        refresh_at = ANALYZE_AFTER  # PostgreSQL statistics refreshed at 10k, 20k, 40k, ... new rows
+        growth = Growth()
         # guarded; the next page is fetched while this one is stored
         for count, batch in enumerate(read_ahead(fetch(conn, effective_since, cursor))):
             # An adapter whose cursor snapshots the sync window (so a resumed sync reads the
@@ -355,13 +357,9 @@ def sync_shop(
                 save_cursor(session, shop, resource, batch.cursor,  # type: ignore[arg-type]
                             done=len(batch.records))
             done += len(batch.records)
-            if stats.inserted >= refresh_at:
-                # A long sync's lookups must not be planned for the tables it started with (an
-                # index on shop_id plus a filter scanned every customer per page, ever slower);
-                # autovacuum's analyse may be late or off, and costs nothing to pre-empt.
+            if stats.inserted >= growth.due:
                 with factory() as session, session.begin():
-                    analyze_after_load(session, stats.inserted)
-                refresh_at = 2 * stats.inserted
+                    growth.check(session, stats.inserted)
             if progress:
                 progress(resource, done, batch.total)
             if max_batches is not None and count + 1 >= max_batches:

@@ -411,11 +411,13 @@ def test_settings_read_the_refresh_debounce() -> None:
 
 def test_a_long_sync_refreshes_the_statistics_as_its_tables_grow(ctx, shop, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """After each doubling of the rows a sync stored (from ``ANALYZE_AFTER``), and at its end."""
+    from stammkunde.core import bulk
     from stammkunde.plugins import ingest
 
-    monkeypatch.setattr(ingest, "ANALYZE_AFTER", 1)
-    calls: list[int] = []
+    monkeypatch.setattr(bulk, "ANALYZE_AFTER", 1)
+    calls: list[int | str] = []
+    monkeypatch.setattr(bulk, "refresh_statistics", lambda session: calls.append("grown"))
     monkeypatch.setattr(ingest, "analyze_after_load", lambda session, n: calls.append(n))
     ingest.sync_shop(ctx.sessions, ctx.plugins, shop)
     # customers: 2 in one page (refresh at 2, next at 4), end; orders: pages of 2 and 1
-    assert calls == [2, 2, 2, 3]
+    assert calls == ["grown", 2, "grown", 3]
