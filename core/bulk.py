@@ -116,8 +116,8 @@ class Bulk:
 
         (PostgreSQL needs no lock: its inserts skip what a concurrent writer inserted meanwhile.)
         """
-        if not self.pg:
-            self.raw.execute("UPDATE shops SET id = id WHERE id = ?", (shop.id,))
+        if not self.pg:  # (not "SET id = id": a parent key's update checks its child rows)
+            self.raw.execute("UPDATE shops SET name = name WHERE id = ?", (shop.id,))
 
     def insert_orders(self, rows: list[tuple[Any, ...]]) -> dict[str, int]:
         """Insert new order rows; return their ids by platform id.
@@ -238,7 +238,7 @@ class _People:
     def __init__(self, bulk: Bulk, shop: Shop) -> None:
         self.bulk = bulk
         self.shop = shop
-        # key -> (customer id, person id, normalised e-mail of the stored customer)
+        # key -> (customer id, person id, e-mail of the stored customer as stored)
         self.known: dict[str, tuple[int, int, str | None]] = {}
 
     def find(self, keys: set[str]) -> None:
@@ -250,7 +250,7 @@ class _People:
                 f"SELECT c.platform_id, c.id, c.person_id, c.email FROM {expr} "
                 "customers c ON c.shop_id = ? AND c.platform_id = v.k",
                 (param, self.shop.id)):
-            self.known[pid] = (cid, person, normalize_email(email))
+            self.known[pid] = (cid, person, email)
 
     def create(self, new: dict[str, tuple[str | None, str | None, bool]]) -> None:
         """Insert customers (key -> (normalised e-mail, stored e-mail, is guest)) and persons."""
@@ -350,15 +350,16 @@ def store_new_orders(session: Session, shop: Shop, prepared: PreparedOrders, sta
         if key in moving:
             slow.append(i)
             continue
-        if key in known:
-            stored_email = known[key][2]
+        if key in known:  # (the same e-mail as stored needs no normalising)
+            stored = known[key][2]
+            changed = stored != given and normalize_email(stored) != email
         elif key in new:
-            stored_email = new[key][0]
+            changed = new[key][0] != email
         else:
             new[key] = (email, given, guest)
             take.append(i)
             continue
-        if email and stored_email != email:  # an e-mail change re-homes the customer: slow path
+        if email and changed:  # an e-mail change re-homes the customer: slow path
             moving.add(key)
             slow.append(i)
         else:
