@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,9 +31,8 @@ from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from stammkunde.core.identity import normalize_email
 from stammkunde.core.models import Order, Shop
-from stammkunde.core.money import to_units
-from stammkunde.core.records import OrderRecord, OrderStatus
-from stammkunde.core.timeutil import epoch_seconds, now, zone
+from stammkunde.core.prepare import PreparedOrders, when_text
+from stammkunde.core.timeutil import now
 
 ORDER_COLUMNS = (
     ("shop_id", "integer"), ("platform_id", "varchar(255)"), ("customer_id", "integer"),
@@ -45,7 +43,6 @@ ORDER_COLUMNS = (
     ("refunded", "bigint"), ("refund_ts", "bigint"),
 )
 STAGE = "stk_stage_orders_v1"
-STATUS = {s: s.value for s in OrderStatus} | {s.value: s.value for s in OrderStatus}
 #: A PostgreSQL load at least this large is followed by ANALYZE of the tables it filled.
 ANALYZE_AFTER = 10_000
 LOADED_TABLES = ("persons", "customers", "orders", "refunds", "order_discounts", "order_lines")
@@ -150,86 +147,6 @@ class Bulk:
             f"INSERT INTO orders ({names}) SELECT {names} FROM {STAGE} WHERE true "
             "ON CONFLICT (shop_id, platform_id) DO NOTHING RETURNING id, platform_id", ())
         return {pid: oid for oid, pid in moved}
-
-
-def when_text(value: datetime | None) -> str | None:
-    """Return an aware instant as stored: naive UTC text in SQLAlchemy's format, which both
-    databases read (PostgreSQL parses it into the timestamp column)."""
-    if value is None:
-        return None
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:26]  # drop "+00:00"
-
-
-@dataclass
-class PreparedOrders:
-    """Order records checked and turned into the store's row values, without a database.
-
-    Built by :func:`stammkunde.core.store.prepare_orders` and stored by
-    :func:`stammkunde.core.store.store_prepared`. It holds plain lists of strings and numbers, so a
-    worker process can build it and hand it over cheaply. Order ``i`` is ``records[index[i]]``
-    of the records it was prepared from (attributable, the latest version of its id).
-    """
-
-    currency: str
-    timezone: str
-    unattributed: int = 0
-    index: list[int] = field(default_factory=list)
-    pids: list[str] = field(default_factory=list)
-    fingerprints: list[str] = field(default_factory=list)
-    #: (customer key, normalised e-mail, e-mail as given without spaces, is a guest)
-    people: list[tuple[str, str | None, str | None, bool]] = field(default_factory=list)
-    #: the order row from ``created_at`` on (ORDER_COLUMNS after shop, platform, customer, person)
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
-    #: order i -> (refunds, discount codes, lines), rows without the order id
-    extras: dict[int, tuple[list[tuple[Any, ...]], ...]] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.pids)
-
-
-def prepare_rows(prepared: PreparedOrders, records: Sequence[OrderRecord]) -> None:
-    """Append the rows of validated, attributable records (one per id) with their fingerprints
-    already in ``prepared.fingerprints``."""
-    tz = zone(prepared.timezone)
-    utc_shop = tz.key == "UTC"
-    cancelled_status = OrderStatus.CANCELLED
-    fingerprints = prepared.fingerprints
-    rows, people, pids, extras = prepared.rows, prepared.people, prepared.pids, prepared.extras
-    for rec in records:
-        i = len(pids)
-        pids.append(rec.platform_id)
-        email = normalize_email(rec.email) if rec.email else None
-        people.append((rec.customer_id or f"guest:{email}", email,
-                       rec.email.strip() if rec.email else None, rec.customer_id is None))
-        created = rec.created_at
-        cancelled = rec.cancelled_at
-        if cancelled is None and rec.status == cancelled_status:
-            cancelled = rec.updated_at or created
-        if rec.refunds:
-            refunded = sum(to_units(r.amount) for r in rec.refunds)
-            refund_ts: int | None = max(int(r.created_at.timestamp()) for r in rec.refunds)
-        else:
-            refunded, refund_ts = 0, None
-        local = created if utc_shop and created.tzinfo is UTC else created.astimezone(tz)
-        channel = rec.channel
-        rows.append((
-            when_text(created), int(created.timestamp()), local.year * 12 + local.month - 1,
-            when_text(rec.updated_at), STATUS[rec.status], rec.is_test,
-            int(cancelled.timestamp()) if cancelled else None, rec.currency.upper(),
-            to_units(rec.total), (channel.strip().lower() or "online") if channel else "online",
-            fingerprints[i], refunded, refund_ts,
-        ))
-        if rec.refunds or rec.discount_codes or rec.line_items:
-            extras[i] = (
-                [(r.platform_id, to_units(r.amount), epoch_seconds(r.created_at))
-                 for r in rec.refunds],
-                [(c.strip(), c.strip().casefold())
-                 for c in dict.fromkeys(rec.discount_codes) if c.strip()],
-                [(li.quantity, to_units(li.price), li.sku, li.product_id, li.title)
-                 for li in rec.line_items],
-            )
 
 
 class _People:

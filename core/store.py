@@ -18,16 +18,14 @@ Rules (tested in ``tests/core/test_store.py``):
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from stammkunde.core.bulk import PreparedOrders, prepare_rows, store_new_orders
+from stammkunde.core.bulk import store_new_orders
 from stammkunde.core.errors import InvalidRecord, NotFound
 from stammkunde.core.identity import normalize_email
 from stammkunde.core.models import (
@@ -42,6 +40,17 @@ from stammkunde.core.models import (
     SyncState,
 )
 from stammkunde.core.pending import apply_pending, store_refunds, tombstone, tombstones_for
+from stammkunde.core.prepare import (  # noqa: F401 - part of the store's interface
+    STATUSES,
+    PreparedOrders,
+    _aware,
+    _is_newer,
+    attributable,
+    check_currency,
+    fingerprint,
+    prepare_orders,
+    validate_order,
+)
 from stammkunde.core.records import (
     CustomerRecord,
     EventRecord,
@@ -83,71 +92,6 @@ def get_shop(session: Session, name: str) -> Shop:
     if shop is None:
         raise NotFound(f"unknown shop {name!r} (see `stammkunde shops list`)")
     return shop
-
-
-def _aware(value: datetime | None, what: str, pid: str) -> None:
-    if value is not None and value.tzinfo is not UTC and (
-            value.tzinfo is None or value.utcoffset() is None):
-        raise InvalidRecord(f"{what} of {pid!r} is a naive datetime; times must be aware UTC")
-
-
-def check_currency(rec: OrderRecord, shop_currency: str) -> None:
-    """Raise InvalidRecord naming the currency when an order is not in the shop's currency."""
-    if rec.currency == shop_currency:
-        return
-    currency = (rec.currency or "").strip().upper()
-    if currency != shop_currency.strip().upper():
-        raise InvalidRecord(f"order {rec.platform_id!r} is in {currency or '(no currency)'}, "
-                            f"not in the shop's currency {shop_currency.upper()}")
-
-
-STATUSES = frozenset(s.value for s in OrderStatus)
-
-
-def validate_order(rec: OrderRecord, shop_currency: str | None = None) -> None:
-    """Raise InvalidRecord when an order breaks the canonical model's rules.
-
-    With ``shop_currency`` the order must also be in that currency (:func:`check_currency`).
-    """
-    pid = rec.platform_id
-    if not pid:
-        raise InvalidRecord("order without platform id")
-    if shop_currency is not None:
-        check_currency(rec, shop_currency)
-    _aware(rec.created_at, "created_at", pid)
-    _aware(rec.updated_at, "updated_at", pid)
-    _aware(rec.cancelled_at, "cancelled_at", pid)
-    total = rec.total
-    if not isinstance(total, Decimal) or not total.is_finite():
-        raise InvalidRecord(f"total of order {pid!r} must be a finite Decimal")
-    if total < 0:
-        raise InvalidRecord(f"total of order {pid!r} is negative ({total})")
-    if rec.refunds:
-        refunded = Decimal(0)
-        for refund in rec.refunds:
-            _aware(refund.created_at, "refund created_at", pid)
-            if not isinstance(refund.amount, Decimal) or refund.amount < 0:
-                raise InvalidRecord(f"refund of order {pid!r} must be a non-negative Decimal")
-            refunded += refund.amount
-        if refunded > total:
-            raise InvalidRecord(f"order {pid!r} refunds {refunded} of a total of {total}")
-    if rec.status not in STATUSES:
-        raise InvalidRecord(f"order {pid!r} has an unknown status {rec.status!r}")
-
-
-def attributable(rec: OrderRecord) -> bool:
-    """Return True when an order names its buyer (an account id or an e-mail).
-
-    An order without either (a walk-in sale at the till) cannot belong to any customer: the store
-    counts it as ``unattributed`` and keeps it out of every per-customer metric, the same for
-    every platform.
-    """
-    return bool(rec.customer_id) or normalize_email(rec.email) is not None
-
-
-def _is_newer(incoming: datetime | None, stored: datetime | None) -> bool:
-    """Incoming wins unless both are versioned and the stored one is as new or newer."""
-    return incoming is None or stored is None or incoming > stored
 
 
 class _Resolver:
@@ -229,30 +173,6 @@ class _Resolver:
                 self.session.delete(orphan)
 
 
-def _instant(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
-
-
-def fingerprint(rec: OrderRecord) -> str:
-    """Return a digest of everything an order record says, to recognise an unchanged re-delivery.
-
-    Instants enter as epoch seconds: two records that name the same instants in different time
-    zones say the same thing. (A test changes each field of OrderRecord and expects a new
-    digest, so a field added later cannot be forgotten here.)
-    """
-    said = (
-        rec.platform_id, rec.created_at.timestamp(), str(rec.total), rec.currency,
-        str(rec.status), _instant(rec.updated_at), rec.customer_id, rec.email,
-        tuple((str(r.amount), r.created_at.timestamp(), r.platform_id) for r in rec.refunds)
-        if rec.refunds else (),
-        rec.discount_codes, rec.channel, rec.is_test, _instant(rec.cancelled_at),
-        tuple((li.quantity, str(li.price), li.sku, li.product_id, li.title)
-              for li in rec.line_items) if rec.line_items else (),
-        rec.customer_name,
-    )
-    return hashlib.blake2b(repr(said).encode(), digest_size=16).hexdigest()
-
-
 def _apply_order(order: Order, rec: OrderRecord, shop: Shop, cust: Customer) -> None:
     order.fingerprint = fingerprint(rec)
     order.customer_id = cust.id
@@ -289,32 +209,6 @@ def _apply_order(order: Order, rec: OrderRecord, shop: Shop, cust: Customer) -> 
                   title=li.title)
         for li in rec.line_items
     ]
-
-
-def prepare_orders(records: Sequence[OrderRecord], currency: str, timezone: str) -> PreparedOrders:
-    """Check order records for a shop of this currency and time zone and turn them into the
-    store's row values (no database needed: a worker process may do it).
-
-    Raises InvalidRecord for a record that breaks the canonical model's rules
-    (:func:`validate_order`). An order without buyer is only counted (``unattributed``); of two
-    versions of one order in the records the newer one is kept.
-    """
-    for rec in records:
-        validate_order(rec, currency)
-    prepared = PreparedOrders(currency=currency, timezone=timezone)
-    latest: dict[str, int] = {}
-    for j, rec in enumerate(records):
-        if not attributable(rec):
-            prepared.unattributed += 1
-            continue
-        seen = latest.get(rec.platform_id)  # a batch may itself hold two versions of one order
-        if seen is None or _is_newer(rec.updated_at, records[seen].updated_at):
-            latest[rec.platform_id] = j
-    prepared.index = list(latest.values())
-    chosen = [records[j] for j in prepared.index]
-    prepared.fingerprints = [fingerprint(r) for r in chosen]
-    prepare_rows(prepared, chosen)
-    return prepared
 
 
 def upsert_orders(session: Session, shop: Shop, records: Sequence[OrderRecord]) -> UpsertStats:

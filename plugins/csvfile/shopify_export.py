@@ -24,13 +24,8 @@ from stammkunde.core.errors import UserError
 from stammkunde.core.identity import normalize_email
 from stammkunde.core.records import Batch, LineItem, OrderRecord, OrderStatus, Refund
 from stammkunde.plugins.adapter import ShopConnection
-from stammkunde.plugins.csvfile.adapter import (
-    BATCH,
-    RejectedRow,
-    _amount,
-    decode,
-    refuse_currency,
-)
+from stammkunde.plugins.csvfile.adapter import decode
+from stammkunde.plugins.csvfile.rows import BATCH, RejectedRow, _amount, refuse_currency
 
 NEEDED = ("Name", "Email", "Financial Status", "Currency", "Total", "Created at")
 STATUS = {

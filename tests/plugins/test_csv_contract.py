@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from stammkunde.plugins.csvfile import CsvAdapter
-from stammkunde.plugins.csvfile.adapter import COLUMNS
+from stammkunde.plugins.csvfile.rows import COLUMNS
 from stammkunde.plugins.testing import AdapterContract
 
 HEADER = ",".join(COLUMNS)
