@@ -160,12 +160,13 @@ class SeenIds:
         if not len(hashes):
             return
         order = np.argsort(hashes, kind="stable")
-        self.runs.append((hashes[order], where[order]))
+        self.runs.append((hashes[order], where[order].astype(np.uint32)))
         while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
             (k1, w1), (k2, w2) = self.runs.pop(), self.runs.pop()
-            keys = np.concatenate((k2, k1))
-            order = np.argsort(keys, kind="stable")
-            self.runs.append((keys[order], np.concatenate((w2, w1))[order]))
+            # merge two sorted runs into one new pair of arrays: no index array of the whole
+            at = np.searchsorted(k2, k1)
+            self.runs.append((np.insert(k2, at, k1), np.insert(w2, at, w1)))
+            del k1, w1, k2, w2, at
 
 
 def file_rows(reader: Iterator[list[str]], line_num: Callable[[], int]) -> Iterator[Rows]:
