@@ -46,6 +46,9 @@ STAGE = "stk_stage_orders_v1"
 #: A PostgreSQL load at least this large is followed by ANALYZE of the tables it filled.
 ANALYZE_AFTER = 10_000
 LOADED_TABLES = ("persons", "customers", "orders", "refunds", "order_discounts", "order_lines")
+#: Session flag: this transaction holds the orders table alone (a first load, see
+#: :func:`defer_order_indexes`), so new orders may be copied into it directly.
+ORDERS_LOCKED = "stammkunde.orders_locked"
 #: A file import of at least this many rows into an empty orders table builds the table's
 #: secondary indexes after the load instead of updating them row by row.
 DEFER_INDEXES_FROM = 50_000
@@ -120,8 +123,10 @@ class Bulk:
         """Insert new order rows; return their ids by platform id.
 
         PostgreSQL: ``COPY`` into a staging table, then ``INSERT ... SELECT ... ON CONFLICT DO
-        NOTHING RETURNING``. SQLite (write lock held, see :meth:`lock`, and the ids checked absent):
-        ids are numbered on from the largest and the rows inserted with ``executemany``.
+        NOTHING RETURNING``; during a first load (:func:`defer_order_indexes` holds the table)
+        ``COPY`` into ``orders`` itself, with ids drawn from its sequence. SQLite (write lock held,
+        see :meth:`lock`, and the ids checked absent): ids are numbered on from the largest and
+        the rows inserted with ``executemany``.
         """
         if not self.pg:
             first = self.query("SELECT COALESCE(MAX(id), 0) + 1 FROM orders", ())[0][0]
@@ -130,6 +135,13 @@ class Bulk:
                 f"INSERT INTO orders (id, {names}) VALUES ({', '.join('?' * (len(rows[0]) + 1))})",
                 [(first + i, *row) for i, row in enumerate(rows)])
             return {row[1]: first + i for i, row in enumerate(rows)}
+        if self.session.info.get(ORDERS_LOCKED):  # a first load: no one else writes orders
+            ids = [r[0] for r in self.query(
+                "SELECT nextval(pg_get_serial_sequence('orders', 'id')) "
+                "FROM generate_series(1, %s)", (len(rows),))]
+            self.load("orders", ("id", *(c for c, _ in ORDER_COLUMNS)),
+                      ((oid, *row) for oid, row in zip(ids, rows, strict=True)))
+            return {row[1]: oid for oid, row in zip(ids, rows, strict=True)}
         return self.stage_orders(rows)
 
     def stage_orders(self, rows: list[tuple[Any, ...]]) -> dict[str, int]:
@@ -373,12 +385,14 @@ def defer_order_indexes(session: Session, shop: Shop) -> list[Index | ForeignKey
         for key in keys:
             connection.execute(DropConstraint(key))
         deferred += keys
+        session.info[ORDERS_LOCKED] = True  # the drop holds the table until the load commits
     return deferred
 
 
 def rebuild_indexes(session: Session, deferred: Sequence[Index | ForeignKeyConstraint]) -> None:
     """Create what :func:`defer_order_indexes` dropped again, from the loaded rows (a foreign key
     that a row breaks fails here, and the load with it)."""
+    session.info.pop(ORDERS_LOCKED, None)
     connection = session.connection()
     for item in deferred:
         if isinstance(item, Index):
