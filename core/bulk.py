@@ -136,12 +136,12 @@ class Bulk:
                 [(first + i, *row) for i, row in enumerate(rows)])
             return {row[1]: first + i for i, row in enumerate(rows)}
         if self.session.info.get(ORDERS_LOCKED):  # a first load: no one else writes orders
-            ids = [r[0] for r in self.query(
-                "SELECT nextval(pg_get_serial_sequence('orders', 'id')) "
-                "FROM generate_series(1, %s)", (len(rows),))]
+            first = self.query(  # a block of ids: no one else draws from the sequence now
+                "SELECT setval(s, nextval(s) + %s - 1) - %s + 1 "
+                "FROM pg_get_serial_sequence('orders', 'id') AS s", (len(rows), len(rows)))[0][0]
             self.load("orders", ("id", *(c for c, _ in ORDER_COLUMNS)),
-                      ((oid, *row) for oid, row in zip(ids, rows, strict=True)))
-            return {row[1]: oid for oid, row in zip(ids, rows, strict=True)}
+                      ((first + i, *row) for i, row in enumerate(rows)))
+            return {row[1]: first + i for i, row in enumerate(rows)}
         return self.stage_orders(rows)
 
     def stage_orders(self, rows: list[tuple[Any, ...]]) -> dict[str, int]:
