@@ -43,6 +43,8 @@ from stammkunde.plugins.csvfile.rows import (
     split_lines,
     text_rows,
 )
+from stammkunde.plugins.csvfile.rows import RejectedRow as RejectedRow  # (earlier home)
+from stammkunde.plugins.csvfile.rows import parse_row as parse_row
 
 
 def _check_header(header: list[str] | None) -> None:
