@@ -158,15 +158,14 @@ def parse_rows(parser: RowParser, fieldnames: list[str], rows: Rows) -> Chunk:
             chunk.rejected.append(rejected_row(fieldnames, line, "more fields than header columns",
                                                values))
             continue
-        if not any(v.strip() for v in values):  # a row of empty fields
-            continue
         try:
             rec = parser.parse(values)
             if rec.platform_id in first_line:
                 raise ValueError(f"order_id {rec.platform_id!r} already on line "
                                  f"{first_line[rec.platform_id]}")
         except ValueError as exc:
-            chunk.rejected.append(rejected_row(fieldnames, line, str(exc), values))
+            if any(v.strip() for v in values):  # (a row of empty fields is skipped)
+                chunk.rejected.append(rejected_row(fieldnames, line, str(exc), values))
             continue
         first_line[rec.platform_id] = line
         chunk.records.append(rec)
