@@ -23,6 +23,7 @@ from stammkunde.core.errors import UserError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 MMAP_SIZE = 1 << 30  # SQLite: bytes of the database file read through a memory map
+CACHE_KIB = 128 * 1024  # SQLite: page cache of a connection
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -32,7 +33,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     # big shops: a 128 MiB page cache and memory-mapped reads keep the metrics' index scan fast
-    cur.execute("PRAGMA cache_size=-131072")
+    cur.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     cur.execute(f"PRAGMA mmap_size={MMAP_SIZE}")
     cur.close()
 

@@ -28,7 +28,7 @@ from stammkunde.core.bulk import (
     defer_order_indexes,
     rebuild_indexes,
 )
-from stammkunde.core.db import MMAP_SIZE
+from stammkunde.core.db import CACHE_KIB, MMAP_SIZE
 from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.freshness import mark_stale
 from stammkunde.core.models import Shop
@@ -273,16 +273,23 @@ def import_file(
     return result
 
 
+#: SQLite's page cache while importing (KiB): the import writes more than it reads again, and a
+#: load of millions of orders must stay within its memory budget beside the parser workers.
+IMPORT_CACHE_KIB = 32 * 1024
+
+
 @contextmanager
 def _unmapped(session: Session) -> Iterator[None]:
-    """SQLite: read without the memory map while importing, so a big file's import keeps its
-    resident memory to the page cache instead of mapping the whole database file."""
+    """SQLite: read without the memory map and with a smaller page cache while importing, so a
+    big file's import keeps its resident memory small instead of mapping the database file."""
     sqlite = session.get_bind().dialect.name == "sqlite"
     if sqlite:
         session.execute(text("PRAGMA mmap_size=0"))
+        session.execute(text(f"PRAGMA cache_size=-{IMPORT_CACHE_KIB}"))
     yield
     if sqlite:  # (after a rolled-back import the connection went back to the pool as it is)
         session.execute(text(f"PRAGMA mmap_size={MMAP_SIZE}"))
+        session.execute(text(f"PRAGMA cache_size=-{CACHE_KIB}"))
 
 
 def write_rejected(path: Path, rejected: list) -> Path:

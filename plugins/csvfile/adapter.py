@@ -136,13 +136,17 @@ def count_lines(path: Path) -> int:
     return count
 
 
+MAX_RUN = 1 << 20
+
+
 class SeenIds:
     """Which order ids a file had on which line, in about 12 bytes per id.
 
     A dict of millions of ids would cost gigabytes; this keeps 64-bit hashes with their line
     numbers in sorted numpy runs (merged like a binary counter, so adding n ids costs
-    O(n log n)). Two different ids share a hash with probability about n²/2⁶⁵ (1 in 10⁶ for a
-    file of 5 million orders).
+    O(n log n); runs stop growing at MAX_RUN ids, so a merge never copies more than 12 MB).
+    Two different ids share a hash with probability about n²/2⁶⁵ (1 in 10⁶ for a file of 5
+    million orders).
     """
 
     def __init__(self) -> None:
@@ -163,7 +167,8 @@ class SeenIds:
             return
         order = np.argsort(hashes, kind="stable")
         self.runs.append((hashes[order], where[order].astype(np.uint32)))
-        while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
+        while (len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0])
+               and len(self.runs[-2][0]) + len(self.runs[-1][0]) <= MAX_RUN):
             (k1, w1), (k2, w2) = self.runs.pop(), self.runs.pop()
             # merge two sorted runs into one new pair of arrays: no index array of the whole
             at = np.searchsorted(k2, k1)

@@ -193,3 +193,16 @@ def test_a_refused_first_load_keeps_the_indexes(sessions, tmp_path, monkeypatch)
     assert indexes(sessions) == before
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Order)) == 0
+
+
+def test_seen_ids_runs_stop_growing_at_their_cap(monkeypatch) -> None:
+    import numpy as np
+
+    monkeypatch.setattr(adapter, "MAX_RUN", 250)
+    seen = adapter.SeenIds()
+    for lo in range(0, 1000, 100):
+        seen.add(np.arange(lo, lo + 100, dtype=np.int64) * 7, np.arange(lo, lo + 100) + 2)
+    assert max(len(keys) for keys, _ in seen.runs) <= 250
+    assert sum(len(keys) for keys, _ in seen.runs) == 1000
+    found = seen.find(np.array([0, 7 * 999, 7 * 500, 3, 7 * 1000], dtype=np.int64))
+    assert found.tolist() == [2, 1001, 502, 0, 0]
