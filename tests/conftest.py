@@ -81,9 +81,14 @@ def _engine(database_url: str) -> Iterator[Engine]:
 
 
 def _wipe(engine: Engine) -> None:
+    """Empty every table and restart PostgreSQL's id sequences, so that each test sees the ids of a
+    fresh database whatever ran before it (SQLite reuses ids of an emptied table by itself)."""
     with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT setval(oid::regclass, 1, false) FROM pg_class "
+                              "WHERE relkind = 'S'"))
 
 
 @pytest.fixture
