@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 LEVEL = 0.95
 
 
 def z_value(level: float = LEVEL) -> float:
     """Return the two-sided standard normal quantile for a confidence level (1.96 for 95%)."""
+    from scipy import stats  # (here: scipy takes a second to load, most commands never need it)
+
     return float(stats.norm.ppf(0.5 + level / 2))
 
 
@@ -75,6 +76,8 @@ def welch_interval(mean1: Any, var1: Any, n1: Any, mean0: Any, var0: Any, n0: An
     with np.errstate(invalid="ignore", divide="ignore"):
         df = (a + b) ** 2 / (a * a / (n1 - 1) + b * b / (n0 - 1))
     df = np.where(se > 0, df, np.inf)
+    from scipy import stats
+
     t = stats.t.ppf(0.5 + level / 2, df)
     diff = mean1 - mean0
     return diff, diff - t * se, diff + t * se, df

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
 #: Objective in log-parameter space: returns (total log-likelihood, its gradient).
@@ -84,6 +83,8 @@ def _maximise(loglik: LogLikAndGrad, theta0: NDArray[np.float64], n: float,
         return loglik(theta)[1] / n
 
     bounds = [(t - LOG_BOUND, t + LOG_BOUND) for t in theta0]
+    from scipy.optimize import minimize  # (here: 43 MiB that only a fit needs)
+
     res = minimize(objective, theta_start, jac=True, method="L-BFGS-B", bounds=bounds,
                    options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-6, "maxcor": 10})
     theta = res.x
