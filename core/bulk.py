@@ -367,8 +367,9 @@ def defer_order_indexes(session: Session, shop: Shop) -> list[Index | ForeignKey
 
     A first load sorts each index once instead of inserting every row into five B-trees (1M
     orders: the indexes are most of the database's work). The drop is part of the load's
-    transaction, so a rolled-back load leaves them in place; on PostgreSQL it holds the orders
-    table locked until the load commits, which an empty table (no other shop's orders yet) allows.
+    transaction, so a rolled-back load leaves them in place; on PostgreSQL it holds the orders,
+    customers and persons tables (reads included) until the load commits, which an empty orders
+    table (no other shop's orders yet) allows; shops and the webhook inbox stay free.
     """
     Bulk(session).lock(shop)  # SQLite: the DDL runs inside the load's transaction, not before it
     if session.scalar(select(Order.id).limit(1)) is not None:
@@ -380,8 +381,11 @@ def defer_order_indexes(session: Session, shop: Shop) -> list[Index | ForeignKey
         index.drop(connection)  # type: ignore[union-attr]
     if connection.dialect.name == "postgresql":
         # PostgreSQL checks a foreign key per row with a query and a row lock on the parent;
-        # added back, the constraint checks all rows in one join (what pg_restore does)
-        keys = sorted(Order.__table__.foreign_key_constraints, key=lambda fk: str(fk.name))
+        # added back, the constraint checks all rows in one join (what pg_restore does). Not the
+        # key to shops: dropping a key locks its parent table until the load commits, and the
+        # webhook receiver reads shops and stores deliveries that refer to them
+        keys = sorted((fk for fk in Order.__table__.foreign_key_constraints
+                       if fk.referred_table.name != "shops"), key=lambda fk: str(fk.name))
         for key in keys:
             connection.execute(DropConstraint(key))
         deferred += keys
