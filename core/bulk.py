@@ -190,16 +190,19 @@ class _People:
         persons: dict[str, int] = {}
         if emails:
             expr, param = bulk.in_list(emails)
-            if bulk.pg:
-                bulk.query(f"INSERT INTO persons (email, created_at) SELECT v.k, %s FROM "
-                           f"{expr.removesuffix(' JOIN')} ON CONFLICT (email) DO NOTHING",
-                           (stamp, param))
+            if bulk.pg:  # the new persons come back; only the others are looked up
+                persons = dict(bulk.query(
+                    f"INSERT INTO persons (email, created_at) SELECT v.k, %s FROM "
+                    f"{expr.removesuffix(' JOIN')} ON CONFLICT (email) DO NOTHING "
+                    "RETURNING email, id", (stamp, param)))
             else:
                 bulk.raw.executemany(
                     "INSERT INTO persons (email, created_at) VALUES (?, ?) "
                     "ON CONFLICT (email) DO NOTHING", [(e, stamp) for e in emails])
-            persons = dict(bulk.query(
-                f"SELECT p.email, p.id FROM {expr} persons p ON p.email = v.k", (param,)))
+            if len(persons) < len(emails):
+                expr, param = bulk.in_list([e for e in emails if e not in persons])
+                persons.update(bulk.query(
+                    f"SELECT p.email, p.id FROM {expr} persons p ON p.email = v.k", (param,)))
         anonymous = sum(1 for e, _, _ in new.values() if not e)
         fresh: list[int] = []
         if anonymous:
@@ -213,18 +216,20 @@ class _People:
         for key, (email, stored, guest) in sorted(new.items()):  # one order: no deadlock
             person = persons[email] if email else fresh.pop()
             rows.append((self.shop.id, key, person, guest, stored))
-        if bulk.pg:
-            bulk.query(
-                "INSERT INTO customers (shop_id, platform_id, person_id, is_guest, email) "
-                "SELECT %s, x->>0, (x->>1)::int, (x->>2)::bool, x->>3 "
-                "FROM json_array_elements(%s::json) AS x "
-                "ON CONFLICT (shop_id, platform_id) DO NOTHING",
-                (self.shop.id, json.dumps([row[1:] for row in rows])))
+        if bulk.pg:  # (jsonb: json would be parsed again by each ->>)
+            for pid, cid, person, email in bulk.query(
+                    "INSERT INTO customers (shop_id, platform_id, person_id, is_guest, email) "
+                    "SELECT %s, x->>0, (x->>1)::int, (x->>2)::bool, x->>3 "
+                    "FROM jsonb_array_elements(%s::jsonb) AS x "
+                    "ON CONFLICT (shop_id, platform_id) DO NOTHING "
+                    "RETURNING platform_id, id, person_id, email",
+                    (self.shop.id, json.dumps([row[1:] for row in rows]))):
+                self.known[pid] = (cid, person, email)
         else:
             bulk.raw.executemany(
                 "INSERT INTO customers (shop_id, platform_id, person_id, is_guest, email) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (shop_id, platform_id) DO NOTHING", rows)
-        self.find(set(new))
+        self.find({key for key in new if key not in self.known})  # inserted meanwhile, SQLite
 
 
 def store_new_orders(session: Session, shop: Shop, prepared: PreparedOrders, start: int,
