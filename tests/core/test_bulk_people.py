@@ -8,7 +8,7 @@ from dataclasses import astuple
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from stammkunde.core import store
@@ -220,3 +220,49 @@ def test_a_customer_loaded_in_the_session_sees_the_bulk_update(sessions) -> None
         cust = s.scalar(select(Customer))
         store.upsert_customers(s, shop, [CustomerRecord("c1", first_name="B")])
         assert cust.first_name == "B"
+
+
+@pytest.mark.parametrize("kind", ["customers", "events"])
+def test_postgresql_rows_a_concurrent_writer_inserted_first_take_the_orm_path(
+        engine, sessions, monkeypatch, kind) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite: the bulk path holds the write lock from its first read")
+    from stammkunde.core import bulk_people
+
+    plan = bulk_people.Directory.plan
+
+    def plan_then_race(self, wanted) -> None:  # type: ignore[no-untyped-def]
+        plan(self, wanted)
+        with sessions.begin() as other:  # commits before the bulk path inserts
+            shop = store.get_shop(other, "s")
+            store._upsert_customers_orm(other, shop, [
+                CustomerRecord("c1", email="a@x.de", updated_at=T0, first_name="Other")])
+            store._upsert_events_orm(other, shop, [
+                EventRecord("e1", "other", T0, customer_id="c1")])
+
+    with sessions.begin() as s:
+        create_shop(s, "s", "csv")
+    monkeypatch.setattr(bulk_people.Directory, "plan", plan_then_race)
+    with sessions.begin() as s:
+        shop = store.get_shop(s, "s")
+        if kind == "customers":
+            stats = store.upsert_customers(s, shop, [
+                CustomerRecord("c1", email="a@x.de", updated_at=T0 + timedelta(days=1),
+                               first_name="Mine"),
+                CustomerRecord("c2", updated_at=T0, first_name="Two")])
+            assert astuple(stats)[:4] == (1, 1, 0, 0)
+        else:
+            stats = store.upsert_events(s, shop, [
+                EventRecord("e1", "mine", T0, customer_id="c1", points=3),
+                EventRecord("e2", "mine", T0, customer_id="c2")])
+            assert astuple(stats)[:4] == (1, 0, 1, 0)
+    with sessions() as s:
+        customers = {c.platform_id: c for c in s.scalars(select(Customer))}
+        assert set(customers) == {"c1", "c2"}
+        assert s.scalar(select(func.count()).select_from(Person)) == 2  # none left behind
+        if kind == "customers":
+            assert customers["c1"].first_name == "Mine"
+        else:
+            events = {e.platform_id: e for e in s.scalars(select(Event))}
+            assert (events["e1"].kind, events["e1"].points) == ("mine", 3)
+            assert events["e1"].customer_id == customers["c1"].id
