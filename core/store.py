@@ -18,7 +18,7 @@ Rules (tested in ``tests/core/test_store.py``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, fields
 from datetime import datetime
 
@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from stammkunde.core.bulk import store_new_orders
+from stammkunde.core.bulk_people import store_customers, store_events
 from stammkunde.core.errors import InvalidRecord, NotFound
 from stammkunde.core.identity import normalize_email
 from stammkunde.core.models import (
@@ -288,17 +289,36 @@ def _upsert_one_by_one(session: Session, shop: Shop, records: Sequence[OrderReco
         session.flush()
 
 
-
-
 def upsert_customers(
     session: Session, shop: Shop, records: Sequence[CustomerRecord]
 ) -> UpsertStats:
-    """Store customer accounts idempotently; the newest ``updated_at`` wins."""
+    """Store customer accounts idempotently; the newest ``updated_at`` wins.
+
+    Stored in bulk (:mod:`stammkunde.core.bulk_people`); the records of a customer whose e-mail
+    changes go through the ORM (:func:`_upsert_customers_orm`), after the others.
+    """
+    for rec in records:
+        for what, value in (("created_at", rec.created_at), ("updated_at", rec.updated_at)):
+            _aware(value, what, rec.platform_id)
+    if not records or not all(r.platform_id for r in records):  # (no id: a guest's key)
+        return _upsert_customers_orm(session, shop, records)
+    inserted, updated, stale, slow, created = store_customers(session, shop, records)
+    stats = UpsertStats(inserted=inserted, updated=updated, stale=stale)
+    if slow:
+        stats += _upsert_customers_orm(session, shop, [records[i] for i in slow], created)
+    return stats
+
+
+def _upsert_customers_orm(session: Session, shop: Shop, records: Sequence[CustomerRecord],
+                          created: Set[str] = frozenset()) -> UpsertStats:
+    """Store customer records one by one through the ORM; customers ``created`` for them in
+    this batch count as new."""
     stats = UpsertStats()
     resolver = _Resolver(session, shop)
     resolver.preload({r.platform_id for r in records},
                      {e for r in records if (e := normalize_email(r.email))})
-    existed_before = {r.platform_id for r in records if r.platform_id in resolver.customers}
+    existed_before = {r.platform_id for r in records
+                      if r.platform_id in resolver.customers and r.platform_id not in created}
     for rec in records:
         for what, value in (("created_at", rec.created_at), ("updated_at", rec.updated_at)):
             _aware(value, what, rec.platform_id)
@@ -330,7 +350,28 @@ def upsert_customers(
 
 
 def upsert_events(session: Session, shop: Shop, records: Sequence[EventRecord]) -> UpsertStats:
-    """Store loyalty-relevant events idempotently by (shop, platform id)."""
+    """Store loyalty-relevant events idempotently by (shop, platform id).
+
+    Stored in bulk (:mod:`stammkunde.core.bulk_people`); the events of a customer whose e-mail
+    changes go through the ORM (:func:`_upsert_events_orm`), after the others.
+    """
+    for rec in records:
+        _aware(rec.occurred_at, "occurred_at", rec.platform_id)
+        if not rec.customer_id and not normalize_email(rec.email):
+            raise InvalidRecord(f"event {rec.platform_id!r} has neither customer id nor e-mail")
+    if not records:
+        return UpsertStats()
+    inserted, unchanged, slow, ids = store_events(session, shop, records)
+    stats = UpsertStats(inserted=inserted, unchanged=unchanged)
+    if slow:
+        stats += _upsert_events_orm(session, shop, [records[i] for i in slow], ids)
+    return stats
+
+
+def _upsert_events_orm(session: Session, shop: Shop, records: Sequence[EventRecord],
+                       numbered: Mapping[str, int] | None = None) -> UpsertStats:
+    """Store event records one by one through the ORM; a new event takes its id from
+    ``numbered`` (by platform id) if it is there."""
     stats = UpsertStats()
     resolver = _Resolver(session, shop)
     resolver.preload({r.customer_id or f"guest:{normalize_email(r.email)}" for r in records},
@@ -351,7 +392,8 @@ def upsert_events(session: Session, shop: Shop, records: Sequence[EventRecord]) 
         cust = resolver.customer(rec.customer_id, rec.email)
         event = existing.get(rec.platform_id)
         if event is None:
-            event = Event(shop_id=shop.id, platform_id=rec.platform_id)
+            event = Event(shop_id=shop.id, platform_id=rec.platform_id,
+                          id=numbered.get(rec.platform_id) if numbered else None)
             session.add(event)
             existing[rec.platform_id] = event
             stats.inserted += 1
