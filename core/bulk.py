@@ -45,7 +45,8 @@ ORDER_COLUMNS = (
 STAGE = "stk_stage_orders_v1"
 #: A PostgreSQL load at least this large is followed by ANALYZE of the tables it filled.
 ANALYZE_AFTER = 10_000
-LOADED_TABLES = ("persons", "customers", "orders", "refunds", "order_discounts", "order_lines")
+LOADED_TABLES = ("persons", "customers", "orders", "refunds", "order_discounts", "order_lines",
+                 "events")
 #: Session flag: this transaction holds the orders table alone (a first load, see
 #: :func:`defer_order_indexes`), so new orders may be copied into it directly.
 ORDERS_LOCKED = "stammkunde.orders_locked"
