@@ -183,54 +183,79 @@ class _People:
             self.known[pid] = (cid, person, email)
 
     def create(self, new: dict[str, tuple[str | None, str | None, bool]]) -> None:
-        """Insert customers (key -> (normalised e-mail, stored e-mail, is guest)) and persons."""
+        """Insert customers (key -> (normalised e-mail, stored e-mail, is guest)) and persons.
+
+        Numbered as the ORM numbers them: persons of new e-mails in e-mail order, then persons
+        without e-mail, then the customers in key order.
+        """
         if not new:
+            return
+        if not self.bulk.pg:
+            self._create_numbered(new)
             return
         bulk, stamp = self.bulk, self.bulk.when(now())
         emails = sorted({e for e, _, _ in new.values() if e})
         persons: dict[str, int] = {}
-        if emails:
+        if emails:  # the new persons come back; only the others are looked up
             expr, param = bulk.in_list(emails)
-            if bulk.pg:  # the new persons come back; only the others are looked up
-                persons = dict(bulk.query(
-                    f"INSERT INTO persons (email, created_at) SELECT v.k, %s FROM "
-                    f"{expr.removesuffix(' JOIN')} ON CONFLICT (email) DO NOTHING "
-                    "RETURNING email, id", (stamp, param)))
-            else:
-                bulk.raw.executemany(
-                    "INSERT INTO persons (email, created_at) VALUES (?, ?) "
-                    "ON CONFLICT (email) DO NOTHING", [(e, stamp) for e in emails])
+            persons = dict(bulk.query(
+                f"INSERT INTO persons (email, created_at) SELECT v.k, %s FROM "
+                f"{expr.removesuffix(' JOIN')} ON CONFLICT (email) DO NOTHING "
+                "RETURNING email, id", (stamp, param)))
             if len(persons) < len(emails):
                 expr, param = bulk.in_list([e for e in emails if e not in persons])
                 persons.update(bulk.query(
                     f"SELECT p.email, p.id FROM {expr} persons p ON p.email = v.k", (param,)))
         anonymous = sum(1 for e, _, _ in new.values() if not e)
-        fresh: list[int] = []
-        if anonymous:
-            source = ("generate_series(1, %s)" if bulk.pg
-                      else "(SELECT value FROM json_each(?))")
-            count: Any = anonymous if bulk.pg else json.dumps([0] * anonymous)
-            fresh = [r[0] for r in bulk.query(
-                f"INSERT INTO persons (email, created_at) SELECT NULL, ? FROM {source} "
-                "RETURNING id", (stamp, count))]
+        fresh = [r[0] for r in bulk.query(
+            "INSERT INTO persons (email, created_at) SELECT NULL, %s FROM generate_series(1, %s) "
+            "RETURNING id", (stamp, anonymous))] if anonymous else []
         rows = []
         for key, (email, stored, guest) in sorted(new.items()):  # one order: no deadlock
             person = persons[email] if email else fresh.pop()
-            rows.append((self.shop.id, key, person, guest, stored))
-        if bulk.pg:  # (jsonb: json would be parsed again by each ->>)
-            for pid, cid, person, email in bulk.query(
-                    "INSERT INTO customers (shop_id, platform_id, person_id, is_guest, email) "
-                    "SELECT %s, x->>0, (x->>1)::int, (x->>2)::bool, x->>3 "
-                    "FROM jsonb_array_elements(%s::jsonb) AS x "
-                    "ON CONFLICT (shop_id, platform_id) DO NOTHING "
-                    "RETURNING platform_id, id, person_id, email",
-                    (self.shop.id, json.dumps([row[1:] for row in rows]))):
-                self.known[pid] = (cid, person, email)
-        else:
-            bulk.raw.executemany(
+            rows.append((key, person, guest, stored))
+        for pid, cid, person, email in bulk.query(  # (jsonb: json is parsed again by each ->>)
                 "INSERT INTO customers (shop_id, platform_id, person_id, is_guest, email) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (shop_id, platform_id) DO NOTHING", rows)
-        self.find({key for key in new if key not in self.known})  # inserted meanwhile, SQLite
+                "SELECT %s, x->>0, (x->>1)::int, (x->>2)::bool, x->>3 "
+                "FROM jsonb_array_elements(%s::jsonb) AS x "
+                "ON CONFLICT (shop_id, platform_id) DO NOTHING "
+                "RETURNING platform_id, id, person_id, email",
+                (self.shop.id, json.dumps(rows))):
+            self.known[pid] = (cid, person, email)
+        self.find({key for key in new if key not in self.known})  # inserted meanwhile
+
+    def _create_numbered(self, new: dict[str, tuple[str | None, str | None, bool]]) -> None:
+        """SQLite (write lock held, the keys checked absent): number the new rows on from the
+        largest ids and insert them, without reading them back."""
+        bulk, stamp = self.bulk, self.bulk.when(now())
+        emails = sorted({e for e, _, _ in new.values() if e})
+        persons: dict[str, int] = {}
+        if emails:
+            expr, param = bulk.in_list(emails)
+            persons = dict(bulk.query(
+                f"SELECT p.email, p.id FROM {expr} persons p ON p.email = v.k", (param,)))
+        next_id = bulk.query("SELECT COALESCE(MAX(id), 0) + 1 FROM persons", ())[0][0]
+        added = []
+        for email in emails:
+            if email not in persons:
+                persons[email] = next_id
+                added.append((next_id, email, stamp))
+                next_id += 1
+        anonymous = sum(1 for e, _, _ in new.values() if not e)
+        fresh = list(range(next_id, next_id + anonymous))
+        added.extend((i, None, stamp) for i in fresh)
+        if added:
+            bulk.raw.executemany("INSERT INTO persons (id, email, created_at) VALUES (?, ?, ?)",
+                                 added)
+        next_id = bulk.query("SELECT COALESCE(MAX(id), 0) + 1 FROM customers", ())[0][0]
+        rows = []
+        for cid, (key, (email, stored, guest)) in enumerate(sorted(new.items()), next_id):
+            person = persons[email] if email else fresh.pop()
+            rows.append((cid, self.shop.id, key, person, guest, stored))
+            self.known[key] = (cid, person, stored)
+        bulk.raw.executemany(
+            "INSERT INTO customers (id, shop_id, platform_id, person_id, is_guest, email) "
+            "VALUES (?, ?, ?, ?, ?, ?)", rows)
 
 
 def store_new_orders(session: Session, shop: Shop, prepared: PreparedOrders, start: int,
