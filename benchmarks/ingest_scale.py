@@ -129,32 +129,44 @@ class Run:
     tree_mib: float = 0.0
 
 
-def tree_rss(root: int) -> int:
-    """Return the resident bytes of a process and all its descendants, read from /proc now."""
+def tree_pids(root: int) -> list[int]:
+    """Return a process and all its descendants, found by a scan of /proc (about 10 ms)."""
     parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    page = os.sysconf("SC_PAGE_SIZE")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             stat = Path(f"/proc/{entry}/stat").read_text()
-            statm = Path(f"/proc/{entry}/statm").read_text()
         except OSError:  # gone meanwhile
             continue
-        fields = stat.rsplit(")", 1)[1].split()
-        parents[int(entry)] = int(fields[1])
-        rss[int(entry)] = int(statm.split()[1]) * page
-    total, todo = 0, [root]
+        parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, todo = [], [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
+        found.append(pid)
         todo.extend(child for child, parent in parents.items() if parent == pid)
+    return found
+
+
+def tree_rss(pids: list[int]) -> int:
+    """Return the resident bytes of these processes now (a process gone meanwhile counts 0)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    total = 0
+    for pid in pids:
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+        except (OSError, IndexError):
+            continue
     return total
 
 
 class TreeWatch:
-    """Samples a process tree's resident memory every 50 ms in a thread; ``peak`` in bytes."""
+    """Samples a process tree's resident memory every 50 ms in a thread; ``peak`` in bytes.
+
+    The tree's processes are looked up once a second (a scan of /proc costs about 10 ms of CPU:
+    20 scans a second took a fifth of a core from the measured import on 2 cores); in between
+    only their own memory is read.
+    """
 
     def __init__(self, pid: int) -> None:
         import threading
@@ -167,8 +179,13 @@ class TreeWatch:
 
     def watch(self) -> None:
         """Sample until stopped."""
+        pids = tree_pids(self.pid)
+        count = 0
         while not self.done.wait(0.05):
-            self.peak = max(self.peak, tree_rss(self.pid))
+            count += 1
+            if count % 20 == 0:
+                pids = tree_pids(self.pid)
+            self.peak = max(self.peak, tree_rss(pids))
 
     def stop(self) -> int:
         """Stop sampling and return the peak."""
