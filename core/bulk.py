@@ -112,6 +112,11 @@ class Bulk:
         finally:
             cur.close()
 
+    def next_id(self, table: str) -> int:
+        """SQLite (write lock held): return the id SQLite gives the table's next row (the largest
+        plus one), so rows numbered from it get the ids the ORM would give them."""
+        return self.query(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}", ())[0][0]
+
     def lock(self, shop: Shop) -> None:
         """SQLite: take the database's write lock now, so nothing changes between reads and writes.
 
@@ -130,7 +135,7 @@ class Bulk:
         the rows inserted with ``executemany``.
         """
         if not self.pg:
-            first = self.query("SELECT COALESCE(MAX(id), 0) + 1 FROM orders", ())[0][0]
+            first = self.next_id("orders")
             names = ", ".join(c for c, _ in ORDER_COLUMNS)
             self.raw.executemany(
                 f"INSERT INTO orders (id, {names}) VALUES ({', '.join('?' * (len(rows[0]) + 1))})",
@@ -234,7 +239,7 @@ class _People:
             expr, param = bulk.in_list(emails)
             persons = dict(bulk.query(
                 f"SELECT p.email, p.id FROM {expr} persons p ON p.email = v.k", (param,)))
-        next_id = bulk.query("SELECT COALESCE(MAX(id), 0) + 1 FROM persons", ())[0][0]
+        next_id = bulk.next_id("persons")
         added = []
         for email in emails:
             if email not in persons:
@@ -247,7 +252,7 @@ class _People:
         if added:
             bulk.raw.executemany("INSERT INTO persons (id, email, created_at) VALUES (?, ?, ?)",
                                  added)
-        next_id = bulk.query("SELECT COALESCE(MAX(id), 0) + 1 FROM customers", ())[0][0]
+        next_id = bulk.next_id("customers")
         rows = []
         for cid, (key, (email, stored, guest)) in enumerate(sorted(new.items()), next_id):
             person = persons[email] if email else fresh.pop()

@@ -79,7 +79,7 @@ def new_ids(bulk: Bulk, table: str, count: int) -> list[int]:
     if count == 0:
         return []
     if not bulk.pg:
-        first = bulk.query(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}", ())[0][0]
+        first = bulk.next_id(table)
         return list(range(first, first + count))
     return [r[0] for r in bulk.query(
         f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id "
