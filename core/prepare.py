@@ -134,6 +134,9 @@ class PreparedOrders:
     currency: str
     timezone: str
     unattributed: int = 0
+    #: None of these orders was in an earlier batch of the same load (the reader refuses a
+    #: repeated id), so during a first load none of them can be stored already.
+    first_seen: bool = False
     index: list[int] = field(default_factory=list)
     pids: list[str] = field(default_factory=list)
     fingerprints: list[str] = field(default_factory=list)

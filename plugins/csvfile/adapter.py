@@ -282,6 +282,7 @@ def read_csv(path: Path, shop: ShopConnection) -> Iterator[Batch]:
             seen.add(hashes, lines_of)
         meta: dict[str, object] = {"rejected": rejected, "rows": total_rows}
         if prepared is not None:
+            prepared.first_seen = True  # (repeats of earlier batches' ids were refused above)
             meta["prepared"] = prepared
         return Batch(records if isinstance(records, LazyRecords) else tuple(records), meta=meta)
 
