@@ -21,7 +21,6 @@ back to the caller untouched, in its original order.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -52,9 +51,6 @@ LOADED_TABLES = ("persons", "customers", "orders", "refunds", "order_discounts",
 #: load began (a first load, see :func:`defer_order_indexes`): new orders may be copied into it
 #: directly, and an order no earlier batch of the load named cannot be stored already.
 ORDERS_LOCKED = "stammkunde.orders_locked"
-#: Session flag (SQLite): this transaction runs with foreign keys unchecked (a first load, see
-#: :func:`defer_order_indexes`); :func:`rebuild_indexes` checks every row at its end.
-KEYS_UNCHECKED = "stammkunde.keys_unchecked"
 #: A file import of at least this many rows into an empty orders table builds the table's
 #: secondary indexes after the load instead of updating them row by row.
 DEFER_INDEXES_FROM = 50_000
@@ -414,15 +410,7 @@ def defer_order_indexes(session: Session, shop: Shop) -> list[Index | ForeignKey
     customers and persons tables (reads included) until the load commits, which an empty orders
     table (no other shop's orders yet) allows; shops and the webhook inbox stay free.
     """
-    bulk = Bulk(session)
-    if not bulk.pg and not bulk.raw.in_transaction and session.scalar(
-            select(Order.id).limit(1)) is None:
-        # SQLite cannot drop a key, but it can leave the keys unchecked for a transaction (the
-        # pragma is a no-op inside one, so before the first write); rebuild_indexes then checks
-        # all rows at once, and the pool turns the keys back on (core.db)
-        bulk.raw.execute("PRAGMA foreign_keys=OFF")
-        session.info[KEYS_UNCHECKED] = True
-    bulk.lock(shop)  # SQLite: the DDL runs inside the load's transaction, not before it
+    Bulk(session).lock(shop)  # SQLite: the DDL runs inside the load's transaction, not before it
     if session.scalar(select(Order.id).limit(1)) is not None:
         return []
     connection = session.connection()
@@ -447,7 +435,7 @@ def defer_order_indexes(session: Session, shop: Shop) -> list[Index | ForeignKey
 
 def rebuild_indexes(session: Session, deferred: Sequence[Index | ForeignKeyConstraint]) -> None:
     """Create what :func:`defer_order_indexes` dropped again, from the loaded rows (a foreign key
-    that a row breaks fails here, and the load with it); call it after the load's last write."""
+    that a row breaks fails here, and the load with it)."""
     session.info.pop(ORDERS_LOCKED, None)
     connection = session.connection()
     for item in deferred:
@@ -455,15 +443,4 @@ def rebuild_indexes(session: Session, deferred: Sequence[Index | ForeignKeyConst
             item.create(connection)
         else:
             connection.execute(AddConstraint(item))
-    if session.info.pop(KEYS_UNCHECKED, False):
-        check_keys(Bulk(session))
 
-
-def check_keys(bulk: Bulk) -> None:
-    """SQLite: raise IntegrityError if a row of any table refers to a row that does not exist."""
-    broken = bulk.query("PRAGMA foreign_key_check", ())
-    if broken:
-        table, rowid, parent, _ = broken[0]
-        raise sqlite3.IntegrityError(
-            f"FOREIGN KEY constraint failed: {len(broken)} row(s), the first {table} row "
-            f"{rowid}, refer to a missing {parent} row")

@@ -38,13 +38,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _sqlite_checkin(dbapi_conn: Any, _record: Any) -> None:
-    # a first load leaves the keys unchecked for its transaction (bulk.defer_order_indexes): no
-    # connection goes back to the pool without them (after the pool's rollback, so it applies)
-    if dbapi_conn is not None:
-        dbapi_conn.execute("PRAGMA foreign_keys=ON")
-
-
 def private_file(path: Path) -> None:
     """Create a file readable by its owner only (0600) unless it exists; folders 0700.
 
@@ -67,7 +60,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             private_file(Path(parsed.database))
         engine = create_engine(parsed, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "checkin", _sqlite_checkin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     if parsed.get_backend_name() == "postgresql":

@@ -264,8 +264,8 @@ def import_file(
             raise ImportRejected(path, result.rejected)
         if result.rows == 0:
             raise UserError(f"{path.name} has a header but no rows")
+        rebuild_indexes(session, deferred)
         mark_stale(session, shop.id)
-        rebuild_indexes(session, deferred)  # (a first load's keys are checked after its writes)
     with factory() as session, session.begin():
         analyze_after_load(session, result.stats.inserted)
     if result.rejected:
