@@ -30,7 +30,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from stammkunde.core.identity import normalize_email
-from stammkunde.core.models import Order, Shop
+from stammkunde.core.loaded import LoadedCustomers
+from stammkunde.core.models import Customer, Order, Shop
 from stammkunde.core.prepare import PreparedOrders, when_text
 from stammkunde.core.timeutil import now
 
@@ -51,6 +52,9 @@ LOADED_TABLES = ("persons", "customers", "orders", "refunds", "order_discounts",
 #: load began (a first load, see :func:`defer_order_indexes`): new orders may be copied into it
 #: directly, and an order no earlier batch of the load named cannot be stored already.
 ORDERS_LOCKED = "stammkunde.orders_locked"
+#: Session key: the customers a first load created (:class:`LoadedCustomers`), from
+#: :func:`defer_order_indexes` to :func:`rebuild_indexes`.
+LOADED_CUSTOMERS = "stammkunde.loaded_customers"
 #: A file import of at least this many rows into an empty orders table builds the table's
 #: secondary indexes after the load instead of updating them row by row.
 DEFER_INDEXES_FROM = 50_000
@@ -171,17 +175,35 @@ class Bulk:
 class _People:
     """Customers and persons of a chunk: found in one query each, the missing ones inserted."""
 
-    def __init__(self, bulk: Bulk, shop: Shop) -> None:
+    def __init__(self, bulk: Bulk, shop: Shop, loaded: LoadedCustomers | None = None) -> None:
         self.bulk = bulk
         self.shop = shop
+        self.loaded = loaded
         # key -> (customer id, person id, e-mail of the stored customer as stored)
         self.known: dict[str, tuple[int, int, str | None]] = {}
+        #: key -> hash of the normalised e-mail, for the customers found in ``loaded`` (their
+        #: e-mail in ``known`` is None)
+        self.mail_hashes: dict[str, int] = {}
 
     def find(self, keys: set[str]) -> None:
-        """Read the stored customers among ``keys``."""
+        """Find the stored customers among ``keys``: those of the first load in memory, the
+        others in the database."""
+        if self.loaded is None:
+            self._read(keys)
+            return
+        found, rows, ask = self.loaded.find(list(keys))
+        cids, persons, mails = rows.T.tolist()
+        self.known.update(zip(found, zip(cids, persons, [None] * len(found), strict=True),
+                              strict=True))
+        self.mail_hashes.update(zip(found, mails, strict=True))
+        self._read(ask)
+
+    def _read(self, keys: Iterable[str]) -> None:
+        """Read the stored customers among ``keys`` from the database."""
+        keys = sorted(keys)
         if not keys:
             return
-        expr, param = self.bulk.in_list(sorted(keys))
+        expr, param = self.bulk.in_list(keys)
         for pid, cid, person, email in self.bulk.query(
                 f"SELECT c.platform_id, c.id, c.person_id, c.email FROM {expr} "
                 "customers c ON c.shop_id = ? AND c.platform_id = v.k",
@@ -220,6 +242,7 @@ class _People:
         for key, (email, stored, guest) in sorted(new.items()):  # one order: no deadlock
             person = persons[email] if email else fresh.pop()
             rows.append((key, person, guest, stored))
+        created = []
         for pid, cid, person, email in bulk.query(  # (jsonb: json is parsed again by each ->>)
                 "INSERT INTO customers (shop_id, platform_id, person_id, is_guest, email) "
                 "SELECT %s, x->>0, (x->>1)::int, (x->>2)::bool, x->>3 "
@@ -228,7 +251,10 @@ class _People:
                 "RETURNING platform_id, id, person_id, email",
                 (self.shop.id, json.dumps(rows))):
             self.known[pid] = (cid, person, email)
-        self.find({key for key in new if key not in self.known})  # inserted meanwhile
+            created.append((pid, cid, person, new[pid][0]))
+        self._read(key for key in new if key not in self.known)  # inserted meanwhile
+        if self.loaded is not None:
+            self.loaded.add(created)
 
     def _create_numbered(self, new: dict[str, tuple[str | None, str | None, bool]]) -> None:
         """SQLite (write lock held, the keys checked absent): number the new rows on from the
@@ -262,6 +288,8 @@ class _People:
         bulk.raw.executemany(
             "INSERT INTO customers (id, shop_id, platform_id, person_id, is_guest, email) "
             "VALUES (?, ?, ?, ?, ?, ?)", rows)
+        if self.loaded is not None:
+            self.loaded.add((key, cid, person, new[key][0]) for cid, _, key, person, _, _ in rows)
 
 
 def store_new_orders(session: Session, shop: Shop, prepared: PreparedOrders, start: int,
@@ -307,9 +335,9 @@ def store_new_orders(session: Session, shop: Shop, prepared: PreparedOrders, sta
         fast = list(range(start, stop))
     if not fast:
         return 0, unchanged, slow
-    people = _People(bulk, shop)
+    people = _People(bulk, shop, session.info.get(LOADED_CUSTOMERS))
     people.find({people_of[i][0] for i in fast})
-    known = people.known
+    known, mail_hashes = people.known, people.mail_hashes
     new: dict[str, tuple[str | None, str | None, bool]] = {}
     moving: set[str] = set()
     take: list[int] = []
@@ -318,7 +346,9 @@ def store_new_orders(session: Session, shop: Shop, prepared: PreparedOrders, sta
         if key in moving:
             slow.append(i)
             continue
-        if key in known:  # (the same e-mail as stored needs no normalising)
+        if key in mail_hashes:  # created by this first load
+            changed = (hash(email) if email else 0) != mail_hashes[key]  # (mail_hash)
+        elif key in known:  # (the same e-mail as stored needs no normalising)
             was = known[key][2]
             changed = was != given and normalize_email(was) != email
         elif key in new:
@@ -361,6 +391,8 @@ def store_new_orders(session: Session, shop: Shop, prepared: PreparedOrders, sta
         bulk.load("order_lines", ("order_id", "quantity", "price", "sku", "product_id", "title"),
                   lines)
     slow.sort()
+    if people.loaded is not None:  # the one-by-one path may move these customers
+        people.loaded.forget(people_of[i][0] for i in slow)
     return inserted, unchanged, slow
 
 
@@ -430,6 +462,8 @@ def defer_order_indexes(session: Session, shop: Shop) -> list[Index | ForeignKey
         deferred += keys
     # PostgreSQL: the drop holds the table until the load commits; SQLite: the write lock does
     session.info[ORDERS_LOCKED] = True
+    session.info[LOADED_CUSTOMERS] = LoadedCustomers(complete=session.scalar(
+        select(Customer.id).where(Customer.shop_id == shop.id).limit(1)) is None)
     return deferred
 
 
@@ -437,6 +471,7 @@ def rebuild_indexes(session: Session, deferred: Sequence[Index | ForeignKeyConst
     """Create what :func:`defer_order_indexes` dropped again, from the loaded rows (a foreign key
     that a row breaks fails here, and the load with it)."""
     session.info.pop(ORDERS_LOCKED, None)
+    session.info.pop(LOADED_CUSTOMERS, None)
     connection = session.connection()
     for item in deferred:
         if isinstance(item, Index):

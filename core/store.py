@@ -25,7 +25,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from stammkunde.core.bulk import store_new_orders
+from stammkunde.core.bulk import LOADED_CUSTOMERS, store_new_orders
 from stammkunde.core.bulk_people import store_customers, store_events
 from stammkunde.core.errors import InvalidRecord, NotFound
 from stammkunde.core.identity import normalize_email
@@ -297,6 +297,7 @@ def upsert_customers(
     Stored in bulk (:mod:`stammkunde.core.bulk_people`); the records of a customer whose e-mail
     changes go through the ORM (:func:`_upsert_customers_orm`), after the others.
     """
+    session.info.pop(LOADED_CUSTOMERS, None)  # (a first load's orders find them in the database)
     for rec in records:
         for what, value in (("created_at", rec.created_at), ("updated_at", rec.updated_at)):
             _aware(value, what, rec.platform_id)
@@ -355,6 +356,7 @@ def upsert_events(session: Session, shop: Shop, records: Sequence[EventRecord]) 
     Stored in bulk (:mod:`stammkunde.core.bulk_people`); the events of a customer whose e-mail
     changes go through the ORM (:func:`_upsert_events_orm`), after the others.
     """
+    session.info.pop(LOADED_CUSTOMERS, None)  # (a first load's orders find them in the database)
     for rec in records:
         _aware(rec.occurred_at, "occurred_at", rec.platform_id)
         if not rec.customer_id and not normalize_email(rec.email):

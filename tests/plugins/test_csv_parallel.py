@@ -3,6 +3,7 @@ one process reads it, and a first load builds the orders' indexes after the rows
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -14,8 +15,9 @@ from sqlalchemy.orm import Session
 from stammkunde.core import bulk
 from stammkunde.core.errors import UserError
 from stammkunde.core.models import Customer, Order, Person, Refund, Shop
+from stammkunde.core.records import OrderDeleted
 from stammkunde.core.shops import create_shop
-from stammkunde.core.store import prepare_orders
+from stammkunde.core.store import delete_orders, prepare_orders
 from stammkunde.plugins import get_plugins, ingest
 from stammkunde.plugins.adapter import ShopConnection
 from stammkunde.plugins.csvfile import adapter
@@ -311,3 +313,56 @@ def test_a_first_load_that_breaks_a_key_fails_and_stores_nothing(sessions, tmp_p
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Order)) == 0
         assert s.scalar(select(func.count()).select_from(Customer)) == 0
+
+
+def test_a_first_load_finds_its_own_customers_without_the_database(sessions, tmp_path,
+                                                                   monkeypatch) -> None:
+    """A first load remembers the customers it created: only a customer whose e-mail changed
+    (moved by the one-by-one path) is looked up again, and the result is what a load that
+    looks every customer up stores."""
+    rows = [HEADER]
+    for i in range(1, 601):
+        c = i % 60
+        email = f"p{c}@example.com"
+        if c == 5 and i > 300:  # c5 changes e-mail half-way
+            email = "new5@example.com"
+        if c == 6 and i in (366, 426):  # c6 changes e-mail, then back
+            email = "other6@example.com"
+        customer = f"c{c}" if c < 50 else ""  # c50..c59: guests, by e-mail
+        rows.append(f"{i},{customer},{email},2024-01-{i % 28 + 1:02d}T10:00:00Z,EUR,10.00,,paid,"
+                    ",")
+    rows.append("601,c70,first70@example.com,2024-02-01T10:00:00Z,EUR,5.00,,paid,,")
+    rows.append("602,c70,second70@example.com,2024-02-02T10:00:00Z,EUR,5.00,,paid,,")
+    rows += [f"{i},c70,second70@example.com,2024-02-03T10:00:00Z,EUR,5.00,,paid,,"
+             if i not in (650, 690) else  # c80: first stored one by one (a deletion waits)
+             f"{i},c80,c80@example.com,2024-02-03T10:00:00Z,EUR,5.00,,paid,,"
+             for i in range(603, 700)]
+    path = tmp_path / "orders.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    monkeypatch.setattr(ingest, "DEFER_INDEXES_FROM", 100)
+    monkeypatch.setattr(adapter, "BLOCK", 2048)  # batches of ~40 rows
+    monkeypatch.setenv("STAMMKUNDE_IMPORT_WORKERS", "2")
+    with sessions.begin() as s:
+        for name in ("till", "web"):
+            delete_orders(s, create_shop(s, name, "csv"), [OrderDeleted("650")])
+    asked: list[str] = []
+    query = bulk.Bulk.query
+
+    def watched_query(self, statement, params):  # type: ignore[no-untyped-def]
+        if statement.startswith("SELECT c.platform_id"):
+            asked.extend(json.loads(params[0]))
+        return query(self, statement, params)
+
+    monkeypatch.setattr(bulk.Bulk, "query", watched_query)
+    first = import_file(sessions, get_plugins(), "till", path)
+    assert first.stats.inserted == 699
+    assert {"c70", "c80"} <= set(asked) <= {"c5", "c6", "c70", "c80"}
+    asked.clear()
+    import_file(sessions, get_plugins(), "web", path)  # not a first load: asks for everyone
+    assert len(set(asked)) == 62
+    assert stored(sessions, "till") == stored(sessions, "web")
+    with sessions() as s:
+        emails = {pid: email for pid, email in s.execute(
+            select(Customer.platform_id, Customer.email).join(Shop).where(Shop.name == "till"))}
+    assert (emails["c5"], emails["c6"], emails["c70"]) == (
+        "new5@example.com", "p6@example.com", "second70@example.com")
