@@ -7,8 +7,10 @@ SQLAlchemy, no plugins).
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,6 +23,23 @@ from stammkunde.core.records import OrderRecord, OrderStatus
 from stammkunde.core.timeutil import epoch_seconds, zone
 
 STATUS = {s: s.value for s in OrderStatus} | {s.value: s.value for s in OrderStatus}
+#: The cyclic garbage collector's thresholds while a load runs. A load keeps a few batches of
+#: small objects alive (records, row tuples, a worker's unpickled answer), none of them in a
+#: cycle; Python's default (700, 10, 10) scans them again every few hundred allocations, which
+#: tripled the cost of unpickling a worker's batch (3.1 against 1.1 µs an order, measured).
+LOAD_GC_THRESHOLD = (50_000, 50, 100)
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while a load runs (usable as a decorator)."""
+    before = gc.get_threshold()
+    gc.set_threshold(*LOAD_GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
 
 def _aware(value: datetime | None, what: str, pid: str) -> None:
     if value is not None and value.tzinfo is not UTC and (

@@ -32,6 +32,7 @@ from stammkunde.core.db import CACHE_KIB, MMAP_SIZE
 from stammkunde.core.errors import FieldError, UserError
 from stammkunde.core.freshness import mark_stale
 from stammkunde.core.models import Shop
+from stammkunde.core.prepare import fewer_collections
 from stammkunde.core.records import Batch, Record
 from stammkunde.core.shops import credentials
 from stammkunde.core.store import (
@@ -220,6 +221,7 @@ def file_platform(plugins: Plugins, shop_platform: str, fmt: str | None) -> str:
     raise UserError(f"unknown format {fmt!r} (known: {', '.join(sorted(readers))})")
 
 
+@fewer_collections()
 def import_file(
     factory: sessionmaker[Session],
     plugins: Plugins,
@@ -312,6 +314,7 @@ class SyncResult:
     resumed: dict[str, bool] = field(default_factory=dict)
 
 
+@fewer_collections()
 def sync_shop(
     factory: sessionmaker[Session],
     plugins: Plugins,

@@ -8,13 +8,19 @@ starts in a fraction of a second and holds little memory.
 from __future__ import annotations
 
 import csv
+import gc
 from dataclasses import dataclass
 from decimal import Decimal
 
 from stammkunde.core.errors import InvalidRecord, UserError
 from stammkunde.core.identity import normalize_email
 from stammkunde.core.money import parse_money
-from stammkunde.core.prepare import PreparedOrders, check_currency, prepare_orders
+from stammkunde.core.prepare import (
+    LOAD_GC_THRESHOLD,
+    PreparedOrders,
+    check_currency,
+    prepare_orders,
+)
 from stammkunde.core.records import OrderRecord, OrderStatus, Refund
 from stammkunde.core.timeutil import parse_instant
 from stammkunde.plugins.adapter import ShopConnection
@@ -201,6 +207,7 @@ class _Worker:
 
 
 def _start_worker(fieldnames: list[str], currency: str, timezone: str) -> None:
+    gc.set_threshold(*LOAD_GC_THRESHOLD)  # (the process lives for one load)
     _Worker.parser = RowParser(fieldnames, ShopConnection(name="", platform="csv",
                                                           currency=currency, timezone=timezone))
     _Worker.fieldnames, _Worker.currency, _Worker.timezone = fieldnames, currency, timezone

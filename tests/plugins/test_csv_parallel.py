@@ -366,3 +366,24 @@ def test_a_first_load_finds_its_own_customers_without_the_database(sessions, tmp
             select(Customer.platform_id, Customer.email).join(Shop).where(Shop.name == "till"))}
     assert (emails["c5"], emails["c6"], emails["c70"]) == (
         "new5@example.com", "p6@example.com", "second70@example.com")
+
+
+def test_a_load_runs_the_garbage_collector_less_often_and_restores_it(sessions, tmp_path,
+                                                                     monkeypatch) -> None:
+    import gc
+
+    from stammkunde.core.prepare import LOAD_GC_THRESHOLD
+
+    path = messy_file(tmp_path / "orders.csv", n=300, quotes_from=None)
+    monkeypatch.setenv("STAMMKUNDE_IMPORT_WORKERS", "0")
+    with sessions.begin() as s:
+        create_shop(s, "till", "csv")
+    before = gc.get_threshold()
+    during: list[tuple[int, ...]] = []
+    import_file(sessions, get_plugins(), "till", path, skip_invalid=True,
+                progress=lambda done, total: during.append(gc.get_threshold()))
+    assert during and set(during) == {LOAD_GC_THRESHOLD}
+    assert gc.get_threshold() == before != LOAD_GC_THRESHOLD
+    with pytest.raises(ImportRejected):  # (restored after a failed load too)
+        import_file(sessions, get_plugins(), "till", path)
+    assert gc.get_threshold() == before
