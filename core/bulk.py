@@ -122,6 +122,16 @@ class Bulk:
         plus one), so rows numbered from it get the ids the ORM would give them."""
         return self.query(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}", ())[0][0]
 
+    def id_block(self, table: str, count: int) -> int:
+        """Return the first of ``count`` (1 or more) ids for new rows of a table no one else
+        writes now: SQLite's next id (:meth:`next_id`), or a block of PostgreSQL's sequence
+        (during a first load, which holds the table)."""
+        if not self.pg:
+            return self.next_id(table)
+        return self.query(
+            "SELECT setval(s, nextval(s) + %s - 1) - %s + 1 "
+            "FROM pg_get_serial_sequence(%s, 'id') AS s", (count, count, table))[0][0]
+
     def lock(self, shop: Shop) -> None:
         """SQLite: take the database's write lock now, so nothing changes between reads and writes.
 
@@ -140,16 +150,14 @@ class Bulk:
         the rows inserted with ``executemany``.
         """
         if not self.pg:
-            first = self.next_id("orders")
+            first = self.id_block("orders", len(rows))
             names = ", ".join(c for c, _ in ORDER_COLUMNS)
             self.raw.executemany(
                 f"INSERT INTO orders (id, {names}) VALUES ({', '.join('?' * (len(rows[0]) + 1))})",
                 [(first + i, *row) for i, row in enumerate(rows)])
             return {row[1]: first + i for i, row in enumerate(rows)}
         if self.session.info.get(ORDERS_LOCKED):  # a first load: no one else writes orders
-            first = self.query(  # a block of ids: no one else draws from the sequence now
-                "SELECT setval(s, nextval(s) + %s - 1) - %s + 1 "
-                "FROM pg_get_serial_sequence('orders', 'id') AS s", (len(rows), len(rows)))[0][0]
+            first = self.id_block("orders", len(rows))
             self.load("orders", ("id", *(c for c, _ in ORDER_COLUMNS)),
                       ((first + i, *row) for i, row in enumerate(rows)))
             return {row[1]: first + i for i, row in enumerate(rows)}
@@ -218,7 +226,7 @@ class _People:
         """
         if not new:
             return
-        if not self.bulk.pg:
+        if not self.bulk.pg or self.bulk.session.info.get(ORDERS_LOCKED):
             self._create_numbered(new)
             return
         bulk, stamp = self.bulk, self.bulk.when(now())
@@ -257,8 +265,9 @@ class _People:
             self.loaded.add(created)
 
     def _create_numbered(self, new: dict[str, tuple[str | None, str | None, bool]]) -> None:
-        """SQLite (write lock held, the keys checked absent): number the new rows on from the
-        largest ids and insert them, without reading them back."""
+        """Insert the new persons and customers numbered here, without reading them back: on
+        SQLite (write lock held) or in a first load on PostgreSQL (which holds both tables); the
+        keys were checked absent."""
         bulk, stamp = self.bulk, self.bulk.when(now())
         emails = sorted({e for e, _, _ in new.values() if e})
         persons: dict[str, int] = {}
@@ -266,28 +275,26 @@ class _People:
             expr, param = bulk.in_list(emails)
             persons = dict(bulk.query(
                 f"SELECT p.email, p.id FROM {expr} persons p ON p.email = v.k", (param,)))
-        next_id = bulk.next_id("persons")
+        emails = [e for e in emails if e not in persons]
+        anonymous = sum(1 for e, _, _ in new.values() if not e)
+        next_id = bulk.id_block("persons", len(emails) + anonymous) if emails or anonymous else 0
         added = []
         for email in emails:
-            if email not in persons:
-                persons[email] = next_id
-                added.append((next_id, email, stamp))
-                next_id += 1
-        anonymous = sum(1 for e, _, _ in new.values() if not e)
+            persons[email] = next_id
+            added.append((next_id, email, stamp))
+            next_id += 1
         fresh = list(range(next_id, next_id + anonymous))
         added.extend((i, None, stamp) for i in fresh)
         if added:
-            bulk.raw.executemany("INSERT INTO persons (id, email, created_at) VALUES (?, ?, ?)",
-                                 added)
-        next_id = bulk.next_id("customers")
+            bulk.load("persons", ("id", "email", "created_at"), added)
         rows = []
-        for cid, (key, (email, stored, guest)) in enumerate(sorted(new.items()), next_id):
+        for cid, (key, (email, stored, guest)) in enumerate(
+                sorted(new.items()), bulk.id_block("customers", len(new))):
             person = persons[email] if email else fresh.pop()
             rows.append((cid, self.shop.id, key, person, guest, stored))
             self.known[key] = (cid, person, stored)
-        bulk.raw.executemany(
-            "INSERT INTO customers (id, shop_id, platform_id, person_id, is_guest, email) "
-            "VALUES (?, ?, ?, ?, ?, ?)", rows)
+        bulk.load("customers", ("id", "shop_id", "platform_id", "person_id", "is_guest", "email"),
+                  rows)
         if self.loaded is not None:
             self.loaded.add((key, cid, person, new[key][0]) for cid, _, key, person, _, _ in rows)
 
