@@ -12,10 +12,11 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-#: At most this many customers are kept (40 bytes each); a larger load looks the others up.
-CAPACITY = 600_000
-#: Runs stop growing at this many customers, so a merge never copies more than 40 MB.
-MAX_RUN = 1 << 19
+#: At most this many customers are kept (40 bytes each, 16 MB); a larger load looks the others
+#: up (a load of 5 million orders must stay below 500 MB with its parser workers).
+CAPACITY = 400_000
+#: Runs stop growing at this many customers, so a merge never copies more than about 10 MB.
+MAX_RUN = 1 << 17
 
 
 SALT = "\x00"  # (the second hash is the first of the salted key)
