@@ -222,7 +222,8 @@ class _People:
         """Insert customers (key -> (normalised e-mail, stored e-mail, is guest)) and persons.
 
         Numbered as the ORM numbers them: persons of new e-mails in e-mail order, then persons
-        without e-mail, then the customers in key order.
+        without e-mail, then the customers in key order. (A first load's go the numbered way,
+        which also remembers them in ``loaded``.)
         """
         if not new:
             return
@@ -250,7 +251,6 @@ class _People:
         for key, (email, stored, guest) in sorted(new.items()):  # one order: no deadlock
             person = persons[email] if email else fresh.pop()
             rows.append((key, person, guest, stored))
-        created = []
         for pid, cid, person, email in bulk.query(  # (jsonb: json is parsed again by each ->>)
                 "INSERT INTO customers (shop_id, platform_id, person_id, is_guest, email) "
                 "SELECT %s, x->>0, (x->>1)::int, (x->>2)::bool, x->>3 "
@@ -259,10 +259,7 @@ class _People:
                 "RETURNING platform_id, id, person_id, email",
                 (self.shop.id, json.dumps(rows))):
             self.known[pid] = (cid, person, email)
-            created.append((pid, cid, person, new[pid][0]))
         self._read(key for key in new if key not in self.known)  # inserted meanwhile
-        if self.loaded is not None:
-            self.loaded.add(created)
 
     def _create_numbered(self, new: dict[str, tuple[str | None, str | None, bool]]) -> None:
         """Insert the new persons and customers numbered here, without reading them back: on
@@ -485,4 +482,3 @@ def rebuild_indexes(session: Session, deferred: Sequence[Index | ForeignKeyConst
             item.create(connection)
         else:
             connection.execute(AddConstraint(item))
-
