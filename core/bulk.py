@@ -21,6 +21,7 @@ back to the caller untouched, in its original order.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -477,8 +478,15 @@ def rebuild_indexes(session: Session, deferred: Sequence[Index | ForeignKeyConst
     session.info.pop(ORDERS_LOCKED, None)
     session.info.pop(LOADED_CUSTOMERS, None)
     connection = session.connection()
-    for item in deferred:
-        if isinstance(item, Index):
-            item.create(connection)
-        else:
-            connection.execute(AddConstraint(item))
+    sqlite = connection.dialect.name == "sqlite" and bool(deferred)
+    if sqlite:  # sort with helper threads: the parser workers are done by now
+        connection.exec_driver_sql(f"PRAGMA threads={min(os.cpu_count() or 1, 4)}")
+    try:
+        for item in deferred:
+            if isinstance(item, Index):
+                item.create(connection)
+            else:
+                connection.execute(AddConstraint(item))
+    finally:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA threads=0")

@@ -154,12 +154,16 @@ class SeenIds:
 
     def find(self, hashes: np.ndarray) -> np.ndarray:
         """Return, per hash, the line it was first seen on (0 for new ones)."""
+        order = np.argsort(hashes)  # (sorted needles: each search starts where the last ended)
+        needles = hashes[order]
         found = np.zeros(len(hashes), dtype=np.int64)
         for keys, where in self.runs:
-            pos = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
-            hit = (keys[pos] == hashes) & (found == 0)
+            pos = np.minimum(np.searchsorted(keys, needles), len(keys) - 1)
+            hit = (keys[pos] == needles) & (found == 0)
             found[hit] = where[pos[hit]]
-        return found
+        lines = np.empty_like(found)
+        lines[order] = found
+        return lines
 
     def add(self, hashes: np.ndarray, where: np.ndarray) -> None:
         """Remember new hashes (distinct, unseen) with their line numbers."""
