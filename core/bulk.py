@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from stammkunde.core.identity import normalize_email
-from stammkunde.core.loaded import LoadedCustomers
+from stammkunde.core.loaded import LoadedCustomers, mail_hash
 from stammkunde.core.models import Customer, Order, Shop
 from stammkunde.core.prepare import PreparedOrders, when_text
 from stammkunde.core.timeutil import now
@@ -352,7 +352,7 @@ def store_new_orders(session: Session, shop: Shop, prepared: PreparedOrders, sta
             slow.append(i)
             continue
         if key in mail_hashes:  # created by this first load
-            changed = (hash(email) if email else 0) != mail_hashes[key]  # (mail_hash)
+            changed = mail_hash(email) != mail_hashes[key]
         elif key in known:  # (the same e-mail as stored needs no normalising)
             was = known[key][2]
             changed = was != given and normalize_email(was) != email
