@@ -22,6 +22,47 @@ MAX_RUN = 1 << 17
 SALT = "\x00"  # (the second hash is the first of the salted key)
 
 
+class HashRuns:
+    """64-bit hashes, each with a row of ``width`` integers, in sorted numpy runs merged like a
+    binary counter (adding n hashes costs O(n log n)); runs stop growing at ``max_run`` hashes,
+    so a merge never copies more than one such run and its rows."""
+
+    def __init__(self, max_run: int, width: int) -> None:
+        self.max_run = max_run
+        self.width = width
+        self.runs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def find(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return, per hash, whether it is stored and the row of its first match (zeros for
+        those that are not)."""
+        order = np.argsort(hashes)  # (sorted needles: each search starts where the last ended)
+        needles = hashes[order]
+        rows = np.zeros((len(hashes), self.width), dtype=np.int64)
+        matched = np.zeros(len(hashes), dtype=bool)
+        for keys, stored in self.runs:
+            pos = np.minimum(np.searchsorted(keys, needles), len(keys) - 1)
+            match = (keys[pos] == needles) & ~matched
+            rows[match] = stored[pos[match]]
+            matched |= match
+        found, found_rows = np.empty_like(matched), np.empty_like(rows)
+        found[order], found_rows[order] = matched, rows
+        return found, found_rows
+
+    def add(self, hashes: np.ndarray, rows: np.ndarray) -> None:
+        """Store hashes with their rows (one row of integers per hash)."""
+        if not len(hashes):
+            return
+        order = np.argsort(hashes, kind="stable")
+        self.runs.append((hashes[order], rows[order]))
+        while (len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0])
+               and len(self.runs[-2][0]) + len(self.runs[-1][0]) <= self.max_run):
+            (k1, r1), (k2, r2) = self.runs.pop(), self.runs.pop()
+            # merge two sorted runs into one new pair of arrays: no index array of the whole
+            at = np.searchsorted(k2, k1)
+            self.runs.append((np.insert(k2, at, k1), np.insert(r2, at, r1, axis=0)))
+            del k1, r1, k2, r2, at
+
+
 def key_hashes(keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Return two 64-bit hashes of each customer key (the second tells apart keys whose first
     hashes are equal)."""
@@ -48,16 +89,21 @@ class LoadedCustomers:
     lack of room, so a key that is neither here nor forgotten is a new customer. Keys are told
     apart by two 64-bit hashes (a first-hash match whose second hash differs is looked up in the
     database), e-mails by one: an e-mail change is missed only if the old and new addresses
-    share a 64-bit hash. Memory: sorted numpy runs merged like a binary counter (as
-    ``SeenIds`` in the CSV reader), 40 bytes a customer.
+    share a 64-bit hash. Memory: :class:`HashRuns` (as ``SeenIds`` in the CSV reader), 40 bytes
+    a customer.
     """
 
     def __init__(self, complete: bool) -> None:
         self.complete = complete
         self.size = 0
-        #: (first hashes, rows of [second hash, customer id, person id, e-mail hash]), sorted
-        self.runs: list[tuple[np.ndarray, np.ndarray]] = []
+        #: first hashes with rows of [second hash, customer id, person id, e-mail hash]
+        self.stored = HashRuns(MAX_RUN, 4)
         self.forgotten: set[str] = set()
+
+    @property
+    def runs(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The sorted runs of first hashes and their rows."""
+        return self.stored.runs
 
     def find(self, keys: Sequence[str]) -> tuple[list[str], np.ndarray, list[str]]:
         """Return the known customers among ``keys`` (their keys and rows of [customer id,
@@ -66,23 +112,15 @@ class LoadedCustomers:
         if not n:
             return [], np.zeros((0, 3), dtype=np.int64), []
         first, second = key_hashes(keys)
-        order = np.argsort(first)  # (sorted needles: each search starts where the last ended)
-        first, second = first[order], second[order]
-        rows = np.zeros((n, 4), dtype=np.int64)
-        matched = np.zeros(n, dtype=bool)
-        for hashes, stored in self.runs:
-            pos = np.minimum(np.searchsorted(hashes, first), len(hashes) - 1)
-            match = (hashes[pos] == first) & ~matched
-            rows[match] = stored[pos[match]]
-            matched |= match
+        matched, rows = self.stored.find(first)
         hit = matched & (rows[:, 0] == second)
         ask = ~hit if not self.complete else matched & ~hit  # (unsure: the second hash differs)
         if self.forgotten:
-            gone = np.fromiter((keys[i] in self.forgotten for i in order.tolist()), bool, n)
+            gone = np.fromiter((k in self.forgotten for k in keys), bool, n)
             ask |= gone  # (also those the one-by-one path created)
             hit &= ~gone
-        return ([keys[i] for i in order[hit].tolist()], rows[hit, 1:],
-                [keys[i] for i in order[ask].tolist()])
+        return ([keys[i] for i in np.flatnonzero(hit).tolist()], rows[hit, 1:],
+                [keys[i] for i in np.flatnonzero(ask).tolist()])
 
     def add(self, created: Iterable[tuple[str, int, int, str | None]]) -> None:
         """Remember customers the load created: (key, customer id, person id, normalised
@@ -97,15 +135,7 @@ class LoadedCustomers:
         first, second = key_hashes([key for key, _, _, _ in entries])
         rows = np.array([(cid, person, mail_hash(email)) for _, cid, person, email in entries],
                         dtype=np.int64)
-        rows = np.column_stack((second, rows))
-        order = np.argsort(first, kind="stable")
-        self.runs.append((first[order], rows[order]))
-        while (len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0])
-               and len(self.runs[-2][0]) + len(self.runs[-1][0]) <= MAX_RUN):
-            (h2, r2), (h1, r1) = self.runs.pop(), self.runs.pop()
-            hashes = np.concatenate((h1, h2))
-            order = np.argsort(hashes, kind="stable")
-            self.runs.append((hashes[order], np.concatenate((r1, r2))[order]))
+        self.stored.add(first, np.column_stack((second, rows)))
 
     def forget(self, keys: Iterable[str]) -> None:
         """Look these customers up in the database from now on (the one-by-one path may change

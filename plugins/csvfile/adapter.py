@@ -26,6 +26,7 @@ import numpy as np
 
 from stammkunde.core.bulk import PreparedOrders
 from stammkunde.core.errors import UserError
+from stammkunde.core.loaded import HashRuns
 from stammkunde.core.records import Batch, OrderRecord
 from stammkunde.plugins.adapter import Capability, PlatformAdapter, ShopConnection
 from stammkunde.plugins.csvfile.rows import (
@@ -143,41 +144,28 @@ class SeenIds:
     """Which order ids a file had on which line, in about 12 bytes per id.
 
     A dict of millions of ids would cost gigabytes; this keeps 64-bit hashes with their line
-    numbers in sorted numpy runs (merged like a binary counter, so adding n ids costs
-    O(n log n); runs stop growing at MAX_RUN ids, so a merge never copies more than 12 MB).
+    numbers in sorted numpy runs (:class:`~stammkunde.core.loaded.HashRuns`; runs stop growing
+    at MAX_RUN ids, so a merge never copies more than 12 MB).
     Two different ids share a hash with probability about n²/2⁶⁵ (1 in 10⁶ for a file of 5
     million orders).
     """
 
     def __init__(self) -> None:
-        self.runs: list[tuple[np.ndarray, np.ndarray]] = []
+        self.stored = HashRuns(MAX_RUN, 1)  # (hash -> [line])
+
+    @property
+    def runs(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The sorted runs of hashes and their lines."""
+        return self.stored.runs
 
     def find(self, hashes: np.ndarray) -> np.ndarray:
         """Return, per hash, the line it was first seen on (0 for new ones)."""
-        order = np.argsort(hashes)  # (sorted needles: each search starts where the last ended)
-        needles = hashes[order]
-        found = np.zeros(len(hashes), dtype=np.int64)
-        for keys, where in self.runs:
-            pos = np.minimum(np.searchsorted(keys, needles), len(keys) - 1)
-            hit = (keys[pos] == needles) & (found == 0)
-            found[hit] = where[pos[hit]]
-        lines = np.empty_like(found)
-        lines[order] = found
-        return lines
+        matched, lines = self.stored.find(hashes)
+        return np.where(matched, lines[:, 0], 0)
 
     def add(self, hashes: np.ndarray, where: np.ndarray) -> None:
         """Remember new hashes (distinct, unseen) with their line numbers."""
-        if not len(hashes):
-            return
-        order = np.argsort(hashes, kind="stable")
-        self.runs.append((hashes[order], where[order].astype(np.uint32)))
-        while (len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0])
-               and len(self.runs[-2][0]) + len(self.runs[-1][0]) <= MAX_RUN):
-            (k1, w1), (k2, w2) = self.runs.pop(), self.runs.pop()
-            # merge two sorted runs into one new pair of arrays: no index array of the whole
-            at = np.searchsorted(k2, k1)
-            self.runs.append((np.insert(k2, at, k1), np.insert(w2, at, w1)))
-            del k1, w1, k2, w2, at
+        self.stored.add(hashes, where.astype(np.uint32)[:, None])
 
 
 def file_rows(reader: Iterator[list[str]], line_num: Callable[[], int]) -> Iterator[Rows]:
